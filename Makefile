@@ -1,0 +1,24 @@
+# `make test` and `make demo` set everything up from nothing: a virtual environment in .venv
+# with this project installed (editable) and its test dependencies.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: test venv clean example
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+test: venv
+	$(PY) -m pytest -q tests
+
+example: venv
+	$(PY) examples/quickstart.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

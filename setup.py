@@ -1,0 +1,22 @@
+"""tb-featviz: feature visualization for Keras CNNs, live in TensorBoard."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="tb-featviz",
+    version="0.1.0",
+    description="Watch what your CNN's filters learn, while they learn it, in TensorBoard.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tb_featviz", "tb_featviz.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "tensorflow>=2.16,<3",
+        "tensorboard>=2.16,<3",  # TensorFlow does not pull it in; tf.summary needs it
+        "numpy",
+        "protobuf",
+        "werkzeug",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    license="Apache-2.0",
+)

@@ -1,0 +1,266 @@
+"""Activation maximization for many channels at once: the one loop that ties the pieces together.
+
+Batch element i optimizes channel ``channels[i]``; elements never interact, so one traced step
+does the work of a per-channel loop (and gives the same numbers, which the tests check). Adam is
+written out here, with Keras's own formulas, so no optimizer object or global state is created.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import tensorflow as tf
+
+from tb_featviz import imaging
+from tb_featviz.am import objectives, parameterizations
+from tb_featviz.am.transforms import RandomAffine, gaussian_blur, warp
+from tb_featviz.inputs import InputSpec
+from tb_featviz.model_access import logits_of, traced
+
+_BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
+_BATCH_BUCKET = 8  # alive-channel batches are padded to a multiple of this to avoid retracing
+
+
+@dataclasses.dataclass
+class AMOptions:
+    """How activation maximization runs. Defaults give clear images in a few dozen steps.
+
+    steps: gradient steps per channel.
+    learning_rate: Adam step size on the image parameters.
+    parameterization: "fourier" (decorrelated spectrum, smooth images) or "pixel".
+    transforms: random jitter/scale/rotation each step (`RandomAffine`), or None.
+    total_variation, l2: weights of those penalties on the [0, 1] image.
+    blur_every, blur_sigma: blur the image every N steps (pixel parameterization; 0 = never).
+    threshold: stop a channel once its activation passes this value (None = run all steps).
+    reduction: maximize the channel's spatial "mean" or its "center" unit.
+    objective: a custom `Objective` replacing channel - penalties (advanced).
+    batch_size: channels optimized together; lower it to save memory.
+    seed: the start image and random transforms of channel c depend only on (seed, c).
+    """
+
+    steps: int = 48
+    learning_rate: float = 0.05
+    parameterization: Union[str, object] = "fourier"
+    transforms: Optional[RandomAffine] = dataclasses.field(default_factory=RandomAffine)
+    total_variation: float = 0.0
+    l2: float = 0.0
+    blur_every: int = 0
+    blur_sigma: float = 0.5
+    threshold: Optional[float] = None
+    reduction: str = "mean"
+    objective: Optional[objectives.Objective] = None
+    batch_size: int = 64
+    seed: int = 0
+
+    def validate(self) -> None:
+        from tb_featviz.errors import ConfigurationError
+
+        if not isinstance(self.steps, int) or self.steps < 0:
+            raise ConfigurationError(f"AMOptions.steps must be an int >= 0, got {self.steps!r}")
+        if not self.learning_rate > 0:
+            raise ConfigurationError(f"AMOptions.learning_rate must be > 0, got {self.learning_rate!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigurationError(f"AMOptions.batch_size must be an int >= 1, got {self.batch_size!r}")
+        if self.reduction not in ("mean", "center"):
+            raise ConfigurationError(f"AMOptions.reduction must be 'mean' or 'center', got {self.reduction!r}")
+        if self.transforms is not None and not isinstance(self.transforms, RandomAffine):
+            raise ConfigurationError("AMOptions.transforms must be a RandomAffine or None")
+        try:
+            parameterizations.get(self.parameterization)
+        except ValueError as error:
+            raise ConfigurationError(f"AMOptions.{error}") from None
+
+    def full_objective(self) -> objectives.Objective:
+        if self.objective is not None:
+            return self.objective
+        objective = objectives.channel(self.reduction)
+        if self.total_variation:
+            objective = objective - self.total_variation * objectives.total_variation()
+        if self.l2:
+            objective = objective - self.l2 * objectives.l2()
+        return objective
+
+    def settings(self) -> dict:
+        param = parameterizations.get(self.parameterization)
+        return {
+            "steps": self.steps,
+            "learning_rate": self.learning_rate,
+            "parameterization": param.settings(),
+            "transforms": self.transforms.settings() if self.transforms else None,
+            "objective": self.full_objective().description,
+            "blur_every": self.blur_every,
+            "blur_sigma": self.blur_sigma,
+            "threshold": self.threshold,
+            "seed": self.seed,
+        }
+
+
+@dataclasses.dataclass
+class AMResult:
+    """Per chosen channel: the image found and what it achieved."""
+
+    channels: np.ndarray  # (n,) int
+    images: np.ndarray  # (n, h, w, c) float in [0, 1]
+    activation: np.ndarray  # (n,) channel activation on the final image
+    start_activation: np.ndarray  # (n,) on the seeded start image
+    dead: np.ndarray  # (n,) bool: zero activation and zero gradient at the start; not optimized
+    steps_run: np.ndarray  # (n,) int
+
+    def tiles(self) -> np.ndarray:
+        """(n, h, w, c) uint8, each image stretched on its own so faint features show."""
+        return np.stack([imaging.robust_uint8(image) for image in self.images])
+
+
+class ActivationMaximizer:
+    """Optimizes images for channels of one layer; reusable across epochs (traces once)."""
+
+    def __init__(self, forward, layer, input_spec: InputSpec, options: AMOptions):
+        options.validate()
+        self._forward = forward
+        self._layer = layer
+        self._spec = input_spec
+        self._options = options
+        self._param = parameterizations.get(options.parameterization)
+        self._objective = options.full_objective()
+        self._channel_value = objectives.channel(options.reduction)
+        self._renderers: dict = {}
+        self._evaluate = traced(self._evaluate_batch)
+        self._to_images = traced(self._param_to_images)
+
+    def run(self, channels: Sequence[int]) -> AMResult:
+        channels = np.asarray(list(channels), dtype=np.int32)
+        options, shape = self._options, self._spec.shape
+        start = self._param.initial(options.seed, channels, shape)
+        with logits_of(self._layer):
+            start_value, gradient_norm = self._evaluate_all(start, channels)
+            dead = (start_value == 0.0) & (gradient_norm == 0.0)
+            params = start.copy()
+            steps_run = np.zeros(len(channels), np.int32)
+            alive = np.flatnonzero(~dead)
+            for chunk in _chunks(alive, options.batch_size):
+                params[chunk], steps_run[chunk] = self._optimize(start[chunk], channels[chunk])
+            final_value, _ = self._evaluate_all(params, channels)
+            batches = range(0, len(params), options.batch_size)
+            images = np.concatenate(
+                [self._images(params[i : i + options.batch_size]) for i in batches]
+                or [np.zeros((0,) + shape, np.float32)]
+            )
+        return AMResult(channels, images, final_value, start_value, dead, steps_run)
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _evaluate_all(self, params: np.ndarray, channels: np.ndarray):
+        values, norms = [], []
+        for i in range(0, len(channels), self._options.batch_size):
+            value, norm = self._evaluate(
+                tf.constant(params[i : i + self._options.batch_size]),
+                tf.constant(channels[i : i + self._options.batch_size]),
+            )
+            values.append(value.numpy())
+            norms.append(norm.numpy())
+        if not values:
+            return np.zeros(0, np.float32), np.zeros(0, np.float32)
+        return np.concatenate(values), np.concatenate(norms)
+
+    def _evaluate_batch(self, params, channels):
+        """Channel value on the untransformed image and the norm of its gradient."""
+        image = self._param.to_image(params, self._spec.shape)
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            activations = tf.cast(self._forward(self._spec.to_model(image)), tf.float32)
+            value = self._channel_value(objectives.Context(activations, channels, image))
+        gradient = tape.gradient(value, image)
+        norm = tf.sqrt(tf.reduce_sum(tf.square(gradient), axis=[1, 2, 3]))
+        return value, norm
+
+    def _param_to_images(self, params):
+        return self._param.to_image(params, self._spec.shape)
+
+    def _images(self, params: np.ndarray) -> np.ndarray:
+        return self._to_images(tf.constant(params)).numpy()
+
+    # -- optimization ----------------------------------------------------------------------
+    def _optimize(self, start: np.ndarray, channels: np.ndarray):
+        """Optimize one batch of alive channels; returns their parameters and steps run."""
+        options = self._options
+        real = len(channels)
+        size = min(options.batch_size, _BATCH_BUCKET * math.ceil(real / _BATCH_BUCKET))
+        pad = size - real
+        renderer = self._renderers.get(size)
+        if renderer is None:
+            renderer = self._renderers[size] = _Renderer(self, size, start.shape[1:])
+        padded_channels = np.concatenate([channels, np.repeat(channels[:1], pad)]).astype(np.int32)
+        renderer.reset(np.concatenate([start, np.repeat(start[:1], pad, axis=0)]))
+        rows = None
+        if options.transforms is not None:
+            rows = options.transforms.sample(options.seed, padded_channels, options.steps, self._spec.shape)
+        active = np.arange(size) < real
+        steps_run = np.zeros(size, np.int32)
+        channels_t = tf.constant(padded_channels)
+        for step in range(options.steps):
+            if not active.any():
+                break
+            value = renderer.step(
+                channels_t, tf.constant(rows[step]) if rows is not None else None, tf.constant(active)
+            ).numpy()
+            steps_run += active
+            if options.blur_every and self._param.supports_blur and (step + 1) % options.blur_every == 0:
+                renderer.blur(tf.constant(active))
+            if options.threshold is not None:
+                active &= ~(value >= options.threshold)
+        return renderer.params.numpy()[:real], steps_run[:real]
+
+
+class _Renderer:
+    """The variables and traced step for one batch size."""
+
+    def __init__(self, owner: ActivationMaximizer, size: int, param_shape: tuple):
+        self._owner = owner
+        zeros = tf.zeros((size,) + tuple(param_shape), tf.float32)
+        self.params = tf.Variable(zeros, trainable=False, name="featviz_params")
+        self._m = tf.Variable(zeros, trainable=False, name="featviz_adam_m")
+        self._v = tf.Variable(zeros, trainable=False, name="featviz_adam_v")
+        self._t = tf.Variable(0.0, trainable=False, name="featviz_adam_t")
+        self._mask_shape = (size,) + (1,) * len(param_shape)
+        self.step = traced(self._step)
+        self.blur = traced(self._blur)
+
+    def reset(self, start: np.ndarray) -> None:
+        self.params.assign(start)
+        self._m.assign(tf.zeros_like(self._m))
+        self._v.assign(tf.zeros_like(self._v))
+        self._t.assign(0.0)
+
+    def _step(self, channels, rows, active):
+        owner = self._owner
+        shape = owner._spec.shape
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(self.params)
+            image = owner._param.to_image(self.params, shape)
+            seen = warp(image, rows) if rows is not None else image
+            activations = tf.cast(owner._forward(owner._spec.to_model(seen)), tf.float32)
+            context = objectives.Context(activations, channels, image)
+            loss = -tf.reduce_sum(owner._objective(context))
+        gradient = tape.gradient(loss, self.params)
+        # Adam, term for term as keras.optimizers.Adam computes it.
+        self._t.assign_add(1.0)
+        learning_rate = owner._options.learning_rate
+        alpha = learning_rate * tf.sqrt(1 - tf.pow(_BETA_2, self._t)) / (1 - tf.pow(_BETA_1, self._t))
+        self._m.assign_add((gradient - self._m) * (1 - _BETA_1))
+        self._v.assign_add((tf.square(gradient) - self._v) * (1 - _BETA_2))
+        updated = self.params - (self._m * alpha) / (tf.sqrt(self._v) + _EPSILON)
+        updated = owner._param.project(updated)
+        mask = tf.reshape(active, self._mask_shape)
+        self.params.assign(tf.where(mask, updated, self.params))
+        return owner._channel_value(context)
+
+    def _blur(self, active):
+        blurred = gaussian_blur(self.params, self._owner._options.blur_sigma)
+        self.params.assign(tf.where(tf.reshape(active, self._mask_shape), blurred, self.params))
+
+
+def _chunks(indices: np.ndarray, size: int):
+    for i in range(0, len(indices), size):
+        yield indices[i : i + size]

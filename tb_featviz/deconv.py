@@ -1,0 +1,198 @@
+"""Deconvnet projections (Zeiler & Fergus 2013) and guided backprop.
+
+For each channel: its top-k activations over a fixed probe set (images x positions), each kept
+alone and projected back to pixel space. The deconvnet's three steps — unpool with the forward
+pass's switches, rectify, filter with the transposed kernels — are exactly backprop through the
+model with every ReLU's backward rule replaced by relu(upstream): max-pool's gradient routes
+through the switches and a convolution's input gradient is the transposed convolution. So the
+projection runs the model's own graph (nested models, BatchNorm in inference, residual adds)
+under `relu_backward_rule`. The projection is cropped to the unit's receptive field and shown
+beside the image patch under it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tb_featviz import imaging
+from tb_featviz.model_access import logits_of, relu_backward_rule, traced
+from tb_featviz.receptive_field import Field
+
+RULES = ("deconvnet", "guided")
+
+
+def deconvnet_rule(x, upstream):
+    """Rectify the backward signal, ignoring the forward input (Zeiler & Fergus)."""
+    return tf.nn.relu(upstream)
+
+
+def guided_rule(x, upstream):
+    """Pass only where both the forward input and the backward signal are positive."""
+    return upstream * tf.cast(x > 0, upstream.dtype) * tf.cast(upstream > 0, upstream.dtype)
+
+
+_RULE_FUNCTIONS = {"deconvnet": deconvnet_rule, "guided": guided_rule}
+
+
+@dataclasses.dataclass
+class DeconvResult:
+    """Per chosen channel, its k strongest units on the probe set and their projections."""
+
+    channels: np.ndarray  # (n,)
+    values: np.ndarray  # (n, k) activation of each top unit, strongest first
+    image_index: np.ndarray  # (n, k) which probe image
+    position: np.ndarray  # (n, k, 2) row, col in the layer's output (0, 0 for unit layers)
+    boxes: np.ndarray  # (n, k, 4) top, left, bottom, right in input pixels (may exceed the image)
+    projections: np.ndarray  # (n, k, ph, pw, c) float, cropped to the receptive field
+    patches: np.ndarray  # (n, k, ph, pw, c) the probe image under it (outside the image: 0)
+    dead: np.ndarray  # (n,) bool: never positive on any probe image
+    rule: str = "deconvnet"
+
+    @property
+    def top_k(self) -> int:
+        return self.values.shape[1]
+
+    def projection_tiles(self, gap: int = 1) -> np.ndarray:
+        """(n, H, W, c) uint8: each channel's k projections in a near-square grid (gray = 0)."""
+        return np.stack(
+            [imaging.tile_grid(np.stack([imaging.signed_uint8(p) for p in row]), gap) for row in self.projections]
+        )
+
+    def patch_tiles(self, gap: int = 1) -> np.ndarray:
+        """(n, H, W, c) uint8: the matching image patches, in the same grid."""
+        return np.stack(
+            [imaging.tile_grid(np.stack([imaging.robust_uint8(p) for p in row]), gap) for row in self.patches]
+        )
+
+
+class DeconvProjector:
+    """Top-k search and projection for one layer; reusable across epochs (traces once)."""
+
+    def __init__(self, model, forward, layer, field: Optional[Field], rule: str = "deconvnet", batch_size: int = 128):
+        if rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        self._model = model
+        self._forward = forward
+        self._layer = layer
+        self._field = field
+        self._rule = rule
+        self._batch_size = int(batch_size)
+        self._activations_fn = traced(self._activations)
+        self._project_fn = traced(self._project)
+
+    def run(self, images: np.ndarray, channels: Sequence[int], top_k: int = 9) -> DeconvResult:
+        images = np.asarray(images, dtype=np.float32)
+        channels = np.asarray(list(channels), dtype=np.int32)
+        with logits_of(self._layer):
+            values, flat_index, spatial = self._top_units(images, channels, top_k)
+            k = values.shape[1]
+            if spatial:
+                image_index, rows, cols = np.unravel_index(flat_index, (len(images),) + spatial)
+            else:  # a unit layer: one "position" per image
+                image_index, rows, cols = flat_index, np.zeros_like(flat_index), np.zeros_like(flat_index)
+            dead = ~(values[:, 0] > 0) if k else np.ones(len(channels), bool)
+            gradients = np.zeros((len(channels), k) + images.shape[1:], np.float32)
+            live = [(i, j) for i in range(len(channels)) for j in range(k) if values[i, j] != 0]
+            with relu_backward_rule(self._model, _RULE_FUNCTIONS[self._rule]):
+                for start in range(0, len(live), self._batch_size):
+                    batch = live[start : start + self._batch_size]
+                    real = len(batch)
+                    # Pad to a multiple of 8 (zero-valued copies) so epochs reuse one trace.
+                    batch = batch + [batch[0]] * (min(self._batch_size, -(-real // 8) * 8) - real)
+                    selection = np.zeros((len(batch), 4), np.int32)
+                    for b, (i, j) in enumerate(batch):
+                        selection[b] = (rows[i, j], cols[i, j], channels[i], 0)
+                    grads = self._project_fn(
+                        tf.constant(images[[image_index[i, j] for i, j in batch]]),
+                        tf.constant(selection),
+                        tf.constant([values[i, j] if b < real else 0.0 for b, (i, j) in enumerate(batch)], tf.float32),
+                    ).numpy()
+                    for b, (i, j) in enumerate(batch[:real]):
+                        gradients[i, j] = grads[b]
+        boxes = self._boxes(rows, cols, images.shape[1:3])
+        projections = _crop_all(gradients, boxes)
+        patches = _crop_all(images[image_index], boxes)
+        position = np.stack([rows, cols], axis=-1) if spatial else np.zeros(values.shape + (2,), np.int64)
+        return DeconvResult(channels, values, image_index, position, boxes, projections, patches, dead, self._rule)
+
+    def _activations(self, images, channels):
+        activations = tf.cast(self._forward(images), tf.float32)
+        return tf.gather(activations, channels, axis=-1)
+
+    def _top_units(self, images, channels, top_k):
+        """Per channel, the k largest activations over all images and positions, merged per batch."""
+        best_values = best_index = spatial = None
+        offset = 0
+        for start in range(0, len(images), self._batch_size):
+            chunk = self._activations_fn(tf.constant(images[start : start + self._batch_size]), tf.constant(channels)).numpy()
+            spatial = chunk.shape[1:-1]
+            flat = chunk.reshape(chunk.shape[0] * int(np.prod(spatial, dtype=np.int64)), len(channels)).T
+            index = np.arange(flat.shape[1]) + offset
+            offset += flat.shape[1]
+            if best_values is not None:
+                flat = np.concatenate([best_values, flat], axis=1)
+                index = np.concatenate([best_index, np.broadcast_to(index, (len(channels), len(index)))], axis=1)
+            else:
+                index = np.broadcast_to(index, flat.shape)
+            # Stable sort on the negated values: ties keep the earliest image and position.
+            order = np.argsort(-flat, axis=1, kind="stable")[:, :top_k]
+            best_values = np.take_along_axis(flat, order, axis=1)
+            best_index = np.take_along_axis(index, order, axis=1)
+        if best_values is None:
+            return np.zeros((len(channels), 0), np.float32), np.zeros((len(channels), 0), np.int64), ()
+        return best_values, best_index, tuple(spatial)
+
+    def _project(self, images, selection, values):
+        """Gradient of (value * the selected unit) w.r.t. the input, one unit per batch element."""
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            activations = tf.cast(self._forward(images), tf.float32)
+            if activations.shape.rank == 4:
+                batch = tf.range(tf.shape(images)[0])
+                index = tf.stack([batch, selection[:, 0], selection[:, 1], selection[:, 2]], axis=1)
+                picked = tf.gather_nd(activations, index)
+            else:
+                picked = tf.gather(activations, selection[:, 2], axis=1, batch_dims=1)
+            objective = tf.reduce_sum(picked * values)
+        return tape.gradient(objective, images)
+
+    def _boxes(self, rows, cols, image_hw) -> np.ndarray:
+        height, width = image_hw
+        boxes = np.zeros(rows.shape + (4,), np.int64)
+        for index in np.ndindex(rows.shape):
+            if self._field is None:
+                boxes[index] = (0, 0, height, width)
+            else:
+                top, left, bottom, right = self._field.box(int(rows[index]), int(cols[index]))
+                # A field larger than the image shows the image, not mostly padding.
+                if bottom - top >= height:
+                    top, bottom = 0, height
+                if right - left >= width:
+                    left, right = 0, width
+                boxes[index] = (top, left, bottom, right)
+        return boxes
+
+
+def _crop_all(images: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Crop (..., H, W, c) images at (..., 4) boxes of equal size; outside the image is 0."""
+    lead = boxes.shape[:-1]
+    if not np.prod(lead, dtype=np.int64):
+        return np.zeros(lead + (0, 0, images.shape[-1]), np.float32)
+    sizes = boxes[..., 2:] - boxes[..., :2]
+    height, width = int(sizes[..., 0].max()), int(sizes[..., 1].max())
+    out = np.zeros(lead + (height, width, images.shape[-1]), np.float32)
+    full_h, full_w = images.shape[-3], images.shape[-2]
+    for index in np.ndindex(lead):
+        top, left, bottom, right = (int(v) for v in boxes[index])
+        src_top, src_left = max(top, 0), max(left, 0)
+        src_bottom, src_right = min(bottom, full_h), min(right, full_w)
+        if src_bottom <= src_top or src_right <= src_left:
+            continue
+        out[index][src_top - top : src_bottom - top, src_left - left : src_right - left] = images[index][
+            src_top:src_bottom, src_left:src_right
+        ]
+    return out

@@ -1,0 +1,71 @@
+"""Turning float arrays into displayable uint8 tiles and PNG bytes (NumPy + tf.io.encode_png)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MID_GRAY = 128
+
+
+def robust_uint8(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> np.ndarray:
+    """Stretch one image between its percentiles so faint structure shows; flat images -> gray.
+
+    A plain min/max stretch lets one hot pixel wash the rest out; clipping the tails keeps the
+    feature visible. Channels share one stretch so colours keep their balance.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    finite = image[np.isfinite(image)]
+    if finite.size == 0:
+        return np.full(image.shape, MID_GRAY, np.uint8)
+    low, high = np.percentile(finite, [low_pct, high_pct])
+    if not high - low > 1e-12 * max(1.0, abs(high)):
+        return np.full(image.shape, MID_GRAY, np.uint8)
+    scaled = (np.nan_to_num(image, nan=low) - low) / (high - low)
+    return np.round(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def signed_uint8(image: np.ndarray, pct: float = 99.5) -> np.ndarray:
+    """Map signed values to gray = 0, white = positive, black = negative, symmetric per image.
+
+    Used for filter weights and deconv projections, whose sign matters and whose zero must stay
+    mid-gray so that tiles can be compared.
+    """
+    image = np.nan_to_num(np.asarray(image, dtype=np.float64))
+    scale = np.percentile(np.abs(image), pct) if image.size else 0.0
+    if not scale > 0:
+        scale = np.max(np.abs(image)) if image.size else 0.0
+    if not scale > 0:
+        return np.full(image.shape, MID_GRAY, np.uint8)
+    scaled = 0.5 + 0.5 * np.clip(image / scale, -1.0, 1.0)
+    return np.round(scaled * 255.0).astype(np.uint8)
+
+
+def grid_shape(count: int) -> tuple:
+    """(rows, cols) of the most square grid that holds `count` tiles, wider than tall."""
+    cols = max(1, math.ceil(math.sqrt(count)))
+    rows = max(1, math.ceil(count / cols))
+    return rows, cols
+
+
+def tile_grid(tiles: np.ndarray, gap: int = 1, fill: int = 255) -> np.ndarray:
+    """Tiles (n, h, w, c) uint8 -> one image of a near-square grid with `gap` pixels between."""
+    tiles = np.asarray(tiles)
+    n, h, w, c = tiles.shape
+    rows, cols = grid_shape(n)
+    out = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, c), fill, tiles.dtype)
+    for i in range(n):
+        r, col = divmod(i, cols)
+        out[r * (h + gap) : r * (h + gap) + h, col * (w + gap) : col * (w + gap) + w] = tiles[i]
+    return out
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """uint8 (h, w) or (h, w, 1|3|4) -> PNG bytes."""
+    import tensorflow as tf
+
+    image = np.asarray(image, dtype=np.uint8)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    return tf.io.encode_png(image, compression=6).numpy()

@@ -1,0 +1,195 @@
+"""The summary format: the one contract between the engine and the TensorBoard plugin.
+
+The writer (`tb_featviz.summary`, TensorFlow side) and the reader (`tb_featviz.plugin`, TensorFlow
+free) both import this module and nothing of each other. docs/FORMAT.md describes the same format
+for people.
+
+One record = one summary value with
+  * tag ``"<layer>/<method>"`` and step = epoch (0 = before training);
+  * ``SummaryMetadata.plugin_data``: plugin name ``featviz`` and a small JSON ``content``
+    ``{"version": 1, "layer": ..., "method": ...}``; data class BLOB_SEQUENCE;
+  * a rank-1 string tensor: element 0 is the JSON *header* (channels, per-channel numbers,
+    settings), elements 1.. are PNG images, ``len(roles)`` per channel, channel-major.
+
+This module depends only on the standard library and TensorBoard's protobuf definitions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Mapping, Sequence
+
+PLUGIN_NAME = "featviz"
+
+# Bump when a reader written for the old version would misread new records. Readers accept
+# records up to their own version and report newer ones as unsupported instead of guessing.
+FORMAT_VERSION = 1
+
+METHOD_AM = "am"
+METHOD_DECONV = "deconv"
+METHOD_WEIGHTS = "weights"
+METHODS = (METHOD_AM, METHOD_DECONV, METHOD_WEIGHTS)
+
+# Which images each method stores per channel, in blob order.
+ROLES = {
+    METHOD_AM: ("image",),
+    METHOD_DECONV: ("projections", "patches"),
+    METHOD_WEIGHTS: ("filter",),
+}
+
+HEADER_INDEX = 0
+
+
+class FormatError(ValueError):
+    """A record that does not follow this format (or follows a newer one)."""
+
+
+def make_tag(layer: str, method: str) -> str:
+    """The tag of a (layer, method) series. Readers use the content, not the tag, as truth."""
+    return f"{layer}/{method}"
+
+
+def create_summary_metadata(layer: str, method: str):
+    """A `SummaryMetadata` proto marking a record of this plugin as a blob sequence."""
+    from tensorboard.compat.proto import summary_pb2
+
+    _check_method(method)
+    content = json.dumps(
+        {"version": FORMAT_VERSION, "layer": layer, "method": method}, sort_keys=True
+    ).encode("utf-8")
+    return summary_pb2.SummaryMetadata(
+        display_name=f"{layer} · {method}",
+        summary_description=f"tb-featviz {method} of layer {layer}",
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=content
+        ),
+        data_class=summary_pb2.DATA_CLASS_BLOB_SEQUENCE,
+    )
+
+
+def parse_plugin_content(content: bytes) -> dict:
+    """Layer, method and version from `plugin_data.content`; raises FormatError if unreadable."""
+    info = _loads(content, "plugin content")
+    version = info.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise FormatError(f"plugin content has no valid version: {version!r}")
+    if version > FORMAT_VERSION:
+        raise FormatError(
+            f"records of format version {version} are newer than this reader ({FORMAT_VERSION}); "
+            "upgrade tb-featviz"
+        )
+    layer, method = info.get("layer"), info.get("method")
+    if not isinstance(layer, str) or method not in METHODS:
+        raise FormatError(f"plugin content names no valid layer/method: {info!r}")
+    return {"version": version, "layer": layer, "method": method}
+
+
+def encode_header(
+    *,
+    layer: str,
+    method: str,
+    channels: Sequence[int],
+    numbers: Mapping[str, Sequence[Any]],
+    image_shape: Sequence[int],
+    settings: Mapping[str, Any] | None = None,
+    layout: Mapping[str, Any] | None = None,
+) -> bytes:
+    """The JSON header stored as element 0 of a record.
+
+    `numbers` maps a name (e.g. "activation", "dead") to one value per channel; NaN and
+    infinities become null so that every JSON reader accepts the header. `layout` describes how
+    a channel's image is composed (e.g. deconv's k tiles in a grid).
+    """
+    _check_method(method)
+    channels = [int(c) for c in channels]
+    per_channel = {}
+    for name, values in numbers.items():
+        values = list(values)
+        if len(values) != len(channels):
+            raise FormatError(
+                f"numbers[{name!r}] has {len(values)} values for {len(channels)} channels"
+            )
+        per_channel[name] = [_json_safe(v) for v in values]
+    header = {
+        "version": FORMAT_VERSION,
+        "layer": layer,
+        "method": method,
+        "roles": list(ROLES[method]),
+        "channels": channels,
+        "numbers": per_channel,
+        "image_shape": [int(s) for s in image_shape],
+        "layout": _json_safe(dict(layout or {})),
+        "settings": _json_safe(dict(settings or {})),
+    }
+    return json.dumps(header, sort_keys=True, allow_nan=False).encode("utf-8")
+
+
+def decode_header(data: bytes) -> dict:
+    """Inverse of `encode_header`; raises FormatError for malformed or newer headers."""
+    header = _loads(data, "record header")
+    version = header.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise FormatError("record header has no valid version")
+    if version > FORMAT_VERSION:
+        raise FormatError(f"record header version {version} is newer than {FORMAT_VERSION}")
+    method = header.get("method")
+    if method not in METHODS:
+        raise FormatError(f"record header names unknown method {method!r}")
+    channels = header.get("channels")
+    if not isinstance(channels, list) or not all(isinstance(c, int) for c in channels):
+        raise FormatError("record header has no channel list")
+    numbers = header.get("numbers")
+    if not isinstance(numbers, dict) or any(
+        not isinstance(v, list) or len(v) != len(channels) for v in numbers.values()
+    ):
+        raise FormatError("record header numbers do not match its channels")
+    header.setdefault("roles", list(ROLES[method]))
+    return header
+
+
+def blob_index(channel_position: int, role: str, method: str) -> int:
+    """Index in the record's blob sequence of the image of `role` for the channel at `position`."""
+    roles = ROLES[method]
+    if role not in roles:
+        raise FormatError(f"method {method!r} has no image role {role!r}; roles: {list(roles)}")
+    return 1 + channel_position * len(roles) + roles.index(role)
+
+
+def expected_length(num_channels: int, method: str) -> int:
+    """Number of elements of a complete record: header plus every channel's images."""
+    return 1 + num_channels * len(ROLES[method])
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise FormatError(f"unknown method {method!r}; methods: {list(METHODS)}")
+
+
+def _loads(data: bytes, what: str) -> dict:
+    try:
+        value = json.loads(bytes(data).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, TypeError) as error:
+        raise FormatError(f"{what} is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise FormatError(f"{what} is not a JSON object")
+    return value
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain JSON types only: numpy scalars to Python, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        value = value.item()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return str(value)

@@ -1,0 +1,140 @@
+"""Activation maximization: batched = per-channel loop, seeded, regularized, dead channels."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tb_featviz
+from tb_featviz.am import AMOptions, PixelImage
+from tests.conftest import image_data, small_cnn
+
+PLAIN = dict(parameterization="pixel", transforms=None, total_variation=0.0, l2=0.0, blur_every=0)
+
+
+def tutorial_loop(model, layer_name, channel, steps, learning_rate, seed):
+    """The seed tutorial's algorithm: one channel at a time, eager, keras Adam, same start."""
+    sub = keras.Model(model.inputs, model.get_layer(layer_name).output)
+    start = PixelImage().initial(seed, [channel], (32, 32, 3))
+    image = tf.Variable(start)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(sub(image, training=False)[..., channel])
+        optimizer.apply_gradients([(tape.gradient(loss, image), image)])
+        image.assign(tf.clip_by_value(image, 0.0, 1.0))
+    return image.numpy()[0]
+
+
+def test_batched_equals_per_channel_loop():
+    keras.utils.set_random_seed(1)
+    model = small_cnn()
+    channels = [0, 3, 5, 7, 9, 14]
+    result = tb_featviz.maximize_activation(model, "conv2", channels, steps=12, learning_rate=0.05, **PLAIN)
+    for i, channel in enumerate(channels):
+        expected = tutorial_loop(model, "conv2", channel, 12, 0.05, seed=0)
+        np.testing.assert_allclose(result.images[i], expected, rtol=0, atol=1e-6)
+    # and the images really moved away from the start
+    start = PixelImage().initial(0, channels, (32, 32, 3))
+    assert np.abs(result.images - start).max() > 0.05
+
+
+def test_channel_result_does_not_depend_on_other_channels_or_epoch():
+    keras.utils.set_random_seed(2)
+    model = small_cnn()
+    alone = tb_featviz.maximize_activation(model, "conv1", [3], steps=8)
+    together = tb_featviz.maximize_activation(model, "conv1", [1, 3, 6], steps=8)
+    again = tb_featviz.maximize_activation(model, "conv1", [1, 3, 6], steps=8)
+    np.testing.assert_array_equal(together.images, again.images)
+    np.testing.assert_allclose(alone.images[0], together.images[1], atol=1e-6)
+
+
+def test_activation_grows_on_batchnorm_model_and_images_are_not_noise():
+    """keras-vis #219: AM on BatchNorm models gave noise. Here: a trained BN model."""
+    keras.utils.set_random_seed(3)
+    model = small_cnn(batchnorm=True)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = image_data(96)
+    model.fit(x, y, epochs=3, verbose=0)
+    result = tb_featviz.maximize_activation(model, "conv2", range(8), steps=40)
+    alive = ~result.dead
+    assert alive.sum() >= 4
+    assert np.all(result.activation[alive] > 2 * result.start_activation[alive] + 1e-3)
+    noise = np.random.default_rng(0).random(result.images.shape[1:])
+    for image in result.images[alive]:
+        assert roughness(image) < 0.5 * roughness(noise)
+
+
+def roughness(image):
+    """Neighbour difference relative to overall spread: ~1.4 for white noise, small for features."""
+    image = image - image.mean()
+    diff = np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean()
+    return diff / (2 * image.std() + 1e-12)
+
+
+def test_dead_channel_is_flagged_and_not_optimized():
+    keras.utils.set_random_seed(4)
+    model = small_cnn(batchnorm=False)
+    conv2 = model.get_layer("conv2")
+    kernel, bias = conv2.get_weights()
+    kernel[..., 2] = 0.0
+    bias[2] = -1.0  # channel 2: relu(-1) = 0 everywhere, zero gradient
+    conv2.set_weights([kernel, bias])
+    result = tb_featviz.maximize_activation(model, "conv2", [1, 2], steps=5)
+    assert result.dead.tolist() == [False, True]
+    assert result.steps_run.tolist() == [5, 0]
+    assert result.activation[1] == 0.0
+
+
+def test_threshold_stops_each_channel_early():
+    keras.utils.set_random_seed(5)
+    model = small_cnn()
+    full = tb_featviz.maximize_activation(model, "conv1", range(4), steps=30)
+    threshold = float(np.median(full.activation))
+    stopped = tb_featviz.maximize_activation(model, "conv1", range(4), steps=30, threshold=threshold)
+    assert stopped.steps_run.min() < 30
+    assert np.all(stopped.steps_run <= 30)
+
+
+def test_logits_are_maximized_not_probabilities_and_softmax_is_restored():
+    keras.utils.set_random_seed(6)
+    model = small_cnn()
+    layer = model.get_layer("logits")
+    result = tb_featviz.maximize_activation(model, "logits", [0, 1], steps=20, parameterization="pixel")
+    assert layer.activation is keras.activations.softmax
+    assert np.all(result.activation > 1.0)  # a probability could never exceed 1
+
+
+def test_global_random_state_is_untouched():
+    model = small_cnn()
+    keras.utils.set_random_seed(7)
+    expected = (np.random.rand(), tf.random.uniform([2]).numpy())
+    keras.utils.set_random_seed(7)
+    tb_featviz.maximize_activation(model, "conv1", [0, 1], steps=3)
+    got = (np.random.rand(), tf.random.uniform([2]).numpy())
+    assert expected[0] == got[0]
+    np.testing.assert_array_equal(expected[1], got[1])
+
+
+def test_grayscale_model_and_open_input_size():
+    keras.utils.set_random_seed(8)
+    inputs = keras.Input((None, None, 1))
+    features = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(features))
+    result = tb_featviz.maximize_activation(model, "conv", "all", steps=4, image_size=(40, 24))
+    assert result.images.shape == (4, 40, 24, 1)
+    assert result.tiles().dtype == np.uint8
+
+
+def test_bad_options_are_clear_errors():
+    model = small_cnn()
+    with pytest.raises(tb_featviz.ConfigurationError, match="unknown option"):
+        tb_featviz.maximize_activation(model, "conv1", steps_per_channel=3)
+    with pytest.raises(tb_featviz.ConfigurationError, match="parameterization"):
+        tb_featviz.maximize_activation(model, "conv1", parameterization="wavelet")
+    with pytest.raises(tb_featviz.ConfigurationError, match="out of range.*valid: 0..7"):
+        tb_featviz.maximize_activation(model, "conv1", [8])
+    with pytest.raises(tb_featviz.ConfigurationError, match="no layer 'conv9'.*conv1"):
+        tb_featviz.maximize_activation(model, "conv9")
