@@ -135,9 +135,7 @@ def _prefix_function(container: keras.Model, target: keras.layers.Layer) -> Call
             return x
 
         return run_chain
-    nodes = target._inbound_nodes
-    graph_nodes = getattr(container, "_nodes", ())
-    belongs = [n for n in nodes if n in graph_nodes]
+    belongs = nodes_in(container, target)
     if len(belongs) != 1:
         raise ConfigurationError(
             f"layer {target.name!r} is used {len(belongs)} times in model {container.name!r}; "
@@ -148,6 +146,12 @@ def _prefix_function(container: keras.Model, target: keras.layers.Layer) -> Call
         raise ConfigurationError(f"layer {target.name!r} has {len(outputs)} inputs/outputs; expected 1")
     sub = keras.Model(container.inputs, outputs[0], name=f"featviz_to_{target.name}")
     return lambda x: sub(x, training=False)
+
+
+def nodes_in(container: keras.Model, layer: keras.layers.Layer) -> list:
+    """The call sites (nodes) of `layer` inside the Functional model `container`'s graph."""
+    graph = [n for nodes in getattr(container, "_nodes_by_depth", {}).values() for n in nodes]
+    return [n for n in layer._inbound_nodes if any(n is g for g in graph)]
 
 
 def output_kind(ref: LayerRef, sample_output: tf.Tensor) -> str:

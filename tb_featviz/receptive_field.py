@@ -15,7 +15,7 @@ from typing import Optional
 
 import keras
 
-from tb_featviz.model_access import LayerRef
+from tb_featviz.model_access import LayerRef, nodes_in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +130,7 @@ def _through(container, target, state, include_target):
                 memo[key] = _layer(operation, [tensor_state(t) for t in node.input_tensors])
         return memo[key]
 
-    nodes = [n for n in target._inbound_nodes if n in getattr(container, "_nodes", ())]
+    nodes = nodes_in(container, target)
     if len(nodes) != 1:
         raise _Unknown()
     if include_target:

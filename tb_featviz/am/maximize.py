@@ -30,7 +30,8 @@ class AMOptions:
 
     steps: gradient steps per channel.
     learning_rate: Adam step size on the image parameters.
-    parameterization: "fourier" (decorrelated spectrum, smooth images) or "pixel".
+    parameterization: "pixel" (default: clearest on the demo's grayscale CNN, see
+      docs/am_parameterizations.png) or "fourier" (decorrelated spectrum, as in Lucid).
     transforms: random jitter/scale/rotation each step (`RandomAffine`), or None.
     total_variation, l2: weights of those penalties on the [0, 1] image.
     blur_every, blur_sigma: blur the image every N steps (pixel parameterization; 0 = never).
@@ -43,11 +44,11 @@ class AMOptions:
 
     steps: int = 48
     learning_rate: float = 0.05
-    parameterization: Union[str, object] = "fourier"
+    parameterization: Union[str, object] = "pixel"
     transforms: Optional[RandomAffine] = dataclasses.field(default_factory=RandomAffine)
     total_variation: float = 0.0
     l2: float = 0.0
-    blur_every: int = 0
+    blur_every: int = 4
     blur_sigma: float = 0.5
     threshold: Optional[float] = None
     reduction: str = "mean"

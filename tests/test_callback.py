@@ -1,0 +1,195 @@
+"""FeatVizCallback in real model.fit runs: what it writes, that it never changes training."""
+
+import logging
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tb_featviz
+from tb_featviz import AMOptions, FeatVizCallback, metadata
+from tests.conftest import image_data, small_cnn
+from tests.eventfiles import read_records
+
+FAST = AMOptions(steps=4)
+
+
+def fit(model, callbacks, epochs=3, seed=0, **kwargs):
+    x, y = image_data(48)
+    keras.utils.set_random_seed(seed)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    return model.fit(x, y, epochs=epochs, batch_size=16, verbose=0, callbacks=callbacks, **kwargs)
+
+
+def test_three_epochs_write_every_layer_and_method_from_step_0(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = small_cnn()
+    x, _ = image_data(16, seed=1)
+    callback = FeatVizCallback(
+        str(tmp_path), {"conv1": "all", "conv2": range(0, 16, 2), "logits": [1, 3]}, probe_images=x, am=FAST, top_k=4
+    )
+    fit(model, [callback])
+    records = read_records(str(tmp_path))
+    expected = {
+        ("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights"),
+        ("conv2", "am"), ("conv2", "deconv"), ("conv2", "weights"),
+        ("logits", "am"), ("logits", "deconv"),
+    }
+    assert set(records) == expected
+    channels = {"conv1": list(range(8)), "conv2": list(range(0, 16, 2)), "logits": [1, 3]}
+    for (layer, method), steps in records.items():
+        assert sorted(steps) == [0, 1, 2, 3], (layer, method)
+        for header, images in steps.values():
+            assert header["channels"] == channels[layer]
+            assert len(images) == metadata.expected_length(len(channels[layer]), method) - 1
+            for png in images:
+                decoded = tf.io.decode_png(png).numpy()
+                assert decoded.ndim == 3 and decoded.shape[0] > 0
+            assert set(header["numbers"]) >= {"activation", "dead"} or method == "weights"
+    am_header = records[("conv1", "am")][3][0]
+    assert am_header["image_shape"] == [32, 32, 3]
+    assert am_header["settings"]["input"]["value_range"] == [0.0, 1.0]
+    deconv_header = records[("conv2", "deconv")][0][0]
+    assert deconv_header["layout"]["top_k"] == 4 and len(deconv_header["numbers"]["top_values"][0]) == 4
+    assert [step for step, _ in callback.timings] == [0, 1, 2, 3]
+
+
+def test_every_n_epochs_keeps_step_0_and_the_final_epoch(tmp_path):
+    model = small_cnn()
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], every_n_epochs=2, am=FAST, methods=["weights"])
+    fit(model, [callback], epochs=5)
+    assert sorted(read_records(str(tmp_path))[("conv1", "weights")]) == [0, 2, 4, 5]
+
+
+def test_initial_epoch_continues_the_numbering(tmp_path):
+    model = small_cnn()
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], methods=["weights"])
+    fit(model, [callback], epochs=4, initial_epoch=2)
+    assert sorted(read_records(str(tmp_path))[("conv1", "weights")]) == [2, 3, 4]
+
+
+def test_training_is_bit_identical_with_and_without_the_callback(tmp_path):
+    """Weights, BatchNorm statistics, optimizer slots: same seed, same result."""
+    tf.config.experimental.enable_op_determinism()
+    x, _ = image_data(16, seed=1)
+
+    def train(callbacks):
+        keras.utils.set_random_seed(11)
+        model = small_cnn(batchnorm=True)  # BatchNorm and Dropout both present
+        history = fit(model, callbacks, epochs=3, seed=11, shuffle=True)
+        return model, history
+
+    plain, plain_history = train([])
+    callback = FeatVizCallback(str(tmp_path), ["conv1", "conv2", "logits"], probe_images=x, am=FAST)
+    watched, watched_history = train([callback])
+    assert len(callback.timings) == 4  # it really ran
+    for a, b in zip(plain.weights, watched.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    for a, b in zip(plain.optimizer.variables, watched.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert plain_history.history["loss"] == watched_history.history["loss"]
+
+
+class CountEpochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs += 1
+
+
+@pytest.mark.parametrize(
+    "layers, kwargs, message",
+    [
+        (["conv7"], {}, r"no layer 'conv7'; layers: conv1, bn1, relu1, pool1, conv2"),
+        ({"conv2": [3, 16]}, {}, r"channel\(s\) \[16\] out of range for layer 'conv2', which has 16 channels"),
+        (["logits"], {"methods": ["weights"]}, r"method 'weights' does not apply to layer 'logits'"),
+        (["conv1"], {"methods": ["deconv"]}, r"'deconv' needs probe_images"),
+        (["conv1"], {"methods": ["saliency"]}, r"unknown method"),
+    ],
+)
+def test_misconfiguration_raises_before_the_first_epoch(tmp_path, layers, kwargs, message):
+    counter = CountEpochs()
+    with pytest.raises(tb_featviz.ConfigurationError, match=message):
+        fit(small_cnn(), [FeatVizCallback(str(tmp_path), layers, **kwargs), counter])
+    assert counter.epochs == 0
+
+
+def test_unsupported_models_and_layers_are_clear_errors(tmp_path):
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(4, 3)
+            self.pool = keras.layers.GlobalAveragePooling2D()
+            self.out = keras.layers.Dense(5)
+
+        def call(self, x):
+            return self.out(self.pool(self.conv(x)))
+
+    with pytest.raises(tb_featviz.ConfigurationError, match="subclassed"):
+        fit(Subclassed(), [FeatVizCallback(str(tmp_path), ["conv2d"], image_size=(32, 32))])
+    inputs = keras.Input((32, 32, 3))
+    seq = keras.layers.Reshape((32, 96), name="as_sequence")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(5)(keras.layers.Flatten()(seq)))
+    with pytest.raises(tb_featviz.ConfigurationError, match="only layers with .* outputs"):
+        fit(model, [FeatVizCallback(str(tmp_path), ["as_sequence"])])
+    with pytest.raises(tb_featviz.ConfigurationError, match="every_n_epochs"):
+        FeatVizCallback(str(tmp_path), ["conv1"], every_n_epochs=0)
+    with pytest.raises(tb_featviz.ConfigurationError, match="layers must be"):
+        FeatVizCallback(str(tmp_path), 42)
+
+
+def test_a_failure_mid_training_is_logged_once_and_skipped(tmp_path, monkeypatch, caplog):
+    from tb_featviz.am.maximize import ActivationMaximizer
+
+    original = ActivationMaximizer.run
+    calls = {"n": 0}
+
+    def flaky(self, channels):
+        calls["n"] += 1
+        if calls["n"] >= 2:  # fails from epoch 1 on
+            raise tf.errors.ResourceExhaustedError(None, None, "injected: out of memory")
+        return original(self, channels)
+
+    monkeypatch.setattr(ActivationMaximizer, "run", flaky)
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], am=FAST)
+    with caplog.at_level(logging.WARNING, logger="tb_featviz"):
+        history = fit(small_cnn(), [callback], epochs=3)
+    assert len(history.history["loss"]) == 3  # fit completed
+    warnings = [r for r in caplog.records if "injected" in r.getMessage()]
+    assert len(warnings) == 1 and "am of conv1 failed and was skipped" in warnings[0].getMessage()
+    records = read_records(str(tmp_path))
+    assert sorted(records[("conv1", "am")]) == [0]  # written before the failure: kept
+    assert sorted(records[("conv1", "weights")]) == [0, 1, 2, 3]  # other methods unaffected
+
+
+def test_sequential_without_input_grayscale(tmp_path):
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential(
+        [keras.layers.Conv2D(4, 3, activation="relu", name="conv"), keras.layers.Flatten(), keras.layers.Dense(3, name="out")]
+    )
+    rng = np.random.default_rng(0)
+    x, y = rng.random((24, 20, 20, 1)).astype("float32"), rng.integers(0, 3, 24)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[FeatVizCallback(str(tmp_path), ["conv", "out"], probe_images=x[:6], am=FAST)])
+    records = read_records(str(tmp_path))
+    assert set(records) == {("conv", "am"), ("conv", "deconv"), ("conv", "weights"), ("out", "am"), ("out", "deconv")}
+    header, images = records[("conv", "am")][1]
+    assert header["image_shape"] == [20, 20, 1]
+    assert tf.io.decode_png(images[0]).shape == (20, 20, 1)
+
+
+def test_mixed_precision(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = small_cnn()
+        x, _ = image_data(8, seed=2)
+        fit(model, [FeatVizCallback(str(tmp_path), ["conv1", "logits"], probe_images=x, am=FAST)], epochs=1)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    records = read_records(str(tmp_path))
+    assert sorted(records[("conv1", "am")]) == [0, 1]
+    header = records[("logits", "am")][1][0]
+    assert all(np.isfinite(v) for v in header["numbers"]["activation"])
