@@ -18,6 +18,7 @@ test: venv
 	$(PY) -m pytest -q tests
 
 example: venv
+	@test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)
 	$(PY) examples/quickstart.py
 
 clean:

@@ -86,6 +86,7 @@ def test_dead_channel_is_flagged_and_not_optimized():
     assert result.dead.tolist() == [False, True]
     assert result.steps_run.tolist() == [5, 0]
     assert result.activation[1] == 0.0
+    assert np.all(result.tiles()[1] == 128)  # shown flat gray, not as start noise
 
 
 def test_threshold_stops_each_channel_early():

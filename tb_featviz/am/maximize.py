@@ -111,8 +111,16 @@ class AMResult:
     steps_run: np.ndarray  # (n,) int
 
     def tiles(self) -> np.ndarray:
-        """(n, h, w, c) uint8, each image stretched on its own so faint features show."""
-        return np.stack([imaging.robust_uint8(image) for image in self.images])
+        """(n, h, w, c) uint8, each image stretched on its own so faint features show.
+
+        Dead channels are flat mid-gray: their start noise is no feature and must not look like one.
+        """
+        return np.stack(
+            [
+                np.full(image.shape, imaging.MID_GRAY, np.uint8) if dead else imaging.robust_uint8(image)
+                for image, dead in zip(self.images, self.dead)
+            ]
+        ) if len(self.images) else np.zeros(self.images.shape, np.uint8)
 
 
 class ActivationMaximizer:
