@@ -14,9 +14,9 @@ from tb_featviz import inputs, metadata, summary
 from tb_featviz.am.maximize import ActivationMaximizer, AMOptions
 from tb_featviz.deconv import RULES, DeconvProjector
 from tb_featviz.errors import ConfigurationError
-from tb_featviz.model_access import input_shape
-from tb_featviz.plan import DEFAULT_MAX_CHANNELS, LayerSpec, build_plans, normalize_layers
-from tb_featviz.visualize import _check_top_k, _fallback_shape, check_probe_images
+from tb_featviz.model_access import input_shape, shape_from_first_kernel
+from tb_featviz.plan import DEFAULT_MAX_CHANNELS, LayerSpec, build_plans, check_top_k, normalize_layers
+from tb_featviz.visualize import check_probe_images
 from tb_featviz.weights import filter_weights
 
 log = logging.getLogger("tb_featviz")
@@ -84,7 +84,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         self.methods = methods
         self.am_options = am or AMOptions()
         self.am_options.validate()
-        self.top_k = _check_top_k(top_k)
+        self.top_k = check_top_k(top_k)
         self.deconv_rule = deconv_rule
         self.input_range = input_range
         self.preprocess = preprocess
@@ -97,13 +97,15 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._workers: dict = {}
         self._reported: set = set()
         self._before_training = False
-        self._last_step = None
+        self._last_step = None  # last step visualized
+        self._final_step = None  # last epoch completed, written at the end if not yet
 
     # -- Keras hooks -----------------------------------------------------------------------
     def on_train_begin(self, logs=None):
-        fallback = self.probe_images.shape[1:] if self.probe_images is not None else _fallback_shape(
-            self.model, self.image_size
-        )
+        if self.probe_images is not None:
+            fallback = self.probe_images.shape[1:]
+        else:
+            fallback = shape_from_first_kernel(self.model, self.image_size)
         image_size = self.image_size
         if image_size is None and self.probe_images is not None:
             image_size = self.probe_images.shape[1:3]
@@ -124,7 +126,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         )
         self._workers = {}
         self._before_training = True
-        self._last_step = None
+        self._last_step = self._final_step = None
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._before_training:
@@ -138,9 +140,8 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._visualize(step)
 
     def on_train_end(self, logs=None):
-        final = getattr(self, "_final_step", None)
-        if final is not None and self._last_step != final:
-            self._visualize(final)
+        if self._final_step is not None and self._last_step != self._final_step:
+            self._visualize(self._final_step)
         self._final_step = None
         if self._writer is not None:
             try:

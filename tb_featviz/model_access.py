@@ -106,6 +106,17 @@ def input_shape(model: keras.Model, fallback: Sequence[int] | None = None) -> tu
     return shape
 
 
+def shape_from_first_kernel(model: keras.Model, image_size: Sequence[int] | None) -> tuple | None:
+    """(h, w, c) for a model without an input shape yet: `image_size` and its first conv's depth."""
+    if image_size is None:
+        return None
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None and len(kernel.shape) == 4:
+            return (int(image_size[0]), int(image_size[1]), int(kernel.shape[2]))
+    return None
+
+
 def forward_to(ref: LayerRef) -> Callable[[tf.Tensor], tf.Tensor]:
     """A function input -> output of `ref.layer`, running the model's layers in inference mode."""
     stages = []

@@ -145,6 +145,12 @@ def build_plans(
     return plans
 
 
+def check_top_k(top_k) -> int:
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ConfigurationError(f"top_k must be an int >= 1, got {top_k!r}")
+    return int(top_k)
+
+
 def applicable_methods(ref: LayerRef, has_probe_images: bool) -> set:
     methods = {metadata.METHOD_AM}
     if has_probe_images:

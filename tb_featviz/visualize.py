@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -10,9 +11,9 @@ from tb_featviz import inputs, metadata
 from tb_featviz.am.maximize import ActivationMaximizer, AMOptions, AMResult
 from tb_featviz.deconv import DeconvProjector, DeconvResult
 from tb_featviz.errors import ConfigurationError
-from tb_featviz.model_access import input_shape
-from tb_featviz.plan import ChannelSpec, LayerPlan, build_plans
-from tb_featviz.weights import WeightsResult
+from tb_featviz.model_access import find_layer, input_shape, shape_from_first_kernel
+from tb_featviz.plan import ChannelSpec, LayerPlan, build_plans, check_top_k, resolve_channels
+from tb_featviz.weights import WeightsResult, kernel_of
 from tb_featviz.weights import filter_weights as _filter_weights
 
 
@@ -35,7 +36,7 @@ def maximize_activation(
     """
     options = _options(options, option_overrides)
     spec = inputs.resolve(
-        input_shape(model, _fallback_shape(model, image_size)),
+        input_shape(model, shape_from_first_kernel(model, image_size)),
         image_size=image_size,
         value_range=input_range,
         preprocess=preprocess,
@@ -63,15 +64,11 @@ def deconvnet(
     spec = inputs.resolve(input_shape(model, images.shape[1:]), image_size=images.shape[1:3])
     plan = _plan(model, layer, channels, spec, metadata.METHOD_DECONV, has_probes=True)
     projector = DeconvProjector(model, plan.forward, plan.ref.layer, plan.field, rule, batch_size)
-    return projector.run(images, plan.channels, top_k=_check_top_k(top_k))
+    return projector.run(images, plan.channels, top_k=check_top_k(top_k))
 
 
 def filter_weights(model, layer: str, channels: ChannelSpec = "all") -> WeightsResult:
     """The chosen output channels' convolution filters, with norm/mean/std per filter."""
-    from tb_featviz.model_access import find_layer
-    from tb_featviz.plan import resolve_channels
-    from tb_featviz.weights import kernel_of
-
     ref = find_layer(model, layer)
     kernel = kernel_of(ref.layer)
     return _filter_weights(ref.layer, resolve_channels(channels, kernel.shape[-1], layer))
@@ -94,15 +91,7 @@ def check_probe_images(images) -> np.ndarray:
     return array
 
 
-def _check_top_k(top_k) -> int:
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-        raise ConfigurationError(f"top_k must be an int >= 1, got {top_k!r}")
-    return int(top_k)
-
-
 def _options(options: Optional[AMOptions], overrides: dict) -> AMOptions:
-    import dataclasses
-
     options = options or AMOptions()
     if not isinstance(options, AMOptions):
         raise ConfigurationError(f"options must be an AMOptions, got {type(options).__name__}")
@@ -113,17 +102,6 @@ def _options(options: Optional[AMOptions], overrides: dict) -> AMOptions:
     options = dataclasses.replace(options, **overrides)
     options.validate()
     return options
-
-
-def _fallback_shape(model, image_size):
-    """(h, w, c) for a model without an input shape yet, from image_size and its first kernel."""
-    if image_size is None:
-        return None
-    for layer in model.layers:
-        kernel = getattr(layer, "kernel", None)
-        if kernel is not None and len(kernel.shape) == 4:
-            return (int(image_size[0]), int(image_size[1]), int(kernel.shape[2]))
-    return None
 
 
 def _plan(model, layer, channels, spec, method, has_probes) -> LayerPlan:
