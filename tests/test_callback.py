@@ -193,3 +193,19 @@ def test_mixed_precision(tmp_path):
     assert sorted(records[("conv1", "am")]) == [0, 1]
     header = records[("logits", "am")][1][0]
     assert all(np.isfinite(v) for v in header["numbers"]["activation"])
+
+
+def test_summary_api_from_a_custom_training_loop(tmp_path):
+    model = small_cnn()
+    result = tb_featviz.maximize_activation(model, "conv1", [0, 5], steps=3)
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default(step=7):
+        assert tb_featviz.summary.activation_maximization("conv1", result)
+        assert tb_featviz.summary.filter_weights("conv1", tb_featviz.filter_weights(model, "conv1", [0, 5]))
+    writer.close()
+    records = read_records(str(tmp_path))
+    header, images = records[("conv1", "am")][7]
+    assert header["channels"] == [0, 5]
+    np.testing.assert_allclose(header["numbers"]["activation"], result.activation, rtol=1e-6)
+    np.testing.assert_array_equal(tf.io.decode_png(images[1]).numpy(), result.tiles()[1])
+    assert sorted(records[("conv1", "weights")]) == [7]
