@@ -101,7 +101,8 @@ def receptive_field(ref: LayerRef, height: int, width: int) -> Optional[Field]:
         state = (Axis(height), Axis(width))
         for depth, container in enumerate(ref.parents):
             target = ref.parents[depth + 1] if depth + 1 < len(ref.parents) else ref.layer
-            state = _through(container, target, state, include_target=not isinstance(target, keras.Model) or target is ref.layer)
+            on_path = isinstance(target, keras.Model) and target is not ref.layer
+            state = _through(container, target, state, include_target=not on_path)
         return Field(*state)
     except _Unknown:
         return None
@@ -144,16 +145,14 @@ def _through(container, target, state, include_target):
 def _layer(layer, states):
     if not states:
         raise _Unknown()
-    if isinstance(layer, keras.Model):
+    if isinstance(layer, keras.Model):  # a nested model: its whole field, composed
         if len(states) != 1:
             raise _Unknown()
-        outputs = layer.outputs if not isinstance(layer, keras.Sequential) else None
         if isinstance(layer, keras.Sequential):
             return _through(layer, layer.layers[-1], states[0], include_target=True)
-        if len(outputs) != 1:
+        if len(layer.outputs) != 1:
             raise _Unknown()
-        operation = outputs[0]._keras_history.operation
-        return _through(layer, operation, states[0], include_target=True)
+        return _through(layer, layer.outputs[0]._keras_history.operation, states[0], include_target=True)
     if isinstance(layer, _MERGE):
         return tuple(_union([s[axis] for s in states]) for axis in (0, 1))
     if len(states) != 1:
