@@ -115,12 +115,10 @@ class AMResult:
 
         Dead channels are flat mid-gray: their start noise is no feature and must not look like one.
         """
-        return np.stack(
-            [
-                np.full(image.shape, imaging.MID_GRAY, np.uint8) if dead else imaging.robust_uint8(image)
-                for image, dead in zip(self.images, self.dead)
-            ]
-        ) if len(self.images) else np.zeros(self.images.shape, np.uint8)
+        tiles = np.full(self.images.shape, imaging.MID_GRAY, np.uint8)
+        for i in np.flatnonzero(~self.dead):
+            tiles[i] = imaging.robust_uint8(self.images[i])
+        return tiles
 
 
 class ActivationMaximizer:
