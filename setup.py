@@ -8,7 +8,13 @@ setup(
     description="Watch what your CNN's filters learn, while they learn it, in TensorBoard.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["tb_featviz", "tb_featviz.*"]),
+    packages=[*find_packages(include=["tb_featviz", "tb_featviz.*"]), "tb_featviz.frontend"],
+    # The dashboard's JavaScript lives in frontend/ and ships inside the package.
+    package_dir={"tb_featviz.frontend": "frontend"},
+    package_data={"tb_featviz.frontend": ["*.js", "*.css"]},
+    entry_points={
+        "tensorboard_plugins": ["featviz = tb_featviz.plugin.loader:FeatVizLoader"],
+    },
     python_requires=">=3.9",
     install_requires=[
         "tensorflow>=2.16,<3",
@@ -17,6 +23,6 @@ setup(
         "protobuf",
         "werkzeug",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "selenium>=4.10"]},
     license="Apache-2.0",
 )

@@ -3,20 +3,43 @@
     from tb_featviz import FeatVizCallback
     model.fit(x, y, epochs=20, callbacks=[FeatVizCallback("runs/exp1", layers=["conv1", "conv2"],
                                                             probe_images=x_val[:256])])
+
+The public names load lazily: the TensorBoard plugin (`tb_featviz.plugin`) lives in this package
+too and must never import TensorFlow, so importing the package itself must not either.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from tb_featviz.am import AMOptions, AMResult, FourierImage, PixelImage, RandomAffine
-from tb_featviz.callback import FeatVizCallback
-from tb_featviz.deconv import DeconvResult
-from tb_featviz.errors import ConfigurationError
-from tb_featviz.visualize import deconvnet, filter_weights, maximize_activation
-from tb_featviz.weights import WeightsResult
-from tb_featviz import summary
+_EXPORTS = {
+    "FeatVizCallback": "tb_featviz.callback",
+    "maximize_activation": "tb_featviz.visualize",
+    "deconvnet": "tb_featviz.visualize",
+    "filter_weights": "tb_featviz.visualize",
+    "AMOptions": "tb_featviz.am",
+    "AMResult": "tb_featviz.am",
+    "FourierImage": "tb_featviz.am",
+    "PixelImage": "tb_featviz.am",
+    "RandomAffine": "tb_featviz.am",
+    "DeconvResult": "tb_featviz.deconv",
+    "WeightsResult": "tb_featviz.weights",
+    "ConfigurationError": "tb_featviz.errors",
+}
 
-__all__ = [
-    "FeatVizCallback", "maximize_activation", "deconvnet", "filter_weights", "summary",
-    "AMOptions", "AMResult", "DeconvResult", "WeightsResult", "FourierImage", "PixelImage",
-    "RandomAffine", "ConfigurationError",
-]
+__all__ = [*_EXPORTS, "summary"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "summary":
+        return importlib.import_module("tb_featviz.summary")
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'tb_featviz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,140 @@
+"""The TBPlugin: HTTP routes under /data/plugin/featviz/ and the frontend's static files.
+
+Routes (all GET; JSON unless noted):
+  /runs                                   runs → layers (model order) → methods → epochs
+  /grid?run&layer&method[&step]           every channel at one epoch (latest if no step)
+  /evolution?run&layer&method&channel[&role]  one channel at every epoch
+  /image?key                              PNG bytes as stored (cacheable: URLs change when data does)
+  /static/<file>                          the frontend (frontend/ in the source tree)
+
+Bad or unknown parameters raise TensorBoard's public errors, which TensorBoard answers with
+400/404 and the message as text; nothing a client sends can produce a 500.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from tb_featviz import metadata
+from tb_featviz.plugin import assets
+from tb_featviz.plugin.reader import RecordReader
+
+_MAX_PARAM_LENGTH = 4096
+_IMAGE_CACHE_SECONDS = 24 * 3600
+
+
+class FeatVizPlugin(base_plugin.TBPlugin):
+    """Per-epoch channel grids and per-channel evolution of FeatVizCallback's records."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext):
+        self._reader = RecordReader(context.data_provider)
+
+    def get_plugin_apps(self) -> dict:
+        return {
+            "/runs": self._serve_runs,
+            "/grid": self._serve_grid,
+            "/evolution": self._serve_evolution,
+            "/image": self._serve_image,
+            "/static/*": self._serve_static,
+        }
+
+    def is_active(self) -> bool:
+        # TensorBoard decides activity from data_plugin_names() and the data provider.
+        return False
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        return base_plugin.FrontendMetadata(
+            es_module_path="/static/index.js", tab_name="FeatViz"
+        )
+
+    # ---- routes ---------------------------------------------------------------------------
+
+    @wrappers.Request.application
+    def _serve_runs(self, request):
+        ctx, experiment = _context(request)
+        return _json(request, self._reader.runs(ctx, experiment))
+
+    @wrappers.Request.application
+    def _serve_grid(self, request):
+        ctx, experiment = _context(request)
+        run, layer, method = _series_params(request)
+        step = _int_param(request, "step", required=False)
+        return _json(request, self._reader.grid(ctx, experiment, run, layer, method, step))
+
+    @wrappers.Request.application
+    def _serve_evolution(self, request):
+        ctx, experiment = _context(request)
+        run, layer, method = _series_params(request)
+        channel = _int_param(request, "channel", required=True)
+        role = _str_param(request, "role", required=False) or metadata.ROLES[method][0]
+        answer = self._reader.evolution(ctx, experiment, run, layer, method, channel, role)
+        return _json(request, answer)
+
+    @wrappers.Request.application
+    def _serve_image(self, request):
+        ctx, _ = _context(request)
+        key = _str_param(request, "key", required=True)
+        if not re.fullmatch(r"[A-Za-z0-9._~-]+", key):
+            raise errors.InvalidArgumentError("parameter 'key' is not a blob key")
+        data = self._reader.image(ctx, key)
+        return http_util.Respond(request, data, "image/png", expires=_IMAGE_CACHE_SECONDS)
+
+    @wrappers.Request.application
+    def _serve_static(self, request):
+        name = request.path.rsplit("/static/", 1)[-1]
+        found = assets.read_frontend_file(name)
+        if found is None:
+            raise errors.NotFoundError(f"no frontend file {name[:80]!r}")
+        data, content_type = found
+        return http_util.Respond(request, data, content_type)
+
+
+def _context(request):
+    return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+
+
+def _json(request, body: dict):
+    return http_util.Respond(request, body, "application/json")
+
+
+def _series_params(request) -> tuple[str, str, str]:
+    run = _str_param(request, "run", required=True)
+    layer = _str_param(request, "layer", required=True)
+    method = _str_param(request, "method", required=True)
+    if method not in metadata.METHODS:
+        raise errors.InvalidArgumentError(
+            f"unknown method {method!r}; methods: {', '.join(metadata.METHODS)}"
+        )
+    return run, layer, method
+
+
+def _str_param(request, name: str, *, required: bool) -> str | None:
+    values = request.args.getlist(name)
+    if not values:
+        if required:
+            raise errors.InvalidArgumentError(f"missing parameter {name!r}")
+        return None
+    if len(values) > 1:
+        raise errors.InvalidArgumentError(f"parameter {name!r} given {len(values)} times")
+    value = values[0]
+    if len(value) > _MAX_PARAM_LENGTH:
+        raise errors.InvalidArgumentError(f"parameter {name!r} is too long")
+    return value
+
+
+def _int_param(request, name: str, *, required: bool) -> int | None:
+    value = _str_param(request, name, required=required)
+    if value is None or (value == "" and not required):
+        return None
+    if not re.fullmatch(r"\d{1,12}", value):
+        raise errors.InvalidArgumentError(
+            f"parameter {name!r} must be a non-negative integer, got {value[:40]!r}"
+        )
+    return int(value)
