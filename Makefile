@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test venv clean example
+.PHONY: test venv browser clean example
 
 venv: $(VENV)/.installed
 
@@ -14,7 +14,14 @@ $(VENV)/.installed: setup.py
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-test: venv
+# The browser tests drive Debian's Chromium headless (browsers cannot be downloaded by pip here).
+APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || \
+		($(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium chromium-driver >/dev/null)
+
+test: venv browser
 	$(PY) -m pytest -q tests
 
 example: venv

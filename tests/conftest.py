@@ -42,3 +42,13 @@ def image_data(n=48, size=32, channels=3, seed=0):
 @pytest.fixture
 def data():
     return image_data()
+
+
+@pytest.fixture(scope="session")
+def featviz_logdir(tmp_path_factory):
+    """Runs written by real `model.fit` with FeatVizCallback (12 epochs), plus hostile names."""
+    from tests.logs import write_all
+
+    root = tmp_path_factory.mktemp("featviz_logs")
+    write_all(str(root))
+    return root

@@ -21,6 +21,12 @@ from tb_featviz import metadata
 # small JSON (a few numbers per channel), images are never cached here.
 _HEADER_CACHE_ENTRIES = 1024
 _ALL_STEPS = 1_000_000_000
+# tensorboard-data-server (--load_fast) hands out blob keys it cannot parse back when a run or
+# tag name holds characters that JSON escapes (quotes, backslashes).
+_DATA_SERVER_HINT = (
+    "If the run or layer name contains quotes or backslashes, TensorBoard's fast data server "
+    "cannot read it: restart TensorBoard with --load_fast=false, or rename the run/layer."
+)
 
 
 @dataclass(frozen=True)
@@ -167,9 +173,7 @@ class RecordReader:
         """The stored PNG of a blob key handed out by `grid` or `evolution`."""
         try:
             data = self._provider.read_blob(ctx, blob_key=blob_key)
-        except errors.PublicError:
-            raise
-        except Exception:  # data providers raise assorted errors for keys they cannot parse
+        except Exception:  # keys are opaque: whatever the provider disliked, there is no such image
             raise errors.NotFoundError(f"no image with key {blob_key!r}") from None
         if not isinstance(data, bytes) or not data.startswith(b"\x89PNG\r\n\x1a\n"):
             raise errors.NotFoundError(f"blob {blob_key!r} is not a featviz image")
@@ -229,7 +233,15 @@ class RecordReader:
             if cache_key in self._headers:
                 self._headers.move_to_end(cache_key)
                 return self._headers[cache_key]
-        raw = self._provider.read_blob(ctx, blob_key=header_ref.blob_key)
+        try:
+            raw = self._provider.read_blob(ctx, blob_key=header_ref.blob_key)
+        except errors.NotFoundError:
+            raise
+        except errors.PublicError as error:
+            raise errors.NotFoundError(
+                f"TensorBoard could not read the record of epoch {datum.step}: {error}. "
+                f"{_DATA_SERVER_HINT}"
+            ) from None
         try:
             header = metadata.decode_header(raw)
         except metadata.FormatError as error:

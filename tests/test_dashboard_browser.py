@@ -1,0 +1,291 @@
+"""The dashboard in a real headless Chromium against a real `tensorboard` over real fit logs.
+
+Screenshots land in test-artifacts/ (grid, deconv, comparison, evolution, hostile names, live).
+"""
+
+import json
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
+
+from tb_featviz import summary
+from tests.browser import images_loaded, open_dashboard, screenshot, start_chromium, wait_for
+from tests.gif import decode_gif
+from tests.logs import EPOCHS, HOSTILE_LAYER, HOSTILE_RUN
+from tests.tensorboard_server import TensorBoardServer
+
+
+@pytest.fixture(scope="module")
+def server(featviz_logdir):
+    with TensorBoardServer(featviz_logdir) as tb:
+        tb.wait_for_plugin()
+        tb.wait_until(
+            lambda: len(tb.json("/data/plugin/featviz/runs")["runs"]) == 4, what="all runs"
+        )
+        yield tb
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def driver(downloads):
+    browser = start_chromium(download_dir=str(downloads))
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture
+def dashboard(driver, server):
+    open_dashboard(driver, server.url)
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#run option"), what="run list")
+    choose(driver, "run", "baseline")
+    wait_for(lambda: len(tiles(driver)) == 8, what="baseline's conv1 grid")
+    return driver
+
+
+def tiles(driver, panel=None):
+    scope = f'.panel[data-run="{panel}"] ' if panel else ""
+    return driver.find_elements(By.CSS_SELECTOR, scope + ".tile")
+
+
+def epoch_label(driver):
+    return driver.find_element(By.ID, "epoch-label").text
+
+
+def choose(driver, select_id, value):
+    Select(driver.find_element(By.ID, select_id)).select_by_value(value)
+
+
+def method_button(driver, method):
+    return driver.find_element(By.CSS_SELECTOR, f'.methods button[data-method="{method}"]')
+
+
+def tile_sources(driver):
+    return [img.get_attribute("src") for img in driver.find_elements(By.CSS_SELECTOR, ".tile img")]
+
+
+def test_grid_slider_and_evolution(dashboard, server):
+    driver = dashboard
+    assert Select(driver.find_element(By.ID, "run")).first_selected_option.text == "baseline"
+    assert Select(driver.find_element(By.ID, "layer")).first_selected_option.text == "conv1"
+    assert "active" in method_button(driver, "am").get_attribute("class")
+    assert len(tiles(driver)) == 8
+    labels = [tile.find_element(By.CSS_SELECTOR, ".tile-index").text for tile in tiles(driver)]
+    assert labels == [f"#{c}" for c in range(8)]
+    # All epochs are there, from step 0, and the latest is shown first.
+    assert epoch_label(driver) == f"epoch {EPOCHS} · {EPOCHS + 1} of {EPOCHS + 1} recorded"
+    wait_for(lambda: images_loaded(driver, ".tile img") == 8, what="tile images")
+    screenshot(driver, "grid_conv1_am_last_epoch")
+
+    driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe"))
+    slider = driver.find_element(By.ID, "epoch")
+    assert slider.get_attribute("max") == str(EPOCHS)
+    slider.send_keys(Keys.HOME)
+    for _ in range(3):
+        slider.send_keys(Keys.ARROW_RIGHT)
+    wait_for(lambda: epoch_label(driver).startswith("epoch 3 "), what="epoch 3 label")
+    expected = server.json("/data/plugin/featviz/grid?run=baseline&layer=conv1&method=am&step=3")
+    wait_for(
+        lambda: [s.split("/featviz/", 1)[1] for s in tile_sources(driver)] == expected["images"]["image"],
+        what="epoch 3 images",
+    )
+    value_text = tiles(driver)[0].find_element(By.CSS_SELECTOR, ".tile-value").text
+    assert float(value_text) == pytest.approx(expected["numbers"]["activation"][0], rel=0.01, abs=0.01)
+
+    tiles(driver)[5].click()
+    frames = wait_for(
+        lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame") or None, what="evolution"
+    )
+    assert [f.get_attribute("data-step") for f in frames] == [str(s) for s in range(EPOCHS + 1)]
+    assert "channel 5" in driver.find_element(By.CSS_SELECTOR, ".evolution h2").text
+    assert "current" in frames[3].get_attribute("class")
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".evolution .chart .dot")) == EPOCHS + 1
+    wait_for(lambda: images_loaded(driver, ".evolution .frame img") == EPOCHS + 1, what="frames")
+    screenshot(driver, "evolution_conv1_channel5")
+
+    # Clicking a frame moves the whole dashboard to that epoch.
+    driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe"))
+    driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")[8].click()
+    wait_for(lambda: epoch_label(driver).startswith("epoch 8 "), what="epoch 8 from the strip")
+
+
+def test_play_walks_through_the_epochs(dashboard):
+    driver = dashboard
+    driver.find_element(By.ID, "play").click()  # at the last epoch, play restarts from 0
+    seen = set()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(seen) < 4:
+        seen.add(epoch_label(driver).split(" ")[1])
+        time.sleep(0.1)
+    driver.find_element(By.ID, "play").click()
+    assert len(seen) >= 4, seen
+
+
+def test_layers_methods_deconv_patches_and_weights(dashboard):
+    driver = dashboard
+    choose(driver, "layer", "conv2")
+    wait_for(lambda: len(tiles(driver)) == 4, what="conv2's 4 channels")
+    method_button(driver, "deconv").click()
+    wait_for(
+        lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid.method-deconv .tile")) == 4,
+        what="deconv grid",
+    )
+    for tile in tiles(driver):
+        roles = [img.get_attribute("class") for img in tile.find_elements(By.TAG_NAME, "img")]
+        assert roles == ["role-projections", "role-patches"]
+    dead = driver.find_elements(By.CSS_SELECTOR, ".tile.dead")
+    for tile in dead:
+        assert tile.find_element(By.CSS_SELECTOR, ".tile-dead").text.lower() == "dead"
+    wait_for(lambda: images_loaded(driver, ".tile img") == 8, what="deconv images")
+    screenshot(driver, "grid_conv2_deconv")
+    driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe"))
+    method_button(driver, "weights").click()
+    wait_for(
+        lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid.method-weights .tile")) == 4,
+        what="weights grid",
+    )
+
+
+def test_two_runs_side_by_side_and_missing_deconv_explained(dashboard):
+    driver = dashboard
+    choose(driver, "compare", "no_probes")
+    wait_for(lambda: len(tiles(driver, "no_probes")) == 8 and len(tiles(driver, "baseline")) == 8,
+             what="two grids")
+    assert "side-by-side" in driver.find_element(By.CSS_SELECTOR, ".panels").get_attribute("class")
+    wait_for(lambda: images_loaded(driver, ".tile img") == 16, what="both grids' images")
+    screenshot(driver, "compare_runs_conv1_am")
+    driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe"))
+    method_button(driver, "deconv").click()
+    message = wait_for(
+        lambda: driver.find_element(By.CSS_SELECTOR, '.panel[data-run="no_probes"] .empty').text,
+        what="no-deconv message",
+    )
+    assert "no Deconvnet record" in message
+    choose(driver, "compare", "")
+    choose(driver, "run", "no_probes")
+    button = wait_for(lambda: method_button(driver, "deconv"), what="method buttons")
+    wait_for(lambda: not button.is_enabled(), what="deconv disabled")
+    assert "probe_images" in method_button(driver, "deconv").get_attribute("title")
+
+
+@pytest.fixture(scope="module")
+def python_loader_server(featviz_logdir):
+    """TensorBoard's Python loader: its data server cannot read names with quotes."""
+    with TensorBoardServer(featviz_logdir, "--load_fast=false") as tb:
+        tb.wait_for_plugin()
+        yield tb
+
+
+def test_hostile_names_are_shown_as_text(driver, python_loader_server):
+    open_dashboard(driver, python_loader_server.url)
+    wait_for(lambda: len(tiles(driver)) > 0, what="the first grid")
+    choose(driver, "run", HOSTILE_RUN)
+    wait_for(lambda: len(tiles(driver)) == 3, what="hostile run's grid")
+    assert Select(driver.find_element(By.ID, "layer")).first_selected_option.text == HOSTILE_LAYER
+    assert driver.find_element(By.CSS_SELECTOR, ".panel-title").text == HOSTILE_RUN
+    assert driver.execute_script("return window.pwned === undefined")
+    assert not driver.find_elements(By.CSS_SELECTOR, 'img[src="x"], main script')
+    dead = tiles(driver)[1]
+    assert "dead" in dead.get_attribute("class") and "DEAD" in dead.text.upper()
+    tiles(driver)[0].click()
+    title = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".evolution h2").text, what="title")
+    assert HOSTILE_LAYER in title
+    assert driver.execute_script("return window.pwned === undefined")
+    screenshot(driver, "hostile_names")
+
+
+def test_downloads_strip_png_and_animated_gif(dashboard, downloads, featviz_logdir):
+    driver = dashboard
+    choose(driver, "layer", "conv2")
+    wait_for(lambda: len(tiles(driver)) == 4, what="conv2 grid")
+    tiles(driver)[2].click()  # channel 5
+    wait_for(lambda: images_loaded(driver, ".evolution .frame img") == EPOCHS + 1, what="frames")
+    driver.find_element(By.CSS_SELECTOR, ".download-gif").click()
+    driver.find_element(By.CSS_SELECTOR, ".download-png").click()
+    gif_path = wait_for(lambda: next(downloads.glob("*channel_5*.gif"), None), what="GIF download")
+    png_path = wait_for(lambda: next(downloads.glob("*channel_5*.png"), None), what="PNG download")
+
+    frames, delays = decode_gif(gif_path.read_bytes())
+    assert len(frames) == EPOCHS + 1 and set(delays) == {40}
+    from tests.eventfiles import read_records
+
+    records = read_records(str(featviz_logdir / "baseline"))[("conv2", "am")]
+    for step in (0, EPOCHS):
+        stored = tf.io.decode_png(records[step][1][2]).numpy()  # channel 5 is at position 2
+        size = stored.shape[0]
+        scale = max(1, 96 // size)
+        expected = np.repeat(np.repeat(stored, scale, 0), scale, 1)
+        got = frames[step][: size * scale, : size * scale]
+        assert np.abs(got.astype(int) - expected.astype(int)).max() <= 26  # GIF colour cube
+
+    strip = tf.io.decode_png(png_path.read_bytes()).numpy()
+    assert strip.shape[1] == (EPOCHS + 1) * (size * scale + 2) + 2
+
+
+def test_live_new_epochs_appear_and_the_selection_stays(driver, tmp_path):
+    run = tmp_path / "live"
+    writer = tf.summary.create_file_writer(str(run))
+    rng = np.random.default_rng(0)
+
+    def write(step):
+        images = [[rng.integers(0, 255, (12, 12, 1), dtype=np.uint8)] for _ in range(6)]
+        with writer.as_default():
+            for layer in ("conv_a", "conv_b"):
+                summary.write_record(layer, "am", list(range(6)), images,
+                                     {"activation": list(rng.random(6)), "dead": [False] * 6},
+                                     step=step)
+        writer.flush()
+
+    for step in range(3):
+        write(step)
+    with TensorBoardServer(tmp_path) as tb:
+        tb.wait_for_plugin()
+        open_dashboard(driver, tb.url)
+        wait_for(lambda: len(tiles(driver)) == 6, what="live grid")
+        choose(driver, "layer", "conv_b")
+        wait_for(lambda: epoch_label(driver) == "epoch 2 · 3 of 3 recorded", what="3 epochs")
+        tiles(driver)[4].click()
+        wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")) == 3,
+                 what="evolution of 3")
+        for step in (3, 4):
+            write(step)
+        # Following the latest epoch: the view moves on as epochs arrive.
+        wait_for(lambda: epoch_label(driver) == "epoch 4 · 5 of 5 recorded", timeout=40,
+                 what="live epochs")
+        wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")) == 5,
+                 what="evolution grows")
+        assert Select(driver.find_element(By.ID, "layer")).first_selected_option.text == "conv_b"
+        assert "channel 4" in driver.find_element(By.CSS_SELECTOR, ".evolution h2").text
+        assert "selected" in tiles(driver)[4].get_attribute("class")
+        # Looking at an older epoch: new epochs extend the slider but do not move the view.
+        slider = driver.find_element(By.ID, "epoch")
+        slider.send_keys(Keys.HOME)
+        wait_for(lambda: epoch_label(driver).startswith("epoch 0 "), what="epoch 0")
+        write(5)
+        wait_for(lambda: epoch_label(driver) == "epoch 0 · 1 of 6 recorded", timeout=40,
+                 what="slider extended")
+        screenshot(driver, "live_after_new_epochs")
+    writer.close()
+
+
+def test_empty_state_explains_how_to_get_data(driver, tmp_path):
+    with TensorBoardServer(tmp_path) as tb:
+        tb.wait_for_plugin()
+        driver.get(tb.url + "/data/plugin_entry.html?name=featviz")
+        text = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".empty").text, what="empty")
+        assert "No feature visualizations yet" in text and "FeatVizCallback" in text
+
+
+def test_no_errors_in_the_browser_console(driver):
+    # Network entries are the 4xx answers the tests provoke; anything else is a script error.
+    errors = [e for e in driver.get_log("browser")
+              if e["level"] == "SEVERE" and e.get("source") != "network"]
+    assert not errors, json.dumps(errors, indent=1)

@@ -1,0 +1,195 @@
+"""The plugin's HTTP routes, served by a real `tensorboard` process over real `model.fit` logs.
+
+Every test runs against both of TensorBoard's loading modes: the Rust data server
+(`--load_fast=true`) and the Python multiplexer (`--load_fast=false`).
+"""
+
+import json
+import subprocess
+import sys
+import urllib.parse
+
+import pytest
+
+from tb_featviz import metadata
+from tests.eventfiles import read_records
+from tests.logs import EPOCHS, HOSTILE_LAYER, HOSTILE_RUN
+from tests.tensorboard_server import TensorBoardServer
+
+ALL_EPOCHS = list(range(EPOCHS + 1))  # step 0 (before training) and one per epoch
+
+
+@pytest.fixture(scope="module", params=["true", "false"], ids=["load_fast", "python_loader"])
+def server(request, featviz_logdir):
+    with TensorBoardServer(featviz_logdir, f"--load_fast={request.param}") as tb:
+        tb.wait_for_plugin()
+        tb.wait_until(lambda: _ready(tb), what="all runs loaded")
+        yield tb
+
+
+def _ready(tb):
+    runs = json.loads(tb.get("/data/plugin/featviz/runs")[1])["runs"]
+    return len(runs) == 4 and all(
+        series["steps"][-1] == EPOCHS
+        for run in runs if run["name"] in ("baseline", "no_probes")
+        for layer in run["layers"] for series in layer["methods"].values()
+    )
+
+
+def query(path, **params):
+    return f"/data/plugin/featviz/{path}?{urllib.parse.urlencode(params)}"
+
+
+def test_plugin_is_listed_active_with_its_es_module(server):
+    listing = server.wait_for_plugin()["featviz"]
+    assert listing["enabled"] is True
+    assert listing["loading_mechanism"] == {
+        "type": "IFRAME", "module_path": "/data/plugin/featviz/static/index.js"
+    }
+    status, body, headers = server.get("/data/plugin/featviz/static/index.js")
+    assert status == 200 and b"export async function render" in body
+    assert headers["Content-Type"].startswith("text/javascript")
+
+
+def test_runs_list_every_epoch_beyond_tensorboards_default_of_10(server):
+    runs = {run["name"]: run for run in server.json("/data/plugin/featviz/runs")["runs"]}
+    assert set(runs) == {"baseline", "no_probes", "future", HOSTILE_RUN}
+    baseline = runs["baseline"]
+    assert [layer["name"] for layer in baseline["layers"]] == ["conv1", "conv2"]  # model order
+    for layer in baseline["layers"]:
+        assert set(layer["methods"]) == {"am", "deconv", "weights"}
+        for series in layer["methods"].values():
+            assert series["steps"] == ALL_EPOCHS
+    # No probe images → no deconv, and the listing says so by its absence.
+    assert set(runs["no_probes"]["layers"][0]["methods"]) == {"am", "weights"}
+    # A record from a newer tb-featviz is reported, the readable rest still served.
+    assert [layer["name"] for layer in runs["future"]["layers"]] == ["conv1"]
+    assert any("newer" in problem for problem in runs["future"]["problems"])
+    assert runs[HOSTILE_RUN]["layers"][0]["name"] == HOSTILE_LAYER
+
+
+def test_grid_has_every_channel_with_numbers_and_the_stored_pngs(server, featviz_logdir):
+    grid = server.json(query("grid", run="baseline", layer="conv1", method="am", step=7))
+    assert grid["step"] == 7 and grid["steps"] == ALL_EPOCHS
+    assert grid["channels"] == list(range(8))
+    assert grid["roles"] == ["image"]
+    assert len(grid["numbers"]["activation"]) == 8 and len(grid["numbers"]["dead"]) == 8
+    header, pngs = read_records(str(featviz_logdir / "baseline"))[("conv1", "am")][7]
+    assert grid["numbers"]["activation"] == pytest.approx(header["numbers"]["activation"])
+    for position, url in enumerate(grid["images"]["image"]):
+        status, body, headers = server.get("/data/plugin/featviz/" + url)
+        assert status == 200
+        assert headers["Content-Type"] == "image/png"
+        assert "max-age" in headers["Cache-Control"]
+        assert body == pngs[position]  # served as stored: no decode, no re-encode
+
+
+def test_grid_without_step_is_the_latest_and_deconv_has_projections_and_patches(server):
+    grid = server.json(query("grid", run="baseline", layer="conv2", method="deconv"))
+    assert grid["step"] == EPOCHS
+    assert grid["channels"] == [0, 3, 5, 7]
+    assert grid["roles"] == ["projections", "patches"]
+    assert grid["layout"]["top_k"] == 4
+    for role in grid["roles"]:
+        assert len(grid["images"][role]) == 4
+        assert server.get("/data/plugin/featviz/" + grid["images"][role][0])[0] == 200
+
+
+def test_evolution_has_one_frame_per_epoch(server, featviz_logdir):
+    evolution = server.json(query("evolution", run="baseline", layer="conv2", method="am", channel=5))
+    assert [frame["step"] for frame in evolution["frames"]] == ALL_EPOCHS
+    records = read_records(str(featviz_logdir / "baseline"))[("conv2", "am")]
+    position = [0, 3, 5, 7].index(5)
+    for frame in evolution["frames"]:
+        header, pngs = records[frame["step"]]
+        assert frame["numbers"]["activation"] == pytest.approx(header["numbers"]["activation"][position])
+        status, body, _ = server.get("/data/plugin/featviz/" + frame["image"])
+        assert status == 200 and body == pngs[position]
+
+
+def test_evolution_of_deconv_patches(server):
+    evolution = server.json(
+        query("evolution", run="baseline", layer="conv1", method="deconv", channel=2, role="patches")
+    )
+    assert len(evolution["frames"]) == len(ALL_EPOCHS) and evolution["role"] == "patches"
+
+
+BAD_REQUESTS = [
+    # (path, expected status, words the message must contain)
+    (query("grid", layer="conv1", method="am"), 400, "missing parameter 'run'"),
+    (query("grid", run="baseline", layer="conv1"), 400, "missing parameter 'method'"),
+    (query("grid", run="baseline", layer="conv1", method="gradcam"), 400, "unknown method"),
+    (query("grid", run="baseline", layer="conv1", method="am", step="seven"), 400, "non-negative integer"),
+    (query("grid", run="baseline", layer="conv1", method="am", step="-1"), 400, "non-negative integer"),
+    (query("grid", run="baseline", layer="conv1", method="am", step="1e9"), 400, "non-negative integer"),
+    (query("grid", run="baseline", layer="conv1", method="am", step=10**11), 404, "epochs: 0..12"),
+    (query("grid", run="nope", layer="conv1", method="am"), 404, "no featviz records in run"),
+    (query("grid", run="baseline", layer="conv3", method="am"), 404, "available: ['conv1/am'"),
+    (query("grid", run="no_probes", layer="conv1", method="deconv"), 404, "has no deconv records"),
+    (query("grid", run="future", layer="conv9", method="am"), 404, "has no am records"),
+    (query("evolution", run="baseline", layer="conv2", method="am"), 400, "missing parameter 'channel'"),
+    (query("evolution", run="baseline", layer="conv2", method="am", channel=1), 404, "channels: 0, 3, 5, 7"),
+    (query("evolution", run="baseline", layer="conv2", method="am", channel=0, role="patches"), 400, "no image role"),
+    (query("evolution", run="baseline", layer="conv2", method="am", channel="0x1"), 400, "non-negative integer"),
+    ("/data/plugin/featviz/grid?run=baseline&run=no_probes&layer=conv1&method=am", 400, "given 2 times"),
+    (query("grid", run="x" * 5000, layer="conv1", method="am"), 400, "too long"),
+    (query("grid", run=HOSTILE_RUN, layer="<svg onload=alert(1)>", method="am"), 404, "has no am records"),
+    (query("image"), 400, "missing parameter 'key'"),
+    (query("image", key="../../etc/passwd"), 400, "not a blob key"),
+    (query("image", key="AAAA"), 404, "no image"),
+    (query("image", key="WyIiLCJiYXNlbGluZSIsImNvbnYxL2FtIiwwLDk5XQ"), 404, ""),  # index 99
+    ("/data/plugin/featviz/static/../../../setup.py", 404, ""),
+    ("/data/plugin/featviz/static/missing.js", 404, "no frontend file"),
+    ("/data/plugin/featviz/static/index.html", 404, "no frontend file"),
+]
+
+
+@pytest.mark.parametrize("path,status,words", BAD_REQUESTS, ids=[str(i) for i in range(len(BAD_REQUESTS))])
+def test_bad_requests_get_a_clear_4xx_never_a_500(server, path, status, words):
+    got, body, headers = server.get(path)
+    text = body.decode("utf-8", "replace")
+    assert got == status, (path, got, text[:300])
+    assert words in text
+    assert "Traceback" not in text
+    assert headers["Content-Type"].startswith("text/plain")  # a message, never HTML
+
+
+def test_hostile_names_are_served_or_explained(server):
+    path = query("grid", run=HOSTILE_RUN, layer=HOSTILE_LAYER, method="am", step=1)
+    status, body, _ = server.get(path)
+    if "load_fast=true" in " ".join(server.process.args):
+        # tensorboard-data-server cannot parse back its own blob keys for names with quotes.
+        assert status == 404 and b"--load_fast=false" in body
+    else:
+        grid = json.loads(body)
+        assert grid["layer"] == HOSTILE_LAYER and grid["numbers"]["dead"] == [False, True, False]
+
+
+def test_plugin_modules_never_import_tensorflow():
+    code = (
+        "import sys\n"
+        "import tb_featviz.plugin.loader, tb_featviz.plugin.plugin, tb_featviz.plugin.reader\n"
+        "from tensorboard import default, program\n"
+        "program.TensorBoard(plugins=default.get_plugins()).configure(logdir='.')\n"
+        "bad = sorted(m for m in sys.modules if m == 'tensorflow' or m.startswith(('tensorflow.', 'keras')))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_users_samples_per_plugin_flag_wins(featviz_logdir):
+    with TensorBoardServer(featviz_logdir, "--samples_per_plugin=featviz=3", "--load_fast=false") as tb:
+        tb.wait_for_plugin()
+        def loaded():
+            runs = json.loads(tb.get("/data/plugin/featviz/runs")[1])["runs"]
+            return next((r for r in runs if r["name"] == "baseline"), None)
+        baseline = tb.wait_until(loaded, what="baseline run")
+        steps = baseline["layers"][0]["methods"]["am"]["steps"]
+        assert len(steps) == 3 and steps[-1] == EPOCHS  # TensorBoard's reservoir keeps the last
+
+
+def test_empty_logdir_lists_the_plugin_inactive(tmp_path):
+    with TensorBoardServer(tmp_path) as tb:
+        listing = tb.wait_for_plugin()
+        assert listing["featviz"]["enabled"] is False
+        assert tb.json("/data/plugin/featviz/runs")["runs"] == []
