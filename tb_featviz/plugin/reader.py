@@ -20,6 +20,9 @@ from tb_featviz import metadata
 # Enough to hold every header of a 200-epoch evolution plus the grids around it; headers are
 # small JSON (a few numbers per channel), images are never cached here.
 _HEADER_CACHE_ENTRIES = 1024
+# Listing a series' blobs costs ~1 ms per 1000 blobs in either loading mode; it is redone only
+# when the listing's signature of that series changes (a new or rewritten step).
+_SERIES_CACHE_ENTRIES = 256
 _ALL_STEPS = 1_000_000_000
 # tensorboard-data-server (--load_fast) hands out blob keys it cannot parse back when a run or
 # tag name holds characters that JSON escapes (quotes, backslashes).
@@ -37,6 +40,18 @@ class Series:
     tag: str
     layer: str
     method: str
+    # (max_step, max_wall_time, max_length) from the listing: changes whenever a record is
+    # added or a step rewritten, so it keys the cache of the series' records.
+    signature: tuple
+
+
+@dataclass(frozen=True)
+class Record:
+    """One step of a series: its blob keys (header first), never the bytes."""
+
+    step: int
+    wall_time: float
+    keys: tuple
 
 
 class RecordReader:
@@ -45,6 +60,7 @@ class RecordReader:
     def __init__(self, data_provider: provider.DataProvider):
         self._provider = data_provider
         self._headers: collections.OrderedDict = collections.OrderedDict()
+        self._records: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.Lock()
 
     # ---- listing -------------------------------------------------------------------------
@@ -54,25 +70,27 @@ class RecordReader:
         listing = self._provider.list_blob_sequences(
             ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME
         )
-        data = self._read(ctx, experiment_id, None) if listing else {}
         runs = []
         for run in sorted(listing):
             layers: dict[str, dict] = {}
             first_seen: dict[str, float] = {}
             problems = []
-            for tag, series in listing[run].items():
+            series_list = []
+            for tag, time_series in listing[run].items():
                 try:
-                    content = metadata.parse_plugin_content(series.plugin_content)
+                    content = metadata.parse_plugin_content(time_series.plugin_content)
                 except metadata.FormatError as error:
                     problems.append(f"{tag}: {error}")
                     continue
-                datums = data.get(run, {}).get(tag, [])
-                if not datums:
+                series_list.append(_series(run, tag, content, time_series))
+            for series, records in self._records_of(ctx, experiment_id, series_list):
+                if not records:
                     continue
-                layer, method = content["layer"], content["method"]
-                layers.setdefault(layer, {})[method] = {"steps": [d.step for d in datums]}
-                first = min(d.wall_time for d in datums)
-                first_seen[layer] = min(first_seen.get(layer, first), first)
+                layers.setdefault(series.layer, {})[series.method] = {
+                    "steps": [r.step for r in records]
+                }
+                first = min(r.wall_time for r in records)
+                first_seen[series.layer] = min(first_seen.get(series.layer, first), first)
             ordered = sorted(layers, key=lambda name: (first_seen[name], name))
             runs.append(
                 {
@@ -88,21 +106,21 @@ class RecordReader:
     def grid(self, ctx, experiment_id: str, run: str, layer: str, method: str, step: int | None) -> dict:
         """Header numbers and image URLs of every channel at one epoch (the latest if None)."""
         series = self._series(ctx, experiment_id, run, layer, method)
-        datums = self._datums(ctx, experiment_id, series)
+        records = self._series_records(ctx, experiment_id, series)
         if step is None:
-            datum = datums[-1]
+            record = records[-1]
         else:
-            datum = next((d for d in datums if d.step == step), None)
-            if datum is None:
+            record = next((r for r in records if r.step == step), None)
+            if record is None:
                 raise errors.NotFoundError(
                     f"run {run!r} has no {method} record of layer {layer!r} at epoch {step}; "
-                    f"epochs: {_describe_steps([d.step for d in datums])}"
+                    f"epochs: {_describe_steps([r.step for r in records])}"
                 )
-        header = self._header(ctx, datum)
+        header = self._header(ctx, record)
         roles = list(metadata.ROLES[method])
         images = {
             role: [
-                _image_url(datum, metadata.blob_index(position, role, method))
+                _image_url(record, metadata.blob_index(position, role, method))
                 for position in range(len(header["channels"]))
             ]
             for role in roles
@@ -111,9 +129,9 @@ class RecordReader:
             "run": run,
             "layer": layer,
             "method": method,
-            "step": datum.step,
-            "wall_time": datum.wall_time,
-            "steps": [d.step for d in datums],
+            "step": record.step,
+            "wall_time": record.wall_time,
+            "steps": [r.step for r in records],
             "roles": roles,
             "channels": header["channels"],
             "numbers": header["numbers"],
@@ -135,11 +153,11 @@ class RecordReader:
             )
         series = self._series(ctx, experiment_id, run, layer, method)
         frames, problems, known_channels = [], [], set()
-        for datum in self._datums(ctx, experiment_id, series):
+        for record in self._series_records(ctx, experiment_id, series):
             try:
-                header = self._header(ctx, datum)
+                header = self._header(ctx, record)
             except errors.NotFoundError as error:
-                problems.append(f"epoch {datum.step}: {error}")
+                problems.append(f"epoch {record.step}: {error}")
                 continue
             known_channels.update(header["channels"])
             if channel not in header["channels"]:
@@ -147,8 +165,8 @@ class RecordReader:
             position = header["channels"].index(channel)
             frames.append(
                 {
-                    "step": datum.step,
-                    "image": _image_url(datum, metadata.blob_index(position, role, method)),
+                    "step": record.step,
+                    "image": _image_url(record, metadata.blob_index(position, role, method)),
                     "numbers": {name: values[position] for name, values in header["numbers"].items()},
                 }
             )
@@ -200,57 +218,88 @@ class RecordReader:
         if run not in listing:
             raise errors.NotFoundError(f"no featviz records in run {run!r}")
         available = {}
-        for tag, series in listing[run].items():
+        for tag, time_series in listing[run].items():
             try:
-                content = metadata.parse_plugin_content(series.plugin_content)
+                content = metadata.parse_plugin_content(time_series.plugin_content)
             except metadata.FormatError:
                 continue
-            available[(content["layer"], content["method"])] = tag
+            series = _series(run, tag, content, time_series)
+            available[(series.layer, series.method)] = series
         if (layer, method) not in available:
             choices = sorted(f"{name}/{kind}" for name, kind in available)
             raise errors.NotFoundError(
                 f"run {run!r} has no {method} records of layer {layer!r}; available: {choices}"
             )
-        return Series(run=run, tag=available[(layer, method)], layer=layer, method=method)
+        return available[(layer, method)]
 
-    def _datums(self, ctx, experiment_id: str, series: Series) -> list:
-        data = self._read(
-            ctx, experiment_id, provider.RunTagFilter(runs=[series.run], tags=[series.tag])
-        )
-        datums = data.get(series.run, {}).get(series.tag, [])
-        if not datums:
+    def _series_records(self, ctx, experiment_id: str, series: Series) -> list:
+        ((_, records),) = self._records_of(ctx, experiment_id, [series])
+        if not records:
             raise errors.NotFoundError(f"no records of {series.layer}/{series.method} yet")
-        return datums
+        return records
 
-    def _header(self, ctx, datum) -> dict:
+    def _records_of(self, ctx, experiment_id: str, series_list: list) -> list:
+        """[(series, [Record sorted by step])], read from the provider only where stale."""
+        found, stale = {}, []
+        with self._lock:
+            for series in series_list:
+                key = (experiment_id, series.run, series.tag)
+                cached = self._records.get(key)
+                if cached is not None and cached[0] == series.signature:
+                    self._records.move_to_end(key)
+                    found[key] = cached[1]
+                else:
+                    stale.append(series)
+        if stale:
+            data = self._read(
+                ctx,
+                experiment_id,
+                provider.RunTagFilter(
+                    runs={s.run for s in stale}, tags={s.tag for s in stale}
+                ),
+            )
+            with self._lock:
+                for series in stale:
+                    key = (experiment_id, series.run, series.tag)
+                    records = [
+                        Record(d.step, d.wall_time, tuple(ref.blob_key for ref in d.values))
+                        for d in data.get(series.run, {}).get(series.tag, [])
+                    ]
+                    found[key] = records
+                    self._records[key] = (series.signature, records)
+                    while len(self._records) > _SERIES_CACHE_ENTRIES:
+                        self._records.popitem(last=False)
+        return [(s, found[(experiment_id, s.run, s.tag)]) for s in series_list]
+
+    def _header(self, ctx, record) -> dict:
         """The decoded header of a record, cached by (blob key, wall time): a rewritten step
         (a resumed run) has a new wall time and is read afresh."""
-        header_ref = datum.values[metadata.HEADER_INDEX] if datum.values else None
-        if header_ref is None:
-            raise errors.NotFoundError(f"record of epoch {datum.step} is empty")
-        cache_key = (header_ref.blob_key, datum.wall_time)
+        if not record.keys:
+            raise errors.NotFoundError(f"record of epoch {record.step} is empty")
+        header_key = record.keys[metadata.HEADER_INDEX]
+        cache_key = (header_key, record.wall_time)
         with self._lock:
             if cache_key in self._headers:
                 self._headers.move_to_end(cache_key)
                 return self._headers[cache_key]
         try:
-            raw = self._provider.read_blob(ctx, blob_key=header_ref.blob_key)
+            raw = self._provider.read_blob(ctx, blob_key=header_key)
         except errors.NotFoundError:
             raise
         except errors.PublicError as error:
             raise errors.NotFoundError(
-                f"TensorBoard could not read the record of epoch {datum.step}: {error}. "
+                f"TensorBoard could not read the record of epoch {record.step}: {error}. "
                 f"{_DATA_SERVER_HINT}"
             ) from None
         try:
             header = metadata.decode_header(raw)
         except metadata.FormatError as error:
-            raise errors.NotFoundError(f"record of epoch {datum.step} is unreadable: {error}")
+            raise errors.NotFoundError(f"record of epoch {record.step} is unreadable: {error}")
         expected = metadata.expected_length(len(header["channels"]), header["method"])
-        if len(datum.values) != expected:
+        if len(record.keys) != expected:
             raise errors.NotFoundError(
-                f"record of epoch {datum.step} is incomplete: "
-                f"{len(datum.values)} of {expected} elements"
+                f"record of epoch {record.step} is incomplete: "
+                f"{len(record.keys)} of {expected} elements"
             )
         with self._lock:
             self._headers[cache_key] = header
@@ -259,9 +308,14 @@ class RecordReader:
         return header
 
 
-def _image_url(datum, index: int) -> str:
+def _image_url(record, index: int) -> str:
     """Relative URL of one image; the wall time makes a rewritten step a new (uncached) URL."""
-    return f"image?key={datum.values[index].blob_key}&v={datum.wall_time!r}"
+    return f"image?key={record.keys[index]}&v={record.wall_time!r}"
+
+
+def _series(run: str, tag: str, content: dict, time_series) -> Series:
+    signature = (time_series.max_step, time_series.max_wall_time, time_series.max_length)
+    return Series(run, tag, content["layer"], content["method"], signature)
 
 
 def _describe_steps(values: list[int]) -> str:
