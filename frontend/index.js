@@ -358,11 +358,14 @@ class Dashboard {
     }
     if (token !== this.evolutionToken) return;
     replace(this.evolutionArea, content);
+    this.markEvolutionStep();
   }
 
   markEvolutionStep() {
     for (const frame of this.evolutionArea.querySelectorAll('.frame')) {
-      frame.classList.toggle('current', Number(frame.dataset.step) === this.state.step);
+      const current = Number(frame.dataset.step) === this.state.step;
+      frame.classList.toggle('current', current);
+      if (current) frame.scrollIntoView({block: 'nearest', inline: 'nearest'});
     }
   }
 

@@ -9,7 +9,7 @@ import keras
 from tb_featviz import AMOptions, FeatVizCallback
 from tests.conftest import image_data, small_cnn
 
-EPOCHS = 12  # more than TensorBoard's default 10 samples per tag: every one must be served
+EPOCHS = 30  # more than TensorBoard's default 10 samples per tag: every one must be served
 
 
 def write_fit_run(logdir: str, *, epochs: int = EPOCHS, seed: int = 0, probes: bool = True) -> None:

@@ -122,7 +122,7 @@ BAD_REQUESTS = [
     (query("grid", run="baseline", layer="conv1", method="am", step="seven"), 400, "non-negative integer"),
     (query("grid", run="baseline", layer="conv1", method="am", step="-1"), 400, "non-negative integer"),
     (query("grid", run="baseline", layer="conv1", method="am", step="1e9"), 400, "non-negative integer"),
-    (query("grid", run="baseline", layer="conv1", method="am", step=10**11), 404, "epochs: 0..12"),
+    (query("grid", run="baseline", layer="conv1", method="am", step=10**11), 404, f"epochs: 0..{EPOCHS}"),
     (query("grid", run="nope", layer="conv1", method="am"), 404, "no featviz records in run"),
     (query("grid", run="baseline", layer="conv3", method="am"), 404, "available: ['conv1/am'"),
     (query("grid", run="no_probes", layer="conv1", method="deconv"), 404, "has no deconv records"),
