@@ -56,6 +56,19 @@ def tiles(driver, panel=None):
     return driver.find_elements(By.CSS_SELECTOR, scope + ".tile")
 
 
+def click(find, what):
+    """Clicks what `find()` returns, retrying if the page re-rendered in between."""
+    def attempt():
+        find().click()
+        return True
+
+    wait_for(attempt, what=f"a click on {what}")
+
+
+def click_tile(driver, position):
+    click(lambda: tiles(driver)[position], f"tile {position}")
+
+
 def epoch_label(driver):
     return driver.find_element(By.ID, "epoch-label").text
 
@@ -100,7 +113,7 @@ def test_grid_slider_and_evolution(dashboard, server):
     value_text = tiles(driver)[0].find_element(By.CSS_SELECTOR, ".tile-value").text
     assert float(value_text) == pytest.approx(expected["numbers"]["activation"][0], rel=0.01, abs=0.01)
 
-    tiles(driver)[5].click()
+    click_tile(driver, 5)
     frames = wait_for(
         lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame") or None, what="evolution"
     )
@@ -113,7 +126,7 @@ def test_grid_slider_and_evolution(dashboard, server):
 
     # Clicking a frame moves the whole dashboard to that epoch.
     driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe"))
-    driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")[8].click()
+    click(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")[8], "frame 8")
     wait_for(lambda: epoch_label(driver).startswith("epoch 8 "), what="epoch 8 from the strip")
 
 
@@ -133,7 +146,7 @@ def test_layers_methods_deconv_patches_and_weights(dashboard):
     driver = dashboard
     choose(driver, "layer", "conv2")
     wait_for(lambda: len(tiles(driver)) == 4, what="conv2's 4 channels")
-    method_button(driver, "deconv").click()
+    click(lambda: method_button(driver, "deconv"), "deconv")
     wait_for(
         lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid.method-deconv .tile")) == 4,
         what="deconv grid",
@@ -147,7 +160,7 @@ def test_layers_methods_deconv_patches_and_weights(dashboard):
     wait_for(lambda: images_loaded(driver, ".tile img") == 8, what="deconv images")
     screenshot(driver, "grid_conv2_deconv")
     driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe"))
-    method_button(driver, "weights").click()
+    click(lambda: method_button(driver, "weights"), "weights")
     wait_for(
         lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid.method-weights .tile")) == 4,
         what="weights grid",
@@ -163,7 +176,7 @@ def test_two_runs_side_by_side_and_missing_deconv_explained(dashboard):
     wait_for(lambda: images_loaded(driver, ".tile img") == 16, what="both grids' images")
     screenshot(driver, "compare_runs_conv1_am")
     driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe"))
-    method_button(driver, "deconv").click()
+    click(lambda: method_button(driver, "deconv"), "deconv")
     message = wait_for(
         lambda: driver.find_element(By.CSS_SELECTOR, '.panel[data-run="no_probes"] .empty').text,
         what="no-deconv message",
@@ -195,7 +208,7 @@ def test_hostile_names_are_shown_as_text(driver, python_loader_server):
     assert not driver.find_elements(By.CSS_SELECTOR, 'img[src="x"], main script')
     dead = tiles(driver)[1]
     assert "dead" in dead.get_attribute("class") and "DEAD" in dead.text.upper()
-    tiles(driver)[0].click()
+    click_tile(driver, 0)
     title = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".evolution h2").text, what="title")
     assert HOSTILE_LAYER in title
     assert driver.execute_script("return window.pwned === undefined")
@@ -206,7 +219,7 @@ def test_downloads_strip_png_and_animated_gif(dashboard, downloads, featviz_logd
     driver = dashboard
     choose(driver, "layer", "conv2")
     wait_for(lambda: len(tiles(driver)) == 4, what="conv2 grid")
-    tiles(driver)[2].click()  # channel 5
+    click_tile(driver, 2)  # channel 5
     wait_for(lambda: images_loaded(driver, ".evolution .frame img") == EPOCHS + 1, what="frames")
     driver.find_element(By.CSS_SELECTOR, ".download-gif").click()
     driver.find_element(By.CSS_SELECTOR, ".download-png").click()
@@ -255,7 +268,7 @@ def test_live_new_epochs_appear_and_the_selection_stays(driver, tmp_path):
         wait_for(lambda: len(tiles(driver)) == 6, what="live grid")
         choose(driver, "layer", "conv_b")
         wait_for(lambda: epoch_label(driver) == "epoch 2 · 3 of 3 recorded", what="3 epochs")
-        tiles(driver)[4].click()
+        click_tile(driver, 4)
         wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")) == 3,
                  what="evolution of 3")
         for step in (3, 4):
