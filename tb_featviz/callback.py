@@ -99,6 +99,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._before_training = False
         self._last_step = None  # last step visualized
         self._final_step = None  # last epoch completed, written at the end if not yet
+        self._pending_line = None  # printed after Keras's own line for the epoch
 
     # -- Keras hooks -----------------------------------------------------------------------
     def on_train_begin(self, logs=None):
@@ -129,6 +130,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._last_step = self._final_step = None
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._print_pending()
         if self._before_training:
             self._before_training = False
             self._visualize(epoch, label="before training")
@@ -142,6 +144,7 @@ class FeatVizCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._final_step is not None and self._last_step != self._final_step:
             self._visualize(self._final_step)
+        self._print_pending()
         self._final_step = None
         if self._writer is not None:
             try:
@@ -169,7 +172,17 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._last_step = step
         self.timings.append((step, seconds))
         if self.verbose:
-            print(f"featviz: step {step}{' (' + label + ')' if label else ''}: {written} visualization(s) written in {seconds:.1f} s", flush=True)
+            what = label or f"after epoch {step}"
+            self._pending_line = f"featviz: step {step} ({what}): {written} visualizations in {seconds:.1f} s"
+            if label:  # before training: no Keras line to wait for
+                self._print_pending()
+
+    def _print_pending(self) -> None:
+        """Prints the last timing line. Keras's progress bar ends an epoch's line after every
+        other callback's on_epoch_end, so epoch-end lines wait for the next epoch or the end."""
+        if self._pending_line:
+            print(self._pending_line, flush=True)
+            self._pending_line = None
 
     def _write(self, plan, method: str, step: int) -> bool:
         settings = {"input": self._spec.settings(), "num_channels": plan.num_channels}

@@ -26,6 +26,7 @@ def maximize_activation(
     input_range: Optional[Sequence[float]] = None,
     preprocess: Optional[Callable] = None,
     image_size: Optional[Sequence[int]] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
     **option_overrides,
 ) -> AMResult:
     """Images that maximize each chosen channel of `layer` (all channels in one batch).
@@ -42,7 +43,7 @@ def maximize_activation(
         preprocess=preprocess,
     )
     plan = _plan(model, layer, channels, spec, metadata.METHOD_AM, has_probes=False)
-    return ActivationMaximizer(plan.forward, plan.ref.layer, spec, options).run(plan.channels)
+    return ActivationMaximizer(plan.forward, plan.ref.layer, spec, options).run(plan.channels, progress)
 
 
 def deconvnet(

@@ -10,7 +10,7 @@ import tensorflow as tf
 import tb_featviz
 from tb_featviz import AMOptions, FeatVizCallback, metadata
 from tests.conftest import image_data, small_cnn
-from tests.eventfiles import read_records
+from tb_featviz.records import read_records
 
 FAST = AMOptions(steps=4)
 

@@ -228,7 +228,7 @@ def test_downloads_strip_png_and_animated_gif(dashboard, downloads, featviz_logd
 
     frames, delays = decode_gif(gif_path.read_bytes())
     assert len(frames) == EPOCHS + 1 and set(delays) == {40}
-    from tests.eventfiles import read_records
+    from tb_featviz.records import read_records
 
     records = read_records(str(featviz_logdir / "baseline"))[("conv2", "am")]
     for step in (0, EPOCHS):

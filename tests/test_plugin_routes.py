@@ -12,7 +12,7 @@ import urllib.parse
 import pytest
 
 from tb_featviz import metadata
-from tests.eventfiles import read_records
+from tb_featviz.records import read_records
 from tests.logs import EPOCHS, HOSTILE_LAYER, HOSTILE_RUN
 from tests.tensorboard_server import TensorBoardServer
 

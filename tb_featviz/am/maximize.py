@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -137,7 +137,8 @@ class ActivationMaximizer:
         self._evaluate = traced(self._evaluate_batch)
         self._to_images = traced(self._param_to_images)
 
-    def run(self, channels: Sequence[int]) -> AMResult:
+    def run(self, channels: Sequence[int], progress: Optional[Callable[[int, int], None]] = None) -> AMResult:
+        """`progress(done, total)`, if given, is called after every gradient step (for CLIs)."""
         channels = np.asarray(list(channels), dtype=np.int32)
         options, shape = self._options, self._spec.shape
         start = self._param.initial(options.seed, channels, shape)
@@ -147,8 +148,16 @@ class ActivationMaximizer:
             params = start.copy()
             steps_run = np.zeros(len(channels), np.int32)
             alive = np.flatnonzero(~dead)
-            for chunk in _chunks(alive, options.batch_size):
-                params[chunk], steps_run[chunk] = self._optimize(start[chunk], channels[chunk])
+            chunks = list(_chunks(alive, options.batch_size))
+            total = len(chunks) * options.steps
+            for index, chunk in enumerate(chunks):
+                def on_step(step, done=index * options.steps):
+                    if progress is not None:
+                        progress(done + step + 1, total)
+
+                params[chunk], steps_run[chunk] = self._optimize(start[chunk], channels[chunk], on_step)
+            if progress is not None:
+                progress(total, total)
             final_value, _ = self._evaluate_all(params, channels)
             batches = range(0, len(params), options.batch_size)
             images = np.concatenate(
@@ -189,7 +198,7 @@ class ActivationMaximizer:
         return self._to_images(tf.constant(params)).numpy()
 
     # -- optimization ----------------------------------------------------------------------
-    def _optimize(self, start: np.ndarray, channels: np.ndarray):
+    def _optimize(self, start: np.ndarray, channels: np.ndarray, on_step=None):
         """Optimize one batch of alive channels; returns their parameters and steps run."""
         options = self._options
         real = len(channels)
@@ -217,6 +226,8 @@ class ActivationMaximizer:
                 renderer.blur(tf.constant(active))
             if options.threshold is not None:
                 active &= ~(value >= options.threshold)
+            if on_step is not None:
+                on_step(step)
         return renderer.params.numpy()[:real], steps_run[:real]
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from demo.train import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""Labelled picture grids (channel index and activation under each tile) without an imaging library.
+
+A 3x5 bitmap font covers what labels need: digits, a few letters and signs. Used by the CLI's
+`render --out grid.png` and the demo's pictures, where no TensorBoard is there to label tiles.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+_GLYPHS = {
+    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111",
+    "3": "111001111001111", "4": "101101111001001", "5": "111100111001111",
+    "6": "111100111101111", "7": "111001001010010", "8": "111101111101111",
+    "9": "111101111001111", ".": "000000000000010", "-": "000000111000000",
+    "+": "000010111010000", "#": "010111010111010", ":": "000010000010000",
+    " ": "000000000000000", "A": "010101111101101", "C": "111100100100111",
+    "D": "110101101101110", "E": "111100111100111", "F": "111100111100100",
+    "H": "101101111101101", "I": "111010010010111", "L": "100100100100111",
+    "N": "111101101101101", "O": "111101101101111", "P": "111101111100100",
+    "T": "111010010010010", "?": "111001011000010",
+}
+_SCALE = 2
+CHAR_WIDTH = 4 * _SCALE  # 3 columns and 1 of spacing
+CHAR_HEIGHT = 5 * _SCALE
+
+
+def text_width(text: str) -> int:
+    return len(text) * CHAR_WIDTH - _SCALE
+
+
+def draw_text(image: np.ndarray, text: str, top: int, left: int, color=0) -> None:
+    """Draws `text` (upper-cased; unknown characters as '?') into a uint8 HxWxC image in place."""
+    for i, char in enumerate(text.upper()):
+        bits = np.array([int(b) for b in _GLYPHS.get(char, _GLYPHS["?"])], bool).reshape(5, 3)
+        mask = bits.repeat(_SCALE, 0).repeat(_SCALE, 1)
+        y, x = top, left + i * CHAR_WIDTH
+        region = image[y : y + mask.shape[0], x : x + mask.shape[1]]
+        region[mask[: region.shape[0], : region.shape[1]]] = color
+
+
+def format_value(value) -> str:
+    """A number in at most 6 characters, as a label shows it."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    value = float(value)
+    if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-2):
+        return f"{value:.0e}"
+    return f"{value:.3g}"
+
+
+def labelled_grid(
+    tiles: np.ndarray, labels: Sequence[str], *, columns: int | None = None, scale: int = 1,
+    gap: int = 4,
+) -> np.ndarray:
+    """Tiles (n, h, w, c) uint8, each upscaled by `scale` with its label below, on white."""
+    tiles = np.asarray(tiles, np.uint8)
+    n, h, w, c = tiles.shape
+    if c == 1:
+        tiles = np.repeat(tiles, 3, axis=3)
+    h, w = h * scale, w * scale
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns) if n else 0
+    cell_w = max(w, max((text_width(label) for label in labels), default=0))
+    cell_h = h + CHAR_HEIGHT + 4
+    out = np.full((rows * (cell_h + gap) + gap, columns * (cell_w + gap) + gap, 3), 255, np.uint8)
+    for i, tile in enumerate(tiles):
+        r, col = divmod(i, columns)
+        y, x = gap + r * (cell_h + gap), gap + col * (cell_w + gap)
+        out[y : y + h, x : x + w] = tile.repeat(scale, 0).repeat(scale, 1)
+        draw_text(out, labels[i], y + h + 2, x)
+    return out
