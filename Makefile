@@ -1,10 +1,13 @@
-# `make test` and `make demo` set everything up from nothing: a virtual environment in .venv
-# with this project installed (editable) and its test dependencies.
+# `make demo` and `make test` set everything up from nothing: a virtual environment in .venv
+# with this project installed (editable) and its test dependencies, plus the Debian packages
+# they need (the offline Fashion-MNIST data; Chromium for the dashboard's browser tests).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+DEMO_ARGS ?=
+APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: test venv browser clean example
+.PHONY: demo test venv data browser clean
 
 venv: $(VENV)/.installed
 
@@ -14,19 +17,21 @@ $(VENV)/.installed: setup.py
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-# The browser tests drive Debian's Chromium headless (browsers cannot be downloaded by pip here).
-APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+# Fashion-MNIST as its original IDX files, from Debian (no other download is used or allowed).
+data:
+	@test -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz || \
+		($(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq dataset-fashion-mnist >/dev/null)
 
+# Debian's Chromium and its driver (browsers cannot be downloaded by pip here).
 browser:
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || \
 		($(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium chromium-driver >/dev/null)
 
-test: venv browser
+demo: venv data
+	$(PY) -m demo $(DEMO_ARGS)
+
+test: venv data browser
 	$(PY) -m pytest -q tests
 
-example: venv
-	@test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)
-	$(PY) examples/quickstart.py
-
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info test-artifacts

@@ -14,6 +14,7 @@ setup(
     package_data={"tb_featviz.frontend": ["*.js", "*.css"]},
     entry_points={
         "tensorboard_plugins": ["featviz = tb_featviz.plugin.loader:FeatVizLoader"],
+        "console_scripts": ["tb-featviz = tb_featviz.cli:main"],
     },
     python_requires=">=3.9",
     install_requires=[

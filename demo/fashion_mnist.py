@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-DATA_DIR = "/usr/share/datasets/fashion-mnist"
+# TB_FEATVIZ_FASHION_MNIST points elsewhere (a copy of the same four files).
+DATA_DIR = os.environ.get("TB_FEATVIZ_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",

@@ -21,7 +21,7 @@ def am_grid(records: dict, layer: str, step: int) -> np.ndarray:
     header, pngs = records[(layer, "am")][step]
     tiles = decode_images(pngs)
     names = [
-        "DEAD" if dead else f"#{c} {labels.format_value(a)}"
+        f"#{c} DEAD" if dead else f"#{c} {labels.format_value(a)}"
         for c, a, dead in zip(header["channels"], header["numbers"]["activation"], header["numbers"]["dead"])
     ]
     return labels.labelled_grid(tiles, names, columns=8, scale=3)

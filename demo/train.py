@@ -18,7 +18,10 @@ import sys
 import time
 
 _STARTED = time.perf_counter()
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tb_featviz.quiet_import import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()
 
 import keras  # noqa: E402
 

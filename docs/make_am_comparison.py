@@ -7,7 +7,6 @@ Trains the demo-sized CNN for 3 epochs on 20,000 images from Debian's dataset-fa
 one row per setting, in the order of SETTINGS below.
 """
 
-import gzip
 import os
 import sys
 
@@ -16,9 +15,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tb_featviz  # noqa: E402
+from demo import fashion_mnist  # noqa: E402
 from tb_featviz import imaging  # noqa: E402
 
-DATA = "/usr/share/datasets/fashion-mnist/"
 SETTINGS = [
     ("pixel, transforms, blur every 4 (default)", {}),
     ("pixel, transforms, no blur", {"blur_every": 0}),
@@ -28,16 +27,8 @@ SETTINGS = [
 ]
 
 
-def load(kind):
-    with gzip.open(f"{DATA}{kind}-images-idx3-ubyte.gz") as f:
-        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)
-    with gzip.open(f"{DATA}{kind}-labels-idx1-ubyte.gz") as f:
-        y = np.frombuffer(f.read(), np.uint8, offset=8)
-    return x.astype("float32") / 255.0, y
-
-
 def main():
-    x, y = load("train")
+    x, y = fashion_mnist.load("train")
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [keras.Input((28, 28, 1))]

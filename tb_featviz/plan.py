@@ -96,7 +96,7 @@ def resolve_channels(spec: ChannelSpec, num_channels: int, layer: str) -> list:
     bad = [v for v in values if not 0 <= v < num_channels]
     if bad:
         raise ConfigurationError(
-            f"channel(s) {bad} out of range for layer {layer!r}, which has {num_channels} "
+            f"channel(s) {_short_list(bad)} out of range for layer {layer!r}, which has {num_channels} "
             f"channels (valid: 0..{num_channels - 1})"
         )
     if len(set(values)) != len(values):
@@ -178,3 +178,10 @@ def _check_methods(methods, has_probe_images) -> tuple:
 def describe(model) -> list:
     """(name, layer type) of every layer a user may name, for listings and error messages."""
     return [(r.name, type(r.layer).__name__) for r in iter_layers(model)]
+
+
+def _short_list(values: list, limit: int = 8) -> str:
+    """A list for an error message: long lists show their first items and a count."""
+    if len(values) <= limit:
+        return str(values)
+    return f"[{', '.join(map(str, values[:limit]))}, ... ({len(values)} in all)]"

@@ -1,0 +1,137 @@
+"""`tb-featviz` on a saved model: each method to a labelled PNG or a logdir; one clear line for
+every user error, exit status 2, never a traceback."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tb_featviz import cli, metadata
+from tb_featviz.records import read_records
+from tests.conftest import image_data, small_cnn
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A small trained CNN saved as .keras, probe images as .npy and as a folder of PNGs."""
+    root = tmp_path_factory.mktemp("cli")
+    keras.utils.set_random_seed(0)
+    model = small_cnn()
+    x, y = image_data(32)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(root / "model.keras")
+    np.save(root / "probes.npy", x[:12])
+    folder = root / "probes"
+    folder.mkdir()
+    for i in range(5):
+        png = tf.io.encode_png(tf.cast(x[i] * 255, tf.uint8)).numpy()
+        (folder / f"probe{i}.png").write_bytes(png)
+    (folder / "notes.txt").write_text("not an image")
+    return root
+
+
+def run(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def decode(path):
+    return tf.io.decode_png(path.read_bytes()).numpy()
+
+
+def test_layers_lists_shapes_and_methods(saved, capsys):
+    code, out, _ = run(capsys, "layers", saved / "model.keras")
+    assert code == 0
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "(None, 32, 32, 8)" in lines["conv1"] and "am, deconv, weights" in lines["conv1"]
+    assert "weights" not in lines["pool1"]
+    assert "(None, 5)" in lines["logits"]
+
+
+@pytest.mark.parametrize(
+    "method,extra,channels",
+    [
+        ("am", ["--steps", "6"], 8),
+        ("deconv", ["--probe-images", "probes.npy", "--top-k", "4"], 8),
+        ("deconv", ["--probe-images", "probes"], 8),  # a folder of PNGs, resized and scaled
+        ("weights", [], 8),
+    ],
+    ids=["am", "deconv-npy", "deconv-folder", "weights"],
+)
+def test_render_writes_a_labelled_grid(saved, capsys, method, extra, channels):
+    out_png = saved / f"grid-{method}-{len(extra)}.png"
+    extra = [saved / e if e.startswith("probes") else e for e in extra]
+    code, out, err = run(capsys, "render", saved / "model.keras", "--layer", "conv1",
+                         "--method", method, *extra, "--out", out_png)
+    assert code == 0, err
+    assert f"wrote {out_png} ({channels} channels of conv1)" in out
+    grid = decode(out_png)
+    assert grid.shape[2] == 3 and grid.shape[0] > 96 and grid.shape[1] > 96
+    # Labels are dark text on the white band under each tile.
+    assert (grid == 0).all(axis=2).any() and (grid == 255).all(axis=2).mean() > 0.1
+
+
+def test_render_channel_ranges_choose_tiles(saved, capsys):
+    code, out, _ = run(capsys, "render", saved / "model.keras", "--layer", "conv2", "--channels",
+                       "0-3,9", "--steps", "4", "--out", saved / "five.png")
+    assert code == 0 and "(5 channels of conv2)" in out
+
+
+def test_render_to_logdir_writes_the_callbacks_records(saved, capsys):
+    logdir = saved / "logs"
+    code, out, _ = run(capsys, "render", saved / "model.keras", "--layer", "conv2", "--steps", "4",
+                       "--logdir", logdir)
+    assert code == 0 and "tensorboard --logdir" in out
+    records = read_records(str(logdir))
+    header, pngs = records[("conv2", "am")][0]
+    assert header["channels"] == list(range(16))
+    assert len(pngs) == metadata.expected_length(16, "am") - 1
+
+
+BAD = [
+    (["layers", "{root}/missing.keras"], "no such file"),
+    (["layers", "{root}/garbage.keras"], "could not load"),
+    (["layers", "{root}/probes.npy"], "not a saved Keras model"),
+    (["render", "{model}", "--layer", "conv9", "--out", "{root}/x.png"], "has no layer 'conv9'; layers: conv1"),
+    (["render", "{model}", "--layer", "conv1", "--channels", "0-99", "--out", "{root}/x.png"],
+     "out of range for layer 'conv1', which has 8 channels"),
+    (["render", "{model}", "--layer", "conv1", "--channels", "three", "--out", "{root}/x.png"], "--channels"),
+    (["render", "{model}", "--layer", "conv1", "--channels", "5-2", "--out", "{root}/x.png"], "is empty"),
+    (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--out", "{root}/x.png"], "needs --probe-images"),
+    (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{root}/nope",
+      "--out", "{root}/x.png"], "no such file or folder"),
+    (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{root}/garbage.keras",
+      "--out", "{root}/x.png"], "could not read"),
+    (["render", "{model}", "--layer", "pool1", "--method", "weights", "--out", "{root}/x.png"], "pool1"),
+    (["render", "{model}", "--layer", "conv1", "--out", "{root}/probes.npy/x.png"], "cannot write"),
+    (["render", "{model}", "--layer", "conv1", "--out", "{root}/x.jpg"], "name it *.png"),
+    (["render", "{model}", "--layer", "conv1", "--input-range", "1", "--out", "{root}/x.png"], "LOW,HIGH"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[str(i) for i in range(len(BAD))])
+def test_user_errors_are_one_line_and_exit_2(saved, capsys, args, message):
+    (saved / "garbage.keras").write_text("this is not a model")
+    args = [a.format(root=saved, model=saved / "model.keras") for a in args]
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tb-featviz: error: "), err
+    assert message in lines[0]
+    assert "Traceback" not in err + out
+
+
+def test_console_script_exit_codes(saved):
+    script = [sys.executable, "-m", "tb_featviz.cli"]
+    good = subprocess.run([*script, "layers", str(saved / "model.keras")], capture_output=True, text=True)
+    assert good.returncode == 0 and "conv1" in good.stdout
+    bad = subprocess.run([*script, "layers", str(saved / "missing.keras")], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"tb-featviz: error: no such file: {saved / 'missing.keras'}"
+    usage = subprocess.run([*script, "render"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage:" in usage.stderr

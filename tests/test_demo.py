@@ -1,0 +1,118 @@
+"""The demo end to end, tiny: real Fashion-MNIST, real fit, real TensorBoard serving the plugin."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tb_featviz.records import read_records
+from tests.tensorboard_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--epochs", "2", "--train-images", "1500"]
+LAYERS = {"conv1", "conv2", "conv3", "logits"}
+
+
+def demo(*args, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-u", "-m", "demo", *map(str, args)], cwd=ROOT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kwargs,
+    )
+
+
+def read_until(process, marker, timeout=600):
+    """stdout lines up to and including the first containing `marker`."""
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError("demo ended early:\n" + "".join(lines[-40:]))
+        lines.append(line)
+        if marker in line:
+            return "".join(lines)
+    raise AssertionError(f"no {marker!r} within {timeout}s:\n" + "".join(lines[-40:]))
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        return json.load(reply)
+
+
+@pytest.fixture(scope="module")
+def finished_demo(tmp_path_factory):
+    """Runs the demo once; yields (logdir, port, output so far, process) while it serves."""
+    logdir = tmp_path_factory.mktemp("demo") / "runs"
+    port = free_port()
+    process = demo(*TINY, "--logdir", logdir, "--port", port)
+    try:
+        output = read_until(process, "press Ctrl+C")
+        yield logdir, port, output, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_demo_trains_logs_every_layer_and_serves_the_dashboard(finished_demo):
+    logdir, port, output, process = finished_demo
+    assert f"TensorBoard: http://127.0.0.1:{port}/#featviz" in output  # before training starts
+    assert "Epoch 2/2" in output
+    for step in range(3):
+        assert f"featviz: step {step} " in output
+    accuracy = float(output.split("Test accuracy: ")[1].split()[0])
+    assert 0.5 < accuracy <= 1.0  # 2 epochs on 1,500 images; the full demo reaches ~0.9
+    assert "Time: set-up" in output and "visualization" in output
+
+    records = read_records(str(logdir / "featviz"))
+    assert {layer for layer, _ in records} == LAYERS
+    assert set(records[("conv3", "deconv")]) == {0, 1, 2}
+    assert set(records[("logits", "am")]) == {0, 1, 2}
+    for name in ("conv1_am_first_epoch.png", "conv1_am_last_epoch.png", "conv2_evolution.png",
+                 "conv3_deconv.png"):
+        assert (logdir / "pictures" / name).read_bytes().startswith(b"\x89PNG")
+
+    base = f"http://127.0.0.1:{port}"
+    assert get_json(base + "/data/plugins_listing")["featviz"]["enabled"] is True
+
+    def featviz_run():
+        runs = get_json(base + "/data/plugin/featviz/runs")["runs"]
+        return next(run for run in runs if run["name"] == "featviz")
+
+    deadline = time.monotonic() + 60  # TensorBoard reloads the logdir every 5 s
+    while featviz_run()["layers"][0]["methods"]["am"]["steps"] != [0, 1, 2]:
+        assert time.monotonic() < deadline, featviz_run()
+        time.sleep(0.5)
+    assert [layer["name"] for layer in featviz_run()["layers"]] == ["conv1", "conv2", "conv3", "logits"]
+
+    process.send_signal(signal.SIGINT)  # Ctrl+C stops TensorBoard and the demo cleanly
+    assert process.wait(30) == 0
+
+
+def test_existing_log_is_never_mixed_silently_then_resumes(finished_demo):
+    logdir, _, _, process = finished_demo
+    process.wait(30)
+    refused = demo(*TINY, "--logdir", logdir, "--no-tensorboard")
+    output, _ = refused.communicate(timeout=120)
+    assert refused.returncode == 2
+    assert "already holds a demo log (2 epochs)" in output and "--resume" in output
+
+    resumed = demo("--epochs", "1", "--train-images", "1500", "--logdir", logdir,
+                   "--resume", "--no-tensorboard")
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output[-3000:]
+    assert "Continuing the demo run from epoch 2" in output and "Epoch 3/3" in output
+    records = read_records(str(logdir / "featviz"))
+    assert set(records[("conv1", "am")]) == {0, 1, 2, 3}  # numbering continues, nothing missing
+
+
+def test_missing_dataset_is_one_clear_message(tmp_path):
+    env = {**os.environ, "TB_FEATVIZ_FASHION_MNIST": str(tmp_path / "nowhere")}
+    process = demo(*TINY, "--logdir", tmp_path / "runs", "--no-tensorboard", env=env)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert "apt-get install dataset-fashion-mnist" in output and "Traceback" not in output
