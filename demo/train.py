@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 
@@ -131,8 +132,24 @@ class SaveProgress(keras.callbacks.Callback):
             json.dump({"epochs_done": epoch + 1}, f)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
+    # Ctrl+C and `kill` must stop training and TensorBoard alike, even when this process was
+    # started from a shell that ignores SIGINT for background jobs.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     args = parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("\nInterrupted.")
+        return 130
+
+
+def _run(args) -> int:
     start = choose_start(args)
     if start == "quit":
         return 2
@@ -166,7 +183,14 @@ def main(argv=None) -> int:
         tensorboard = TensorBoardProcess.start(args.logdir, args.port)
         if tensorboard:
             print(f"TensorBoard: {tensorboard.url}/#featviz (features appear as epochs finish)")
+    try:
+        return _train_and_report(args, model, initial_epoch, x_train, y_train, x_test, y_test, tensorboard)
+    finally:
+        if tensorboard is not None:
+            tensorboard.stop()
 
+
+def _train_and_report(args, model, initial_epoch, x_train, y_train, x_test, y_test, tensorboard) -> int:
     featviz = FeatVizCallback(
         os.path.join(args.logdir, FEATVIZ_RUN), LAYERS, probe_images=x_test[:PROBE_IMAGES]
     )

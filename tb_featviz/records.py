@@ -16,13 +16,15 @@ from tb_featviz import metadata
 def read_records(logdir: str) -> dict:
     """{(layer, method): {step: (header, [png bytes, ...])}} from the event files of one run.
 
-    A step written twice (a resumed run) keeps its last record.
+    A step written twice (a resumed run) keeps its last record; a truncated file keeps what
+    was complete.
     """
     import tensorflow as tf
+    from tensorboard.compat.proto import event_pb2
 
     records: dict = {}
     for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
+        for event in _events(tf, event_pb2, path):
             for value in event.summary.value:
                 if value.metadata.plugin_data.plugin_name != metadata.PLUGIN_NAME:
                     continue
@@ -31,6 +33,15 @@ def read_records(logdir: str) -> dict:
                 header = metadata.decode_header(blobs[0])
                 records.setdefault((info["layer"], info["method"]), {})[event.step] = (header, blobs[1:])
     return records
+
+
+def _events(tf, event_pb2, path: str):
+    """Events of one file; a truncated tail (a killed writer) ends the file instead of failing."""
+    try:
+        for record in tf.data.TFRecordDataset(path):
+            yield event_pb2.Event.FromString(record.numpy())
+    except tf.errors.DataLossError:
+        return
 
 
 def decode_images(pngs) -> np.ndarray:
