@@ -24,6 +24,11 @@ setup(
         "protobuf",
         "werkzeug",
     ],
-    extras_require={"test": ["pytest>=7", "selenium>=4.10"]},
+    extras_require={
+        "test": ["pytest>=7", "selenium>=4.10"],
+        # Only bench/am_throughput.py's comparison needs it (installed by `make test` so the
+        # benchmark's smoke run keeps that contender working).
+        "bench": ["tf-keras-vis==0.8.7"],
+    },
     license="Apache-2.0",
 )

@@ -38,7 +38,7 @@ PROBE_IMAGES = 256  # the first test images: the same probe set at every epoch
 LAYERS = {"conv1": "all", "conv2": "all", "conv3": "all", "logits": "all"}
 
 
-def build_model() -> keras.Model:
+def build_model(channels: int = 1) -> keras.Model:
     """Three conv-ReLU-maxpool blocks, then dense layers: a classic small image classifier."""
     blocks = []
     for index, filters in enumerate((32, 64, 64), start=1):
@@ -47,7 +47,7 @@ def build_model() -> keras.Model:
             keras.layers.MaxPooling2D(name=f"pool{index}"),
         ]
     model = keras.Sequential(
-        [keras.Input((28, 28, 1)), *blocks,
+        [keras.Input((28, 28, channels)), *blocks,
          keras.layers.Flatten(name="flatten"),
          keras.layers.Dense(128, activation="relu", name="fc"),
          keras.layers.Dropout(0.3, name="dropout"),

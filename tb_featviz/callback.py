@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tb_featviz import inputs, metadata, summary
 from tb_featviz.am.maximize import ActivationMaximizer, AMOptions
+from tb_featviz.am.selected import SelectedChannelsForward
 from tb_featviz.deconv import RULES, DeconvProjector
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.model_access import input_shape, shape_from_first_kernel
@@ -42,6 +43,10 @@ class FeatVizCallback(keras.callbacks.Callback):
       preprocess: function applied to AM images (in `input_range`) before the model sees them.
       image_size: (height, width) for AM when the model accepts any size (default 64x64).
       max_channels: cap for layers given by name only.
+      max_overhead: a time budget, e.g. 0.05. Step 0 and the final epoch are always written;
+        the epochs between are visualized only while their total time (each estimated by the
+        last one's) stays within this fraction of the training time so far. Trades which epochs
+        are recorded (then timing-dependent) for speed. None (default): every N-th epoch.
       verbose: 1 prints one line per visualized epoch with the time it took; 0 is silent.
 
     It never changes training: the model runs in inference mode, no weight, BatchNorm statistic,
@@ -64,6 +69,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         preprocess: Optional[Callable] = None,
         image_size: Optional[Sequence[int]] = None,
         max_channels: int = DEFAULT_MAX_CHANNELS,
+        max_overhead: Optional[float] = None,
         verbose: int = 1,
     ):
         super().__init__()
@@ -71,6 +77,13 @@ class FeatVizCallback(keras.callbacks.Callback):
             raise ConfigurationError(f"logdir must be a non-empty path string, got {logdir!r}")
         if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1:
             raise ConfigurationError(f"every_n_epochs must be an int >= 1, got {every_n_epochs!r}")
+        if max_overhead is not None and (
+            isinstance(max_overhead, bool) or not isinstance(max_overhead, (int, float))
+            or not 0 < max_overhead < 10
+        ):
+            raise ConfigurationError(
+                f"max_overhead must be None or a fraction of training time in (0, 10), got {max_overhead!r}"
+            )
         if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
             raise ConfigurationError(f"max_channels must be an int >= 1, got {max_channels!r}")
         if deconv_rule not in RULES:
@@ -81,6 +94,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         self.layers = normalize_layers(layers, max_channels)
         self.probe_images = None if probe_images is None else check_probe_images(probe_images)
         self.every_n_epochs = every_n_epochs
+        self.max_overhead = max_overhead
         self.methods = methods
         self.am_options = am or AMOptions()
         self.am_options.validate()
@@ -92,6 +106,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         self.max_channels = max_channels
         self.verbose = verbose
         self.timings: list = []  # (step, seconds) of each visualization pass
+        self.method_timings: list = []  # (step, layer, method, seconds) of each visualization
         self._writer = None
         self._plans = None
         self._workers: dict = {}
@@ -100,6 +115,10 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._last_step = None  # last step visualized
         self._final_step = None  # last epoch completed, written at the end if not yet
         self._pending_line = None  # printed after Keras's own line for the epoch
+        self._epoch_started = None
+        self._training_seconds = 0.0  # fit's time in epochs, without this callback's own
+        self._optional_seconds = 0.0  # time of visualizations between step 0 and the final epoch
+        self.skipped_steps: list = []  # epochs left out to keep within max_overhead
 
     # -- Keras hooks -----------------------------------------------------------------------
     def on_train_begin(self, logs=None):
@@ -128,22 +147,44 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._workers = {}
         self._before_training = True
         self._last_step = self._final_step = None
+        self._training_seconds = 0.0
+        self._optional_seconds = 0.0
+        self.skipped_steps = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._print_pending()
         if self._before_training:
             self._before_training = False
             self._visualize(epoch, label="before training")
+        self._epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._epoch_started is not None:
+            self._training_seconds += time.perf_counter() - self._epoch_started
         step = epoch + 1
         self._final_step = step
-        if step % self.every_n_epochs == 0:
+        if step % self.every_n_epochs != 0:
+            return
+        final = step == (self.params or {}).get("epochs")
+        if final or self.max_overhead is None:
             self._visualize(step)
+        elif self._within_budget():
+            self._visualize(step)
+            self._optional_seconds += self.timings[-1][1]
+        else:
+            self.skipped_steps.append(step)
+
+    def _within_budget(self) -> bool:
+        """Whether one more optional visualization, estimated to cost as much as the last one
+        (step 0's includes tracing: a cautious first estimate), stays within the budget."""
+        estimate = self.timings[-1][1] if self.timings else 0.0
+        return self._optional_seconds + estimate <= self.max_overhead * self._training_seconds
 
     def on_train_end(self, logs=None):
         if self._final_step is not None and self._last_step != self._final_step:
             self._visualize(self._final_step)
+            if self._final_step in self.skipped_steps:
+                self.skipped_steps.remove(self._final_step)
         self._print_pending()
         self._final_step = None
         if self._writer is not None:
@@ -163,7 +204,9 @@ class FeatVizCallback(keras.callbacks.Callback):
         with writer.as_default(step=step):
             for plan in self._plans:
                 for method in plan.methods:
+                    began = time.perf_counter()
                     written += self._guarded(plan, method, lambda: self._write(plan, method, step))
+                    self.method_timings.append((step, plan.name, method, time.perf_counter() - began))
         try:
             writer.flush()
         except Exception as error:
@@ -204,7 +247,10 @@ class FeatVizCallback(keras.callbacks.Callback):
         key = (plan.name, method)
         if key not in self._workers:
             if method == metadata.METHOD_AM:
-                self._workers[key] = ActivationMaximizer(plan.forward, plan.ref.layer, self._spec, self.am_options)
+                selected = SelectedChannelsForward.for_layer(plan.ref)
+                self._workers[key] = ActivationMaximizer(
+                    plan.forward, plan.ref.layer, self._spec, self.am_options, selected
+                )
             else:
                 self._workers[key] = DeconvProjector(self.model, plan.forward, plan.ref.layer, plan.field, self.deconv_rule)
         return self._workers[key]

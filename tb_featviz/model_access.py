@@ -117,12 +117,14 @@ def shape_from_first_kernel(model: keras.Model, image_size: Sequence[int] | None
     return None
 
 
-def forward_to(ref: LayerRef) -> Callable[[tf.Tensor], tf.Tensor]:
-    """A function input -> output of `ref.layer`, running the model's layers in inference mode."""
+def forward_to(ref: LayerRef, *, layer_input: bool = False) -> Callable[[tf.Tensor], tf.Tensor]:
+    """A function input -> output of `ref.layer` (its input, with `layer_input`), running the
+    model's layers in inference mode."""
     stages = []
     for depth, container in enumerate(ref.parents):
-        target = ref.parents[depth + 1] if depth + 1 < len(ref.parents) else ref.layer
-        stages.append(_prefix_function(container, target))
+        last = depth + 1 == len(ref.parents)
+        target = ref.layer if last else ref.parents[depth + 1]
+        stages.append(_prefix_function(container, target, to_input=last and layer_input))
 
     def forward(x):
         for stage in stages:
@@ -132,9 +134,10 @@ def forward_to(ref: LayerRef) -> Callable[[tf.Tensor], tf.Tensor]:
     return forward
 
 
-def _prefix_function(container: keras.Model, target: keras.layers.Layer) -> Callable:
-    """Input of `container` -> output of its direct layer `target` (input, if `target` is a model)."""
-    stop_at_input = isinstance(target, keras.Model)
+def _prefix_function(container: keras.Model, target: keras.layers.Layer, to_input: bool = False) -> Callable:
+    """Input of `container` -> output of its direct layer `target` (its input, if `target` is a
+    model or `to_input`)."""
+    stop_at_input = to_input or isinstance(target, keras.Model)
     if isinstance(container, keras.Sequential):
         layers = [layer for layer in container.layers]
         index = next(i for i, layer in enumerate(layers) if layer is target)

@@ -9,6 +9,7 @@ import numpy as np
 
 from tb_featviz import inputs, metadata
 from tb_featviz.am.maximize import ActivationMaximizer, AMOptions, AMResult
+from tb_featviz.am.selected import SelectedChannelsForward
 from tb_featviz.deconv import DeconvProjector, DeconvResult
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.model_access import find_layer, input_shape, shape_from_first_kernel
@@ -43,7 +44,9 @@ def maximize_activation(
         preprocess=preprocess,
     )
     plan = _plan(model, layer, channels, spec, metadata.METHOD_AM, has_probes=False)
-    return ActivationMaximizer(plan.forward, plan.ref.layer, spec, options).run(plan.channels, progress)
+    selected = SelectedChannelsForward.for_layer(plan.ref)
+    maximizer = ActivationMaximizer(plan.forward, plan.ref.layer, spec, options, selected)
+    return maximizer.run(plan.channels, progress)
 
 
 def deconvnet(

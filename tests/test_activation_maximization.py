@@ -32,13 +32,42 @@ def test_batched_equals_per_channel_loop():
     keras.utils.set_random_seed(1)
     model = small_cnn()
     channels = [0, 3, 5, 7, 9, 14]
-    result = tb_featviz.maximize_activation(model, "conv2", channels, steps=12, learning_rate=0.05, **PLAIN)
+    result = tb_featviz.maximize_activation(
+        model, "conv2", channels, steps=12, learning_rate=0.05, selected_channels_only=False, **PLAIN
+    )
     for i, channel in enumerate(channels):
         expected = tutorial_loop(model, "conv2", channel, 12, 0.05, seed=0)
         np.testing.assert_array_equal(result.images[i], expected)  # exactly: elements are independent
     # and the images really moved away from the start
     start = PixelImage().initial(0, channels, (32, 32, 3))
     assert np.abs(result.images - start).max() > 0.05
+
+
+def test_computing_only_the_selected_channels_gives_the_same_images(monkeypatch):
+    """The fast path for conv targets (am/selected.py) skips the layer's other filters."""
+    from tb_featviz.am.selected import SelectedChannelsForward
+
+    traced_batches = []
+    original = SelectedChannelsForward.__call__
+
+    def counting(self, x, channels):
+        traced_batches.append(int(channels.shape[0]))
+        return original(self, x, channels)
+
+    monkeypatch.setattr(SelectedChannelsForward, "__call__", counting)
+    keras.utils.set_random_seed(4)
+    model = small_cnn()
+    channels = [1, 2, 9, 15]  # a batch of 8 (padded) of conv2's 16 filters: the fast path runs
+    fast = tb_featviz.maximize_activation(model, "conv2", channels, steps=12, **PLAIN)
+    full = tb_featviz.maximize_activation(model, "conv2", channels, steps=12, selected_channels_only=False, **PLAIN)
+    np.testing.assert_allclose(fast.start_activation, full.start_activation, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fast.activation, full.activation, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(fast.images, full.images, atol=2e-3)
+    assert set(traced_batches) == {4, 8}  # the fast path ran: evaluation (4) and the padded steps (8)
+    from tb_featviz.model_access import find_layer
+
+    assert SelectedChannelsForward.for_layer(find_layer(model, "conv2")).worthwhile(8)
+    assert SelectedChannelsForward.for_layer(find_layer(model, "logits")) is None  # Dense: full path
 
 
 def test_channel_result_does_not_depend_on_other_channels_or_epoch():

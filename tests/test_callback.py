@@ -62,6 +62,15 @@ def test_every_n_epochs_keeps_step_0_and_the_final_epoch(tmp_path):
     assert sorted(read_records(str(tmp_path))[("conv1", "weights")]) == [0, 2, 4, 5]
 
 
+@pytest.mark.parametrize("budget,expected", [(1e-9, [0, 5]), (9.9, [0, 1, 2, 3, 4, 5])])
+def test_max_overhead_skips_epochs_but_never_step_0_or_the_last(tmp_path, budget, expected):
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], am=FAST, methods=["am"], max_overhead=budget)
+    fit(small_cnn(), [callback], epochs=5)
+    assert sorted(read_records(str(tmp_path))[("conv1", "am")]) == expected
+    assert callback.skipped_steps == [s for s in range(1, 5) if s not in expected]
+    assert {(layer, method) for _, layer, method, _ in callback.method_timings} == {("conv1", "am")}
+
+
 def test_initial_epoch_continues_the_numbering(tmp_path):
     model = small_cnn()
     callback = FeatVizCallback(str(tmp_path), ["conv1"], methods=["weights"])
@@ -139,6 +148,9 @@ def test_unsupported_models_and_layers_are_clear_errors(tmp_path):
         FeatVizCallback(str(tmp_path), ["conv1"], every_n_epochs=0)
     with pytest.raises(tb_featviz.ConfigurationError, match="layers must be"):
         FeatVizCallback(str(tmp_path), 42)
+    for budget in (0, -0.1, "5%", True):
+        with pytest.raises(tb_featviz.ConfigurationError, match="max_overhead"):
+            FeatVizCallback(str(tmp_path), ["conv1"], max_overhead=budget)
 
 
 def test_a_failure_mid_training_is_logged_once_and_skipped(tmp_path, monkeypatch, caplog):

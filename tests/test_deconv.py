@@ -139,3 +139,15 @@ def test_residual_batchnorm_nested_model():
     inner = tb_featviz.deconvnet(model, "block/inner_conv", images, [0], top_k=1)
     assert tuple(inner.boxes[0, 0, 2:] - inner.boxes[0, 0, :2]) == (8, 8)
     assert isinstance(model.get_layer("block").get_layer("inner_relu").call.__self__, keras.layers.ReLU)
+
+
+def test_top_k_selection_equals_a_stable_sort_with_ties():
+    """Ties go to the earliest image and position, as a stable sort of the whole row would."""
+    from tb_featviz.deconv import _top_k_order
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        rows, width, k = rng.integers(1, 6), rng.integers(1, 200), rng.integers(1, 12)
+        values = rng.integers(0, 4, (rows, width)).astype(np.float32)  # many ties, zeros
+        expected = np.argsort(-values, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(_top_k_order(values, k), expected)

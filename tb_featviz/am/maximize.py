@@ -40,6 +40,8 @@ class AMOptions:
     objective: a custom `Objective` replacing channel - penalties (advanced).
     batch_size: channels optimized together; lower it to save memory.
     seed: the start image and random transforms of channel c depend only on (seed, c).
+    selected_channels_only: for a Conv2D target, compute only the batch's channels of it
+      (`am/selected.py`; same values up to float rounding, much less work on wide layers).
     """
 
     steps: int = 48
@@ -55,6 +57,7 @@ class AMOptions:
     objective: Optional[objectives.Objective] = None
     batch_size: int = 64
     seed: int = 0
+    selected_channels_only: bool = True
 
     def validate(self) -> None:
         from tb_featviz.errors import ConfigurationError
@@ -124,9 +127,12 @@ class AMResult:
 class ActivationMaximizer:
     """Optimizes images for channels of one layer; reusable across epochs (traces once)."""
 
-    def __init__(self, forward, layer, input_spec: InputSpec, options: AMOptions):
+    def __init__(self, forward, layer, input_spec: InputSpec, options: AMOptions, selected=None):
+        """`selected`: a `SelectedChannelsForward` for the layer, used when options allow."""
         options.validate()
         self._forward = forward
+        use_selected = options.selected_channels_only and options.objective is None
+        self._selected = selected if use_selected else None
         self._layer = layer
         self._spec = input_spec
         self._options = options
@@ -185,11 +191,20 @@ class ActivationMaximizer:
         image = self._param.to_image(params, self._spec.shape)
         with tf.GradientTape() as tape:
             tape.watch(image)
-            activations = tf.cast(self._forward(self._spec.to_model(image)), tf.float32)
-            value = self._channel_value(objectives.Context(activations, channels, image))
+            activations, picked = self._activations(self._spec.to_model(image), channels)
+            value = self._channel_value(objectives.Context(activations, picked, image))
         gradient = tape.gradient(value, image)
         norm = tf.sqrt(tf.reduce_sum(tf.square(gradient), axis=[1, 2, 3]))
         return value, norm
+
+    def _activations(self, model_input, channels):
+        """(activations, index of each sample's channel in them): the whole layer, or only the
+        batch's channels of it where that saves work (inside traced functions: static batch)."""
+        batch = channels.shape[0]
+        if self._selected is not None and batch is not None and self._selected.worthwhile(batch):
+            picked = tf.range(batch, dtype=channels.dtype)
+            return tf.cast(self._selected(model_input, channels), tf.float32), picked
+        return tf.cast(self._forward(model_input), tf.float32), channels
 
     def _param_to_images(self, params):
         return self._param.to_image(params, self._spec.shape)
@@ -258,8 +273,8 @@ class _Renderer:
             tape.watch(self.params)
             image = owner._param.to_image(self.params, shape)
             seen = warp(image, rows) if rows is not None else image
-            activations = tf.cast(owner._forward(owner._spec.to_model(seen)), tf.float32)
-            context = objectives.Context(activations, channels, image)
+            activations, picked = owner._activations(owner._spec.to_model(seen), channels)
+            context = objectives.Context(activations, picked, image)
             loss = -tf.reduce_sum(owner._objective(context))
         gradient = tape.gradient(loss, self.params)
         # Adam, term for term as keras.optimizers.Adam computes it.
