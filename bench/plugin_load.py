@@ -88,6 +88,16 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def empty_memory(mode) -> float:
+    """TensorBoard's memory on an empty logdir: the baseline (it imports TensorFlow's gfile)."""
+    from tests.tensorboard_server import TensorBoardServer
+
+    with tempfile.TemporaryDirectory() as empty, TensorBoardServer(empty, f"--load_fast={mode}") as tb:
+        tb.wait_for_plugin(timeout=600)
+        time.sleep(2)
+        return rss_mb(tb.process.pid)
+
+
 def load(logdir, mode, epochs, layers, channels, rounds):
     from tests.tensorboard_server import TensorBoardServer
 
@@ -136,12 +146,14 @@ def main():
         print(f"log: {epochs + 1} steps x {layers} layers x {channels} channels x 3 methods = "
               f"{records} records, {size / 1e6:.1f} MB, written in {written:.1f} s")
         print()
-        print("| loading mode | start → every epoch listed | memory when loaded | "
-              f"after {rounds} grid+evolution rounds |")
-        print("|---|---|---|---|")
+        print("| loading mode | start → every epoch listed | memory, empty logdir | memory when "
+              f"loaded | after {rounds} grid+evolution rounds |")
+        print("|---|---|---|---|---|")
         for mode in ("true", "false"):
+            baseline = empty_memory(mode)
             seconds, before, after = load(logdir, mode, epochs, layers, channels, rounds)
-            print(f"| load_fast={mode} | {seconds:.1f} s | {before:.0f} MB | {after:.0f} MB |")
+            print(f"| load_fast={mode} | {seconds:.1f} s | {baseline:.0f} MB | {before:.0f} MB | "
+                  f"{after:.0f} MB |")
 
 
 if __name__ == "__main__":

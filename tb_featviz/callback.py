@@ -14,6 +14,7 @@ from tb_featviz import inputs, metadata, summary
 from tb_featviz.am.maximize import ActivationMaximizer, AMOptions
 from tb_featviz.am.selected import SelectedChannelsForward
 from tb_featviz.deconv import RULES, DeconvProjector
+from tb_featviz.distribute import is_chief
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.model_access import input_shape, shape_from_first_kernel
 from tb_featviz.plan import DEFAULT_MAX_CHANNELS, LayerSpec, build_plans, check_top_k, normalize_layers
@@ -115,6 +116,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._last_step = None  # last step visualized
         self._final_step = None  # last epoch completed, written at the end if not yet
         self._pending_line = None  # printed after Keras's own line for the epoch
+        self._chief = True  # only the chief writes under tf.distribute (see distribute.py)
         self._epoch_started = None
         self._training_seconds = 0.0  # fit's time in epochs, without this callback's own
         self._optional_seconds = 0.0  # time of visualizations between step 0 and the final epoch
@@ -122,6 +124,7 @@ class FeatVizCallback(keras.callbacks.Callback):
 
     # -- Keras hooks -----------------------------------------------------------------------
     def on_train_begin(self, logs=None):
+        self._chief = is_chief(self.model)
         if self.probe_images is not None:
             fallback = self.probe_images.shape[1:]
         else:
@@ -196,6 +199,8 @@ class FeatVizCallback(keras.callbacks.Callback):
 
     # -- work ------------------------------------------------------------------------------
     def _visualize(self, step: int, label: str = "") -> None:
+        if not self._chief:
+            return
         started = time.perf_counter()
         written = 0
         writer = self._get_writer()

@@ -5,7 +5,6 @@ The TensorBoard plugin reads the same records through TensorBoard's data provide
 
 from __future__ import annotations
 
-import glob
 import os
 
 import numpy as np
@@ -23,7 +22,8 @@ def read_records(logdir: str) -> dict:
     from tensorboard.compat.proto import event_pb2
 
     records: dict = {}
-    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+    # tf.io.gfile, not glob: logdirs may live on any TensorFlow file system (gs://, ram://, ...).
+    for path in sorted(tf.io.gfile.glob(os.path.join(logdir, "events.out.tfevents.*"))):
         for event in _events(tf, event_pb2, path):
             for value in event.summary.value:
                 if value.metadata.plugin_data.plugin_name != metadata.PLUGIN_NAME:

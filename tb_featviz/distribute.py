@@ -1,0 +1,31 @@
+"""Which process writes under tf.distribute: the chief only, like Keras's own TensorBoard callback.
+
+Visualizations read the model's variables locally and run no collective ops, so workers that are
+not the chief can skip them without any worker waiting for another at epoch end.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def is_chief(model=None) -> bool:
+    """True in a single process, under MirroredStrategy, on a multi-worker cluster's chief
+    (task "chief", or worker 0 when the cluster has no chief) and on a parameter-server
+    coordinator (where `fit` and its callbacks run)."""
+    strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return True
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type:
+        return True
+    try:
+        cluster = resolver.cluster_spec().as_dict()
+    except Exception:  # an unusual resolver: behave as Keras does for a single worker
+        return True
+    if "chief" in cluster:
+        return task_type == "chief"
+    if task_type == "worker":
+        return int(getattr(resolver, "task_id", 0) or 0) == 0
+    return task_type not in ("ps", "evaluator")

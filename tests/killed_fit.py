@@ -1,0 +1,37 @@
+"""A training that announces when it is inside epoch 3's visualization, to be SIGKILLed there.
+
+    python -m tests.killed_fit LOGDIR
+
+After the first record of step 3 is handed to the writer it prints "INSIDE 3" and sleeps, so
+the parent can kill it mid-visualization (some records of step 3 written, others not).
+"""
+
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from tb_featviz import AMOptions, FeatVizCallback  # noqa: E402
+from tests.conftest import image_data, small_cnn  # noqa: E402
+
+
+class Announcing(FeatVizCallback):
+    def _write(self, plan, method, step):
+        written = super()._write(plan, method, step)
+        if step == 3:
+            print("INSIDE 3", flush=True)
+            time.sleep(600)
+        return written
+
+
+if __name__ == "__main__":
+    keras.utils.set_random_seed(0)
+    model = small_cnn()
+    x, y = image_data(32)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    callback = Announcing(sys.argv[1], {"conv1": "all", "conv2": [0, 1]}, probe_images=x[:8],
+                          am=AMOptions(steps=2), top_k=2, verbose=False)
+    model.fit(x, y, epochs=6, batch_size=16, verbose=0, callbacks=[callback])

@@ -1,0 +1,161 @@
+"""Faults: a training killed mid-visualization, resumed runs, an unwritable logdir, damaged event
+files. Nothing shown broken, nothing lost that was written, training never stopped by us."""
+
+import glob
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from tb_featviz import AMOptions, FeatVizCallback
+from tb_featviz.records import read_records
+from tests.conftest import image_data, small_cnn
+from tests.tensorboard_server import TensorBoardServer
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = AMOptions(steps=2)
+
+
+def listing(tb):
+    return {run["name"]: run for run in tb.json("/data/plugin/featviz/runs")["runs"]}
+
+
+def steps_of(run):
+    return {(layer["name"], method): series["steps"]
+            for layer in run["layers"] for method, series in layer["methods"].items()}
+
+
+def assert_everything_listed_is_whole(tb, run_name):
+    """Every listed grid answers 200 with all its images loadable."""
+    for (layer, method), steps in steps_of(listing(tb)[run_name]).items():
+        for step in steps:
+            grid = tb.json(f"/data/plugin/featviz/grid?run={run_name}&layer={layer}&method={method}&step={step}")
+            for urls in grid["images"].values():
+                for url in urls:
+                    status, body, _ = tb.get("/data/plugin/featviz/" + url)
+                    assert status == 200 and body.startswith(b"\x89PNG"), (layer, method, step)
+
+
+@pytest.mark.parametrize("mode", ["true", "false"])
+def test_killed_mid_visualization_keeps_every_earlier_epoch_whole(tmp_path, mode):
+    logdir = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.killed_fit", str(logdir)], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    inside = False
+    for line in process.stdout:
+        if "INSIDE 3" in line:
+            inside = True
+            break
+    process.send_signal(signal.SIGKILL)
+    assert inside, "the training ended before reaching epoch 3's visualization"
+    process.wait(30)
+    with TensorBoardServer(tmp_path, f"--load_fast={mode}") as tb:
+        tb.wait_for_plugin()
+        series = tb.wait_until(lambda: steps_of(listing(tb)["killed"]), what="killed run")
+        assert len(series) == 6  # conv1 and conv2, three methods each
+        for steps in series.values():
+            assert steps[:3] == [0, 1, 2] and steps in ([0, 1, 2], [0, 1, 2, 3])
+        assert_everything_listed_is_whole(tb, "killed")
+
+
+def fit(model, callbacks, **kwargs):
+    x, y = image_data(32)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model.fit(x, y, batch_size=16, verbose=0, callbacks=callbacks, **kwargs)
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Crashes the training at the end of an epoch, like a preempted job."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise RuntimeError("preempted")
+
+
+def test_resume_with_backup_and_restore_and_initial_epoch_continues_numbering(tmp_path):
+    keras.utils.set_random_seed(0)
+    backup = str(tmp_path / "backup")
+    restore = tmp_path / "logs" / "restored"
+    model = small_cnn()
+    with pytest.raises(RuntimeError, match="preempted"):
+        fit(model, [FeatVizCallback(str(restore), ["conv1"], am=FAST, verbose=False),
+                    keras.callbacks.BackupAndRestore(backup), StopAfter(3)], epochs=5)
+    fit(model, [FeatVizCallback(str(restore), ["conv1"], am=FAST, verbose=False),
+                keras.callbacks.BackupAndRestore(backup)], epochs=5)
+
+    continued = tmp_path / "logs" / "continued"
+    model = small_cnn()
+    fit(model, [FeatVizCallback(str(continued), ["conv1"], am=FAST, verbose=False)], epochs=3)
+    fit(model, [FeatVizCallback(str(continued), ["conv1"], am=FAST, verbose=False)], epochs=5, initial_epoch=3)
+
+    for run in (restore, continued):
+        assert sorted(read_records(str(run))[("conv1", "am")]) == [0, 1, 2, 3, 4, 5]
+    for mode in ("true", "false"):
+        with TensorBoardServer(tmp_path / "logs", f"--load_fast={mode}") as tb:
+            tb.wait_for_plugin()
+            def both():
+                runs = listing(tb)
+                return len(runs) == 2 and all(
+                    s == [0, 1, 2, 3, 4, 5] for run in runs.values() for s in steps_of(run).values())
+            tb.wait_until(both, what="both runs with steps 0..5, each once")
+
+
+def test_unwritable_logdir_warns_once_and_training_finishes(tmp_path, caplog):
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("a file where the logdir's parent should be")
+    keras.utils.set_random_seed(0)
+    callback = FeatVizCallback(str(blocker / "logs"), ["conv1"], am=FAST, verbose=False)
+    with caplog.at_level(logging.WARNING, logger="tb_featviz"):
+        history = fit(small_cnn(), [callback], epochs=3)
+    assert len(history.history["loss"]) == 3
+    warnings = [r for r in caplog.records if r.name == "tb_featviz" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "writer" in warnings[0].getMessage()
+
+
+@pytest.fixture(scope="module")
+def damaged_logdir(tmp_path_factory):
+    """Three copies of one run: intact, truncated inside its last record, a record's bytes flipped."""
+    root = tmp_path_factory.mktemp("damaged")
+    keras.utils.set_random_seed(0)
+    fit(small_cnn(), [FeatVizCallback(str(root / "intact"), ["conv1"], am=FAST, methods=["am"],
+                                      verbose=False)], epochs=4)
+    (event_file,) = glob.glob(str(root / "intact" / "events.out.tfevents.*"))
+    data = Path(event_file).read_bytes()
+    for name, damaged in (("truncated", data[:-200]), ("flipped", _flip_middle(data))):
+        (root / name).mkdir()
+        (root / name / Path(event_file).name).write_bytes(damaged)
+    return root
+
+
+def _flip_middle(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 64]) + data[middle + 64 :]
+
+
+@pytest.mark.parametrize("mode", ["true", "false"])
+def test_damaged_event_files_show_what_is_readable(damaged_logdir, mode):
+    with TensorBoardServer(damaged_logdir, f"--load_fast={mode}") as tb:
+        tb.wait_for_plugin()
+        runs = tb.wait_until(lambda: len(listing(tb)) == 3 and listing(tb), what="three runs")
+        intact = steps_of(runs["intact"])[("conv1", "am")]
+        assert intact == [0, 1, 2, 3, 4]
+        assert steps_of(runs["truncated"])[("conv1", "am")] == [0, 1, 2, 3]  # the last one is cut
+        flipped = steps_of(runs["flipped"]).get(("conv1", "am"), [])
+        assert flipped[:1] == [0] and set(flipped) <= set(intact)  # what precedes the damage
+        for run in runs:
+            assert_everything_listed_is_whole(tb, run)
+    # The TensorFlow-side reader keeps what is complete, too.
+    assert sorted(read_records(str(damaged_logdir / "truncated"))[("conv1", "am")]) == [0, 1, 2, 3]
