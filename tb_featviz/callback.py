@@ -45,9 +45,10 @@ class FeatVizCallback(keras.callbacks.Callback):
       image_size: (height, width) for AM when the model accepts any size (default 64x64).
       max_channels: cap for layers given by name only.
       max_overhead: a time budget, e.g. 0.05. Step 0 and the final epoch are always written;
-        the epochs between are visualized only while their total time (each estimated by the
-        last one's) stays within this fraction of the training time so far. Trades which epochs
-        are recorded (then timing-dependent) for speed. None (default): every N-th epoch.
+        an epoch between is visualized only if the callback's total time so far, plus that
+        visualization (estimated by the last one), stays within this fraction of the training
+        time so far. Trades which epochs are recorded (then timing-dependent) for speed.
+        None (default): every N-th epoch.
       verbose: 1 prints one line per visualized epoch with the time it took; 0 is silent.
 
     It never changes training: the model runs in inference mode, no weight, BatchNorm statistic,
@@ -119,7 +120,6 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._chief = True  # only the chief writes under tf.distribute (see distribute.py)
         self._epoch_started = None
         self._training_seconds = 0.0  # fit's time in epochs, without this callback's own
-        self._optional_seconds = 0.0  # time of visualizations between step 0 and the final epoch
         self.skipped_steps: list = []  # epochs left out to keep within max_overhead
 
     # -- Keras hooks -----------------------------------------------------------------------
@@ -151,7 +151,6 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._before_training = True
         self._last_step = self._final_step = None
         self._training_seconds = 0.0
-        self._optional_seconds = 0.0
         self.skipped_steps = []
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -173,15 +172,15 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._visualize(step)
         elif self._within_budget():
             self._visualize(step)
-            self._optional_seconds += self.timings[-1][1]
         else:
             self.skipped_steps.append(step)
 
     def _within_budget(self) -> bool:
-        """Whether one more optional visualization, estimated to cost as much as the last one
-        (step 0's includes tracing: a cautious first estimate), stays within the budget."""
+        """Whether one more visualization, estimated to cost as much as the last one (step 0's
+        includes tracing: a cautious first estimate), keeps the total within the budget."""
+        spent = sum(seconds for _, seconds in self.timings)
         estimate = self.timings[-1][1] if self.timings else 0.0
-        return self._optional_seconds + estimate <= self.max_overhead * self._training_seconds
+        return spent + estimate <= self.max_overhead * self._training_seconds
 
     def on_train_end(self, logs=None):
         if self._final_step is not None and self._last_step != self._final_step:
