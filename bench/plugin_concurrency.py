@@ -14,6 +14,7 @@ error or if memory grows more than 30 MB from the first to the last third of tha
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -69,8 +70,6 @@ def client(tb, stop, latencies, errors, seed):
             if status != 200:
                 errors.append((path, status, body[:200]))
             elif "grid?" in path:
-                import json
-
                 for url in json.loads(body)["images"]["image"][:8]:
                     start = time.perf_counter()
                     image_status = tb.get(base + url)[0]

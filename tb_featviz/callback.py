@@ -168,9 +168,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         if step % self.every_n_epochs != 0:
             return
         final = step == (self.params or {}).get("epochs")
-        if final or self.max_overhead is None:
-            self._visualize(step)
-        elif self._within_budget():
+        if final or self.max_overhead is None or self._within_budget():
             self._visualize(step)
         else:
             self.skipped_steps.append(step)
