@@ -114,7 +114,7 @@ class RecordReader:
             if record is None:
                 raise errors.NotFoundError(
                     f"run {run!r} has no {method} record of layer {layer!r} at epoch {step}; "
-                    f"epochs: {_describe_steps([r.step for r in records])}"
+                    f"epochs: {_describe_ints([r.step for r in records])}"
                 )
         header = self._header(ctx, record)
         roles = list(metadata.ROLES[method])
@@ -173,7 +173,7 @@ class RecordReader:
         if not frames and not problems:
             raise errors.NotFoundError(
                 f"layer {layer!r} of run {run!r} has no {method} images of channel {channel}; "
-                f"channels: {_describe_steps(sorted(known_channels))}"
+                f"channels: {_describe_ints(sorted(known_channels))}"
             )
         return {
             "run": run,
@@ -318,7 +318,7 @@ def _series(run: str, tag: str, content: dict, time_series) -> Series:
     return Series(run, tag, content["layer"], content["method"], signature)
 
 
-def _describe_steps(values: list[int]) -> str:
+def _describe_ints(values: list[int]) -> str:
     if not values:
         return "none"
     if len(values) > 12:
