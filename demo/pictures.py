@@ -20,10 +20,8 @@ from tb_featviz.records import decode_images, read_records
 def am_grid(records: dict, layer: str, step: int) -> np.ndarray:
     header, pngs = records[(layer, "am")][step]
     tiles = decode_images(pngs)
-    names = [
-        f"#{c} DEAD" if dead else f"#{c} {labels.format_value(a)}"
-        for c, a, dead in zip(header["channels"], header["numbers"]["activation"], header["numbers"]["dead"])
-    ]
+    numbers = header["numbers"]
+    names = labels.channel_labels(header["channels"], numbers["activation"], numbers["dead"])
     return labels.labelled_grid(tiles, names, columns=8, scale=3)
 
 
@@ -56,8 +54,7 @@ def deconv_row(records: dict, layer: str, count: int = 4) -> np.ndarray:
     tiles, names = [], []
     for position in order:
         projections, patches = decode_images(pngs[2 * position : 2 * position + 2])
-        gap = np.full((projections.shape[0], 4, projections.shape[2]), 255, np.uint8)
-        tiles.append(np.concatenate([projections, gap, patches], axis=1))
+        tiles.append(labels.side_by_side(projections, patches))
         names.append(f"#{header['channels'][position]}")
     return labels.labelled_grid(np.stack(tiles), names, columns=count, scale=2, gap=10)
 

@@ -31,6 +31,7 @@ class Dashboard {
       follow: true, channel: null, role: null, tileSize: 96,
     };
     this.listingText = '';
+    this.rolesByMethod = {};
     this.gridToken = 0;
     this.evolutionToken = 0;
     this.playTimer = null;
@@ -92,6 +93,7 @@ class Dashboard {
     const text = JSON.stringify(listing);
     if (text === this.listingText) return;
     this.listingText = text;
+    this.rolesByMethod = listing.roles || {};
     const s = this.state;
     const previousSteps = this.steps().join(',');
     s.runs = listing.runs;
@@ -143,8 +145,7 @@ class Dashboard {
   }
 
   roles() {
-    const roles = JSON.parse(this.listingText || '{}').roles || {};
-    return roles[this.state.method] || ['image'];
+    return this.rolesByMethod[this.state.method] || ['image'];
   }
 
   // ---- user actions ------------------------------------------------------------------------

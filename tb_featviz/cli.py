@@ -243,17 +243,14 @@ def _write_grid(path: str, method: str, result) -> None:
     channels = list(result.channels)
     if method == "am":
         tiles = result.tiles()
-        names = [f"#{c} DEAD" if dead else f"#{c} {labels.format_value(a)}"
-                 for c, a, dead in zip(channels, result.activation, result.dead)]
+        names = labels.channel_labels(channels, result.activation, result.dead)
     elif method == "deconv":
-        projections, patches = result.projection_tiles(), result.patch_tiles()
-        gap = np.full((projections.shape[1], 4, projections.shape[3]), 255, np.uint8)
-        tiles = np.stack([np.concatenate([p, gap, q], axis=1) for p, q in zip(projections, patches)])
-        names = [f"#{c} DEAD" if dead else f"#{c} {labels.format_value(v)}"
-                 for c, v, dead in zip(channels, result.values[:, 0], result.dead)]
+        pairs = zip(result.projection_tiles(), result.patch_tiles())
+        tiles = np.stack([labels.side_by_side(p, q) for p, q in pairs])
+        names = labels.channel_labels(channels, result.values[:, 0], result.dead)
     else:
         tiles = result.tiles()
-        names = [f"#{c} {labels.format_value(n)}" for c, n in zip(channels, result.norm)]
+        names = labels.channel_labels(channels, result.norm)
     size = max(tiles.shape[1:3])
     scale = max(1, 96 // size)
     grid = labels.labelled_grid(tiles, names, scale=scale)

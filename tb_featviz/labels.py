@@ -52,6 +52,20 @@ def format_value(value) -> str:
     return f"{value:.3g}"
 
 
+def channel_labels(channels, values, dead=None) -> list:
+    """"#12 0.144" per channel, "#5 DEAD" for dead ones: the label under each tile."""
+    dead = [False] * len(channels) if dead is None else dead
+    return [f"#{c} DEAD" if is_dead else f"#{c} {format_value(v)}"
+            for c, v, is_dead in zip(channels, values, dead)]
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarray:
+    """Two (h, w, c) uint8 images of equal height with a white gap: a deconv tile's
+    projections beside the image patches that caused them."""
+    spacer = np.full((left.shape[0], gap, left.shape[2]), 255, np.uint8)
+    return np.concatenate([left, spacer, right], axis=1)
+
+
 def labelled_grid(
     tiles: np.ndarray, labels: Sequence[str], *, columns: int | None = None, scale: int = 1,
     gap: int = 4,

@@ -74,15 +74,7 @@ class RecordReader:
         for run in sorted(listing):
             layers: dict[str, dict] = {}
             first_seen: dict[str, float] = {}
-            problems = []
-            series_list = []
-            for tag, time_series in listing[run].items():
-                try:
-                    content = metadata.parse_plugin_content(time_series.plugin_content)
-                except metadata.FormatError as error:
-                    problems.append(f"{tag}: {error}")
-                    continue
-                series_list.append(_series(run, tag, content, time_series))
+            series_list, problems = _parse_run(run, listing[run])
             for series, records in self._records_of(ctx, experiment_id, series_list):
                 if not records:
                     continue
@@ -217,14 +209,7 @@ class RecordReader:
         )
         if run not in listing:
             raise errors.NotFoundError(f"no featviz records in run {run!r}")
-        available = {}
-        for tag, time_series in listing[run].items():
-            try:
-                content = metadata.parse_plugin_content(time_series.plugin_content)
-            except metadata.FormatError:
-                continue
-            series = _series(run, tag, content, time_series)
-            available[(series.layer, series.method)] = series
+        available = {(s.layer, s.method): s for s in _parse_run(run, listing[run])[0]}
         if (layer, method) not in available:
             choices = sorted(f"{name}/{kind}" for name, kind in available)
             raise errors.NotFoundError(
@@ -313,9 +298,18 @@ def _image_url(record, index: int) -> str:
     return f"image?key={record.keys[index]}&v={record.wall_time!r}"
 
 
-def _series(run: str, tag: str, content: dict, time_series) -> Series:
-    signature = (time_series.max_step, time_series.max_wall_time, time_series.max_length)
-    return Series(run, tag, content["layer"], content["method"], signature)
+def _parse_run(run: str, tags: dict) -> tuple[list, list]:
+    """The readable series of one run's listing, and a message per unreadable tag."""
+    series, problems = [], []
+    for tag, time_series in tags.items():
+        try:
+            content = metadata.parse_plugin_content(time_series.plugin_content)
+        except metadata.FormatError as error:
+            problems.append(f"{tag}: {error}")
+            continue
+        signature = (time_series.max_step, time_series.max_wall_time, time_series.max_length)
+        series.append(Series(run, tag, content["layer"], content["method"], signature))
+    return series, problems
 
 
 def _describe_ints(values: list[int]) -> str:
