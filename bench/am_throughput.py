@@ -65,13 +65,11 @@ def featviz(model, layer, channels, size, steps, **overrides):
 def featviz_reused(model, layer, channels, size, steps, **overrides):
     """The callback's path: the maximizer is built and traced once, then run each epoch."""
     from tb_featviz import inputs, metadata, visualize
-    from tb_featviz.am import ActivationMaximizer, AMOptions
-    from tb_featviz.am.selected import SelectedChannelsForward
-    from tb_featviz.model_access import input_shape
+    from tb_featviz.am import AMOptions
 
-    spec = inputs.resolve(input_shape(model), value_range=(0, 1))
+    spec = inputs.for_model(model, value_range=(0, 1))
     plan = visualize._plan(model, layer, channels, spec, metadata.METHOD_AM, has_probes=False)
-    maximizer = ActivationMaximizer(plan.forward, plan.ref.layer, spec, AMOptions(steps=steps, **overrides), SelectedChannelsForward.for_layer(plan.ref))
+    maximizer = plan.maximizer(spec, AMOptions(steps=steps, **overrides))
     return lambda: maximizer.run(plan.channels)
 
 

@@ -8,18 +8,17 @@ from typing import Callable, Optional, Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from tb_featviz import inputs, metadata, summary
-from tb_featviz.am.maximize import ActivationMaximizer, AMOptions
-from tb_featviz.am.selected import SelectedChannelsForward
-from tb_featviz.deconv import RULES, DeconvProjector
+from tb_featviz import backward, inputs, metadata, summary
+from tb_featviz.am.maximize import AMOptions
 from tb_featviz.distribute import is_chief
 from tb_featviz.errors import ConfigurationError
-from tb_featviz.model_access import input_shape, shape_from_first_kernel
-from tb_featviz.plan import DEFAULT_MAX_CHANNELS, LayerSpec, build_plans, check_top_k, normalize_layers
-from tb_featviz.visualize import check_probe_images
-from tb_featviz.weights import filter_weights
+from tb_featviz.event_writer import EventFileWriter, WriteFailed
+from tb_featviz.model_access import ensure_built
+from tb_featviz.plan import (
+    DEFAULT_MAX_CHANNELS, LayerSpec, build_plans, check_backend, check_methods, check_rule, check_top_k,
+    normalize_layers,
+)
 
 log = logging.getLogger("tb_featviz")
 
@@ -66,7 +65,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         methods: Optional[Sequence[str]] = None,
         am: Optional[AMOptions] = None,
         top_k: int = 9,
-        deconv_rule: str = "deconvnet",
+        deconv_rule: str = backward.DECONVNET,
         input_range: Optional[Sequence[float]] = None,
         preprocess: Optional[Callable] = None,
         image_size: Optional[Sequence[int]] = None,
@@ -75,6 +74,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         verbose: int = 1,
     ):
         super().__init__()
+        # Every argument is checked here, once: a bad setting never reaches training.
         if not isinstance(logdir, str) or not logdir:
             raise ConfigurationError(f"logdir must be a non-empty path string, got {logdir!r}")
         if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1:
@@ -88,28 +88,31 @@ class FeatVizCallback(keras.callbacks.Callback):
             )
         if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
             raise ConfigurationError(f"max_channels must be an int >= 1, got {max_channels!r}")
-        if deconv_rule not in RULES:
-            raise ConfigurationError(f"deconv_rule must be one of {list(RULES)}, got {deconv_rule!r}")
         if am is not None and not isinstance(am, AMOptions):
             raise ConfigurationError(f"am must be an AMOptions, got {type(am).__name__}")
+        if verbose not in (0, 1, 2):  # Keras convention: False and True work too
+            raise ConfigurationError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         self.logdir = logdir
         self.layers = normalize_layers(layers, max_channels)
-        self.probe_images = None if probe_images is None else check_probe_images(probe_images)
+        self.input_range = inputs.check_value_range(input_range)
+        self.probe_images = None if probe_images is None else inputs.check_probe_images(probe_images, self.input_range)
+        self.methods = None if methods is None else check_methods(methods)
+        if self.methods is not None and metadata.METHOD_DECONV in self.methods and self.probe_images is None:
+            raise ConfigurationError("method 'deconv' needs probe_images (the images to find top activations in)")
+        check_backend(self.methods or metadata.METHODS)
         self.every_n_epochs = every_n_epochs
         self.max_overhead = max_overhead
-        self.methods = methods
         self.am_options = am or AMOptions()
-        self.am_options.validate()
         self.top_k = check_top_k(top_k)
-        self.deconv_rule = deconv_rule
-        self.input_range = input_range
-        self.preprocess = preprocess
-        self.image_size = image_size
+        self.deconv_rule = check_rule(deconv_rule)
+        self.preprocess = inputs.check_preprocess(preprocess)
+        self.image_size = inputs.check_image_size(image_size)
         self.max_channels = max_channels
         self.verbose = verbose
         self.timings: list = []  # (step, seconds) of each visualization pass
         self.method_timings: list = []  # (step, layer, method, seconds) of each visualization
-        self._writer = None
+        self.lost_records = 0  # records that could not be written (full disk, removed logdir...)
+        self._writer: Optional[EventFileWriter] = None
         self._plans = None
         self._workers: dict = {}
         self._reported: set = set()
@@ -125,29 +128,30 @@ class FeatVizCallback(keras.callbacks.Callback):
     # -- Keras hooks -----------------------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._chief = is_chief(self.model)
-        if self.probe_images is not None:
-            fallback = self.probe_images.shape[1:]
-        else:
-            fallback = shape_from_first_kernel(self.model, self.image_size)
-        image_size = self.image_size
-        if image_size is None and self.probe_images is not None:
-            image_size = self.probe_images.shape[1:3]
-        spec = inputs.resolve(
-            input_shape(self.model, fallback),
-            image_size=image_size,
+        spec = inputs.for_model(
+            self.model,
+            image_size=self.image_size,
             value_range=self.input_range,
             preprocess=self.preprocess,
             probe_images=self.probe_images,
         )
-        if self.probe_images is not None and self.probe_images.shape[1:] != spec.shape:
-            raise ConfigurationError(
-                f"probe_images have shape {self.probe_images.shape[1:]}, the model takes {spec.shape}"
-            )
+        ensure_built(self.model, spec.model_shape)
         self._spec = spec
         self._plans = build_plans(
-            self.model, self.layers, spec, self.methods, self.probe_images is not None, self.max_channels
+            self.model, self.layers, spec, self.methods, self.probe_images is not None, self.max_channels,
+            self.deconv_rule,
         )
+        self._probes_last = None if self.probe_images is None else spec.from_model_layout(self.probe_images)
         self._workers = {}
+        for plan in self._plans:  # made now, so settings that need the model fail before epoch 1
+            for method in plan.methods:
+                if method != metadata.METHOD_WEIGHTS:
+                    self._worker(plan, method)
+            for method, why in plan.left_out.items():
+                if method == metadata.METHOD_DECONV and self.probe_images is not None:
+                    log.warning("tb_featviz: no deconv for layer %r: %s", plan.name, why)
+        if self.verbose and self._chief:
+            print(f"featviz: {spec.describe_range()}", flush=True)
         self._before_training = True
         self._last_step = self._final_step = None
         self._training_seconds = 0.0
@@ -191,34 +195,46 @@ class FeatVizCallback(keras.callbacks.Callback):
             try:
                 self._writer.close()
             except Exception as error:  # never raise into fit
-                self._report("writer", "close", error)
+                self._report(("close",), f"closing the event file in {self.logdir} failed: {error}")
             self._writer = None
+        if self.lost_records and self.verbose and self._chief:
+            print(f"featviz: {self.lost_records} records could not be written to {self.logdir} "
+                  "during this fit (see the warning above)", flush=True)
 
     # -- work ------------------------------------------------------------------------------
     def _visualize(self, step: int, label: str = "") -> None:
         if not self._chief:
             return
         started = time.perf_counter()
-        written = 0
+        written = lost = 0
         writer = self._get_writer()
-        if writer is None:
-            return
-        with writer.as_default(step=step):
-            for plan in self._plans:
-                for method in plan.methods:
-                    began = time.perf_counter()
-                    written += self._guarded(plan, method, lambda: self._write(plan, method, step))
-                    self.method_timings.append((step, plan.name, method, time.perf_counter() - began))
-        try:
-            writer.flush()
-        except Exception as error:
-            self._report("writer", "flush", error)
+        vanished = writer.check()
+        if vanished:
+            self._report(("vanished",), f"the event file in {self.logdir} disappeared (was the logdir removed?); "
+                         f"the {vanished} records it held are lost. Writing to a new file.")
+            lost += vanished
+        for plan in self._plans:
+            for method in plan.methods:
+                began = time.perf_counter()
+                record = self._guarded(plan, method, lambda: self._record(plan, method))
+                if record is not None:
+                    try:
+                        writer.write(record.event(step))
+                        written += 1
+                    except WriteFailed as error:
+                        lost += 1
+                        self._report(("write",), f"a record could not be written to {self.logdir} and is lost: {error}")
+                self.method_timings.append((step, plan.name, method, time.perf_counter() - began))
+        self.lost_records += lost
         seconds = time.perf_counter() - started
         self._last_step = step
         self.timings.append((step, seconds))
         if self.verbose:
             what = label or f"after epoch {step}"
-            self._pending_line = f"featviz: step {step} ({what}): {written} visualizations in {seconds:.1f} s"
+            line = f"featviz: step {step} ({what}): {written} visualizations in {seconds:.1f} s"
+            if lost:
+                line += f"; {lost} records LOST, not written ({self.lost_records} in all; see the warning above)"
+            self._pending_line = line
             if label:  # before training: no Keras line to wait for
                 self._print_pending()
 
@@ -229,53 +245,45 @@ class FeatVizCallback(keras.callbacks.Callback):
             print(self._pending_line, flush=True)
             self._pending_line = None
 
-    def _write(self, plan, method: str, step: int) -> bool:
+    def _record(self, plan, method: str) -> summary.Record:
         settings = {"input": self._spec.settings(), "num_channels": plan.num_channels}
         if method == metadata.METHOD_AM:
-            worker = self._worker(plan, method)
-            result = worker.run(plan.channels)
-            _check_finite(result.activation, "activation")
+            result = self._worker(plan, method).run(plan.channels)
             _check_finite(result.images, "AM image")
-            return summary.activation_maximization(plan.name, result, step=step, settings={**settings, **self.am_options.settings()})
+            return summary.am_record(plan.name, result, {**settings, **self.am_options.settings()})
         if method == metadata.METHOD_DECONV:
-            result = self._worker(plan, method).run(self.probe_images, plan.channels, top_k=self.top_k)
-            _check_finite(result.projections, "deconv projection")
-            return summary.deconvnet(plan.name, result, step=step, settings=settings)
-        result = filter_weights(plan.ref.layer, plan.channels)
+            result = self._worker(plan, method).run(self._probes_last, plan.channels, top_k=self.top_k)
+            return summary.deconv_record(plan.name, result, settings)
+        result = plan.filter_weights()
         _check_finite(result.kernels, "kernel")
-        return summary.filter_weights(plan.name, result, step=step, settings=settings)
+        return summary.weights_record(plan.name, result, settings)
 
     def _worker(self, plan, method):
         key = (plan.name, method)
         if key not in self._workers:
             if method == metadata.METHOD_AM:
-                selected = SelectedChannelsForward.for_layer(plan.ref)
-                self._workers[key] = ActivationMaximizer(
-                    plan.forward, plan.ref.layer, self._spec, self.am_options, selected
-                )
+                self._workers[key] = plan.maximizer(self._spec, self.am_options, self.probe_images)
             else:
-                self._workers[key] = DeconvProjector(self.model, plan.forward, plan.ref.layer, plan.field, self.deconv_rule)
+                self._workers[key] = plan.projector(self._spec, self.deconv_rule)
         return self._workers[key]
 
-    def _guarded(self, plan, method, work) -> int:
+    def _guarded(self, plan, method, work):
         """Run one visualization; a failure is reported once and skipped, never raised into fit."""
         try:
-            return int(bool(work()))
+            return work()
         except Exception as error:
-            self._report(plan.name, method, error)
-            return 0
+            self._report((plan.name, method, type(error).__name__),
+                         f"{method} of {plan.name} failed and was skipped: {type(error).__name__}: {error}")
+            return None
 
-    def _get_writer(self):
+    def _get_writer(self) -> EventFileWriter:
         if self._writer is None:
-            try:
-                self._writer = tf.summary.create_file_writer(self.logdir)
-            except Exception as error:
-                self._report("writer", "create", error)
+            self._writer = EventFileWriter(self.logdir)
         return self._writer
 
-    def _report(self, layer: str, method: str, error: Exception) -> None:
-        key = (layer, method, type(error).__name__)
-        message = f"tb_featviz: {method} of {layer} failed and was skipped: {type(error).__name__}: {error}"
+    def _report(self, key: tuple, message: str) -> None:
+        """Log a failure at WARNING the first time its kind (`key`) happens, later at DEBUG."""
+        message = f"tb_featviz: {message}"
         if key in self._reported:
             log.debug(message)
             return

@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
                         "inferred from .npy probes, else 0,1)")
     render.add_argument("--steps", type=int, default=None, help="AM gradient steps (default 48)")
     render.add_argument("--top-k", type=int, default=9, help="deconv: activations per channel")
+    render.add_argument("--rule", choices=("deconvnet", "guided", "gradient"), default="deconvnet",
+                        help="deconv: backward rule at ReLUs (gradient: the plain gradient, the only one "
+                        "defined through gelu, swish and other nonlinearities)")
+    render.add_argument("--contrast", choices=("absolute", "stretch"), default="absolute",
+                        help="absolute (default): images as the model sees them, the input range as "
+                        "black..white; stretch: each tile stretched on its own (labelled on the grid)")
     target = render.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", help="write a labelled PNG grid here")
     target.add_argument("--logdir", help="write featviz records (step 0) for TensorBoard here")
@@ -73,17 +79,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def _layers(args) -> int:
     model = _load_model(args.model)
-    from tb_featviz.model_access import iter_layers
-    from tb_featviz.plan import applicable_methods
+    from tb_featviz import backward
+    from tb_featviz.model_access import iter_layers, operations_before
+    from tb_featviz.plan import method_status
 
     rows = [("layer", "type", "output shape", "methods")]
     for ref in iter_layers(model):
-        methods = sorted(applicable_methods(ref, has_probe_images=True))
+        status = method_status(ref, backward.steps_on_path(operations_before(ref)), True, backward.DECONVNET)
+        methods = [m for m, why in status.items() if why is None]
+        if status["deconv"] is not None:
+            methods.append("deconv (--rule gradient only)")
         rows.append((ref.name, type(ref.layer).__name__, _output_shape(ref.layer), ", ".join(methods)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
-    print("deconv needs --probe-images; weights applies to convolution layers.")
+    print("deconv needs --probe-images; weights applies to convolution layers; \"gradient only\": a "
+          "nonlinearity on the way (gelu, swish, ...) has no deconvnet/guided rule.")
     return 0
 
 
@@ -107,14 +118,15 @@ def _render(args) -> int:
             if probes is None:
                 raise UserError("--method deconv needs --probe-images (a .npy array or a folder of images)")
             print(f"deconvnet of {args.layer} over {len(probes)} probe images...", file=sys.stderr)
-            result = tb_featviz.deconvnet(model, args.layer, probes, channels, top_k=args.top_k)
+            result = tb_featviz.deconvnet(model, args.layer, probes, channels, top_k=args.top_k, rule=args.rule,
+                                          input_range=input_range)
         else:
             result = tb_featviz.filter_weights(model, args.layer, channels)
     except ConfigurationError as error:
         raise UserError(str(error)) from None
     try:
         if args.out:
-            _write_grid(args.out, args.method, result)
+            _write_grid(args.out, args.method, result, args.contrast)
         else:
             _write_records(args.logdir, args.layer, args.method, result)
     except OSError as error:
@@ -192,17 +204,18 @@ def _images_from_folder(folder: str, model, input_range):
     import numpy as np
     import tensorflow as tf
 
-    from tb_featviz.model_access import input_shape
+    from tb_featviz import inputs
 
     names = sorted(n for n in os.listdir(folder) if n.lower().endswith(_EXTENSIONS))[:_MAX_PROBES]
     if not names:
         raise UserError(f"{folder} holds no images ({', '.join(_EXTENSIONS)})")
     try:
-        height, width, channels = input_shape(model, None)
+        spec = inputs.for_model(model, value_range=input_range)
     except Exception:
-        height = None
-    if height is None or width is None or channels is None:
-        raise UserError("the model has no fixed input size; give probe images as a .npy array")
+        spec = None
+    if spec is None or spec.channels_first or None in (model.inputs[0].shape[1:]):
+        raise UserError("the model has no fixed channels-last input size; give probe images as a .npy array")
+    height, width, channels = spec.shape
     low, high = input_range or (0.0, 1.0)
     images = []
     for name in names:
@@ -218,7 +231,7 @@ def _images_from_folder(folder: str, model, input_range):
             image = tf.image.grayscale_to_rgb(image)
         image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, (height, width), antialias=True)
         images.append(low + (high - low) * tf.clip_by_value(image, 0.0, 1.0).numpy())
-    return np.stack(images).astype("float32")
+    return np.stack(images).astype("float32")  # laid out as the model takes them (checked above)
 
 
 def _check_output(args) -> None:
@@ -235,17 +248,17 @@ def _check_output(args) -> None:
 
 # ---- outputs ----------------------------------------------------------------------------------
 
-def _write_grid(path: str, method: str, result) -> None:
+def _write_grid(path: str, method: str, result, contrast: str = "absolute") -> None:
     import numpy as np
 
     from tb_featviz import imaging, labels
 
     channels = list(result.channels)
     if method == "am":
-        tiles = result.tiles()
+        tiles = result.tiles(contrast)
         names = labels.channel_labels(channels, result.activation, result.dead)
     elif method == "deconv":
-        pairs = zip(result.projection_tiles(), result.patch_tiles())
+        pairs = zip(result.projection_tiles(), result.patch_tiles(contrast=contrast))
         tiles = np.stack([labels.side_by_side(p, q) for p, q in pairs])
         names = labels.channel_labels(channels, result.values[:, 0], result.dead)
     else:
@@ -254,6 +267,8 @@ def _write_grid(path: str, method: str, result) -> None:
     size = max(tiles.shape[1:3])
     scale = max(1, 96 // size)
     grid = labels.labelled_grid(tiles, names, scale=scale)
+    if contrast == imaging.STRETCH and method != "weights":
+        grid = labels.captioned(grid, "CONTRAST STRETCHED PER TILE")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(imaging.encode_png(grid))

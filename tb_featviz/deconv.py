@@ -6,7 +6,7 @@ pass's switches, rectify, filter with the transposed kernels — are exactly bac
 model with every ReLU's backward rule replaced by relu(upstream): max-pool's gradient routes
 through the switches and a convolution's input gradient is the transposed convolution. So the
 projection runs the model's own graph (nested models, BatchNorm in inference, residual adds)
-under `relu_backward_rule`. The projection is cropped to the unit's receptive field and shown
+under the backward rules of `tb_featviz.backward`. The projection is cropped to the unit's receptive field and shown
 beside the image patch under it.
 """
 
@@ -18,24 +18,11 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tb_featviz import imaging
-from tb_featviz.model_access import logits_of, relu_backward_rule, traced
+from tb_featviz import backward, imaging
+from tb_featviz.backward import RULES
+from tb_featviz.model_access import traced
 from tb_featviz.receptive_field import Field
-
-RULES = ("deconvnet", "guided")
-
-
-def deconvnet_rule(x, upstream):
-    """Rectify the backward signal, ignoring the forward input (Zeiler & Fergus)."""
-    return tf.nn.relu(upstream)
-
-
-def guided_rule(x, upstream):
-    """Pass only where both the forward input and the backward signal are positive."""
-    return upstream * tf.cast(x > 0, upstream.dtype) * tf.cast(upstream > 0, upstream.dtype)
-
-
-_RULE_FUNCTIONS = {"deconvnet": deconvnet_rule, "guided": guided_rule}
+from tb_featviz.target import Target
 
 
 @dataclasses.dataclass
@@ -49,88 +36,125 @@ class DeconvResult:
     boxes: np.ndarray  # (n, k, 4) top, left, bottom, right in input pixels (may exceed the image)
     projections: np.ndarray  # (n, k, ph, pw, c) float, cropped to the receptive field
     patches: np.ndarray  # (n, k, ph, pw, c) the probe image under it (outside the image: 0)
-    dead: np.ndarray  # (n,) bool: never positive on any probe image
-    rule: str = "deconvnet"
+    dead: np.ndarray  # (n,) bool: the same value at every position of every probe image
+    rule: str = backward.DECONVNET
+    path: list = dataclasses.field(default_factory=list)  # each nonlinearity on the path and its rule
+    value_range: tuple = (0.0, 1.0)  # of the probe images, for showing patches as the model sees them
+    projected_from: str = "output"  # target.PRE_ACTIVATION or OUTPUT
 
     @property
     def top_k(self) -> int:
         return self.values.shape[1]
 
     def projection_tiles(self, gap: int = 1) -> np.ndarray:
-        """(n, H, W, c) uint8: each channel's k projections in a near-square grid (gray = 0)."""
-        return np.stack(
-            [imaging.tile_grid(np.stack([imaging.signed_uint8(p) for p in row]), gap) for row in self.projections]
-        )
+        """(n, H, W, 1|3) uint8: each channel's k projections in a near-square grid (gray = 0,
+        each projection on its own symmetric scale: a projection's units are arbitrary)."""
+        return np.stack([
+            imaging.tile_grid(np.stack([imaging.displayable(imaging.signed_uint8(p)) for p in row]), gap)
+            for row in self.projections
+        ])
 
-    def patch_tiles(self, gap: int = 1) -> np.ndarray:
-        """(n, H, W, c) uint8: the matching image patches, in the same grid."""
-        return np.stack(
-            [imaging.tile_grid(np.stack([imaging.robust_uint8(p) for p in row]), gap) for row in self.patches]
-        )
+    def patch_tiles(self, gap: int = 1, contrast: str = imaging.ABSOLUTE) -> np.ndarray:
+        """(n, H, W, 1|3) uint8: the matching image patches, in the same grid, as the model sees
+        them (the input range to black..white) or, with contrast="stretch", stretched per patch."""
+        low, high = self.value_range
+        return np.stack([
+            imaging.tile_grid(np.stack([
+                imaging.displayable(imaging.to_uint8((p - low) / (high - low), contrast)) for p in row
+            ]), gap)
+            for row in self.patches
+        ])
 
 
 class DeconvProjector:
-    """Top-k search and projection for one layer; reusable across epochs (traces once)."""
+    """Top-k search and projection for one layer; reusable across epochs (traces once).
 
-    def __init__(self, model, forward, layer, field: Optional[Field], rule: str = "deconvnet", batch_size: int = 128):
+    `target` says what the top units are ranked by (the layer output) and where projections
+    start (the pre-activation); `steps` are the nonlinearities on the path (`backward`).
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        steps: list,
+        field: Optional[Field],
+        rule: str = backward.DECONVNET,
+        *,
+        value_range: tuple = (0.0, 1.0),
+        channels_first: bool = False,
+        batch_size: int = 128,
+    ):
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-        self._model = model
-        self._forward = forward
-        self._layer = layer
+        self._target = target
+        self._steps = steps
         self._field = field
         self._rule = rule
+        self._value_range = tuple(value_range)
+        self._channels_first = channels_first
         self._batch_size = int(batch_size)
         self._activations_fn = traced(self._activations)
         self._project_fn = traced(self._project)
 
     def run(self, images: np.ndarray, channels: Sequence[int], top_k: int = 9) -> DeconvResult:
+        """`images`: (n, h, w, c) float32, channels last, in the model's value range."""
         images = np.asarray(images, dtype=np.float32)
         channels = np.asarray(list(channels), dtype=np.int32)
-        with logits_of(self._layer):
-            values, flat_index, spatial = self._top_units(images, channels, top_k)
-            k = values.shape[1]
-            if spatial:
-                image_index, rows, cols = np.unravel_index(flat_index, (len(images),) + spatial)
-            else:  # a unit layer: one "position" per image
-                image_index, rows, cols = flat_index, np.zeros_like(flat_index), np.zeros_like(flat_index)
-            dead = ~(values[:, 0] > 0) if k else np.ones(len(channels), bool)
-            gradients = np.zeros((len(channels), k) + images.shape[1:], np.float32)
-            live = [(i, j) for i in range(len(channels)) for j in range(k) if values[i, j] != 0]
-            with relu_backward_rule(self._model, _RULE_FUNCTIONS[self._rule]):
-                for start in range(0, len(live), self._batch_size):
-                    batch = live[start : start + self._batch_size]
-                    real = len(batch)
-                    # Pad to a multiple of 8 (zero-valued copies) so epochs reuse one trace.
-                    batch = batch + [batch[0]] * (min(self._batch_size, -(-real // 8) * 8) - real)
-                    selection = np.zeros((len(batch), 4), np.int32)
-                    for b, (i, j) in enumerate(batch):
-                        selection[b] = (rows[i, j], cols[i, j], channels[i], 0)
-                    grads = self._project_fn(
-                        tf.constant(images[[image_index[i, j] for i, j in batch]]),
-                        tf.constant(selection),
-                        tf.constant([values[i, j] if b < real else 0.0 for b, (i, j) in enumerate(batch)], tf.float32),
-                    ).numpy()
-                    for b, (i, j) in enumerate(batch[:real]):
-                        gradients[i, j] = grads[b]
+        values, flat_index, spatial, dead = self._top_units(images, channels, top_k)
+        k = values.shape[1]
+        if spatial:
+            image_index, rows, cols = np.unravel_index(flat_index, (len(images),) + spatial)
+        else:  # a unit layer: one "position" per image
+            image_index, rows, cols = flat_index, np.zeros_like(flat_index), np.zeros_like(flat_index)
+        gradients = np.zeros((len(channels), k) + images.shape[1:], np.float32)
+        live = [(i, j) for i in range(len(channels)) for j in range(k) if values[i, j] != 0 and not dead[i]]
+        with backward.applied(self._steps, self._rule):
+            for start in range(0, len(live), self._batch_size):
+                batch = live[start : start + self._batch_size]
+                real = len(batch)
+                # Pad to a multiple of 8 (zero-valued copies) so epochs reuse one trace.
+                batch = batch + [batch[0]] * (min(self._batch_size, -(-real // 8) * 8) - real)
+                selection = np.zeros((len(batch), 4), np.int32)
+                for b, (i, j) in enumerate(batch):
+                    selection[b] = (rows[i, j], cols[i, j], channels[i], 0)
+                grads = self._project_fn(
+                    tf.constant(images[[image_index[i, j] for i, j in batch]]),
+                    tf.constant(selection),
+                    tf.constant([values[i, j] if b < real else 0.0 for b, (i, j) in enumerate(batch)], tf.float32),
+                ).numpy()
+                for b, (i, j) in enumerate(batch[:real]):
+                    gradients[i, j] = grads[b]
+        if not np.all(np.isfinite(gradients)):
+            raise FloatingPointError("deconv projection contains NaN or infinity")
         boxes = self._boxes(rows, cols, images.shape[1:3])
         projections = _crop_all(gradients, boxes)
         patches = _crop_all(images[image_index], boxes)
         position = np.stack([rows, cols], axis=-1) if spatial else np.zeros(values.shape + (2,), np.int64)
-        return DeconvResult(channels, values, image_index, position, boxes, projections, patches, dead, self._rule)
+        return DeconvResult(
+            channels, values, image_index, position, boxes, projections, patches, dead, self._rule,
+            backward.record(self._steps, self._rule), self._value_range, self._target.maximized,
+        )
+
+    def _model_input(self, images):
+        return tf.transpose(images, [0, 3, 1, 2]) if self._channels_first else images
 
     def _activations(self, images, channels):
-        activations = tf.cast(self._forward(images), tf.float32)
-        return tf.gather(activations, channels, axis=-1)
+        return tf.gather(self._target.output(self._model_input(images)), channels, axis=-1)
 
     def _top_units(self, images, channels, top_k):
-        """Per channel, the k largest activations over all images and positions, merged per batch."""
+        """Per channel, the k largest activations over all images and positions, merged per
+        batch, and whether the channel is constant (dead) over them all."""
         best_values = best_index = spatial = None
+        low = np.full(len(channels), np.inf, np.float32)
+        high = np.full(len(channels), -np.inf, np.float32)
         offset = 0
         for start in range(0, len(images), self._batch_size):
             chunk = self._activations_fn(tf.constant(images[start : start + self._batch_size]), tf.constant(channels)).numpy()
+            if not np.all(np.isfinite(chunk)):
+                raise FloatingPointError(f"layer {self._target.ref.name!r} outputs NaN or infinity on the probe images")
             spatial = chunk.shape[1:-1]
             flat = chunk.reshape(chunk.shape[0] * int(np.prod(spatial, dtype=np.int64)), len(channels)).T
+            low, high = np.minimum(low, flat.min(axis=1)), np.maximum(high, flat.max(axis=1))
             index = np.arange(flat.shape[1]) + offset
             offset += flat.shape[1]
             if best_values is not None:
@@ -142,14 +166,16 @@ class DeconvProjector:
             best_values = np.take_along_axis(flat, order, axis=1)
             best_index = np.take_along_axis(index, order, axis=1)
         if best_values is None:
-            return np.zeros((len(channels), 0), np.float32), np.zeros((len(channels), 0), np.int64), ()
-        return best_values, best_index, tuple(spatial)
+            empty = np.zeros((len(channels), 0))
+            return empty.astype(np.float32), empty.astype(np.int64), (), np.ones(len(channels), bool)
+        return best_values, best_index, tuple(spatial), ~(high > low)
 
     def _project(self, images, selection, values):
-        """Gradient of (value * the selected unit) w.r.t. the input, one unit per batch element."""
+        """Gradient of (value * the selected unit's pre-activation) w.r.t. the input, one unit
+        per batch element."""
         with tf.GradientTape() as tape:
             tape.watch(images)
-            activations = tf.cast(self._forward(images), tf.float32)
+            activations = self._target.pre(self._model_input(images))
             if activations.shape.rank == 4:
                 batch = tf.range(tf.shape(images)[0])
                 index = tf.stack([batch, selection[:, 0], selection[:, 1], selection[:, 2]], axis=1)

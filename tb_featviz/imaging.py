@@ -8,6 +8,35 @@ import numpy as np
 
 MID_GRAY = 128
 
+ABSOLUTE = "absolute"  # [0, 1] -> black..white: what the model sees (white is white)
+STRETCH = "stretch"  # each image stretched between its 0.5 and 99.5 percentiles
+CONTRASTS = (ABSOLUTE, STRETCH)
+
+
+def to_uint8(unit_image: np.ndarray, contrast: str = ABSOLUTE) -> np.ndarray:
+    """An image in [0, 1] (the model's input range mapped there) as uint8, by `contrast`.
+
+    ABSOLUTE keeps the model's view: a uniform white optimum is white, a faint one faint.
+    STRETCH shows faint structure, but makes every image look equally strong; it is a choice a
+    viewer makes knowingly, never the default.
+    """
+    if contrast == STRETCH:
+        return robust_uint8(unit_image)
+    if contrast != ABSOLUTE:
+        raise ValueError(f"contrast must be one of {CONTRASTS}, got {contrast!r}")
+    image = np.nan_to_num(np.asarray(unit_image, np.float64), nan=0.0)
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def displayable(tile: np.ndarray, gap: int = 1) -> np.ndarray:
+    """A (h, w, c) uint8 tile as a PNG can show it: 1 or 3 channels as they are; any other count
+    (2, 4, 12 input planes) as a row-major grid of gray planes, channel 0 first. Never as
+    gray+alpha or RGBA, where a data channel would turn into transparency."""
+    if tile.shape[-1] in (1, 3):
+        return tile
+    planes = np.moveaxis(tile, -1, 0)[..., None]
+    return tile_grid(planes, gap, fill=255)
+
 
 def robust_uint8(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> np.ndarray:
     """Stretch one image between its percentiles so faint structure shows; flat images -> gray.

@@ -21,7 +21,13 @@ _GLYPHS = {
     "D": "110101101101110", "E": "111100111100111", "F": "111100111100100",
     "H": "101101111101101", "I": "111010010010111", "L": "100100100100111",
     "N": "111101101101101", "O": "111101101101111", "P": "111101111100100",
-    "T": "111010010010010", "?": "111001011000010",
+    "T": "111010010010010", "?": "111001011000010", "S": "111100111001111",
+    "R": "110101110101101", "W": "101101101111101", "U": "101101101101111",
+    "G": "111100101101111", "M": "101111111101101", "B": "110101110101110",
+    "K": "101101110101101", "V": "101101101101010", "X": "101101010101101",
+    "Y": "101101010010010", "Z": "111001010100111", "J": "001001001101111",
+    "Q": "111101101111001", "/": "001001010100100", "(": "010100100100010",
+    ")": "010001001001010", ",": "000000000010100", "=": "000111000111000",
 }
 _SCALE = 2
 CHAR_WIDTH = 4 * _SCALE  # 3 columns and 1 of spacing
@@ -57,6 +63,16 @@ def channel_labels(channels, values, dead=None) -> list:
     dead = [False] * len(channels) if dead is None else dead
     return [f"#{c} DEAD" if is_dead else f"#{c} {format_value(v)}"
             for c, v, is_dead in zip(channels, values, dead)]
+
+
+def captioned(image: np.ndarray, caption: str, gap: int = 4) -> np.ndarray:
+    """`image` (h, w, 3) uint8 with `caption` in a white band above it: how it was drawn."""
+    width = max(image.shape[1], text_width(caption) + 2 * gap)
+    band = np.full((CHAR_HEIGHT + 2 * gap, width, image.shape[2]), 255, np.uint8)
+    draw_text(band, caption, gap, gap)
+    body = np.full((image.shape[0], width, image.shape[2]), 255, np.uint8)
+    body[:, : image.shape[1]] = image
+    return np.concatenate([band, body], axis=0)
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4) -> np.ndarray:

@@ -9,7 +9,6 @@ models nested in either.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 from typing import Callable, Iterator, Sequence
@@ -79,52 +78,54 @@ def _is_subclassed(model: keras.Model) -> bool:
     return not isinstance(model, (Functional, keras.Sequential))
 
 
-def input_shape(model: keras.Model, fallback: Sequence[int] | None = None) -> tuple:
-    """(height, width, channels) of the model input; `fallback` where the model has none yet.
-
-    Dimensions the model leaves open are None. A Sequential model defined without an Input
-    has no input shape until its first training step, hence the fallback (probe images or a
-    user-given size).
-    """
+def declared_input_shape(model: keras.Model) -> tuple | None:
+    """The shape of one model input as the model declares it (None where it has none yet: a
+    Sequential model defined without keras.Input, before its first call)."""
     try:
-        shape = tuple(model.inputs[0].shape[1:])
+        return tuple(model.inputs[0].shape[1:])
     except (AttributeError, ValueError, IndexError, TypeError):
-        shape = None
-    if shape is None:
-        if fallback is None:
-            raise ConfigurationError(
-                f"model {model.name!r} has no input shape yet (a Sequential model without "
-                "keras.Input). Pass probe_images or image_size=(height, width), or start the "
-                "model with keras.Input(shape=...)."
-            )
-        shape = tuple(fallback)
-    if len(shape) != 3:
-        raise ConfigurationError(
-            f"model {model.name!r} takes inputs of shape {shape}; only image inputs "
-            "(height, width, channels) are supported"
-        )
-    return shape
-
-
-def shape_from_first_kernel(model: keras.Model, image_size: Sequence[int] | None) -> tuple | None:
-    """(h, w, c) for a model without an input shape yet: `image_size` and its first conv's depth."""
-    if image_size is None:
         return None
-    for layer in model.layers:
-        kernel = getattr(layer, "kernel", None)
-        if kernel is not None and len(kernel.shape) == 4:
-            return (int(image_size[0]), int(image_size[1]), int(kernel.shape[2]))
-    return None
+
+
+_SPATIAL_LAYERS = (
+    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Conv2DTranspose,
+    keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D, keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
+    keras.layers.UpSampling2D, keras.layers.ZeroPadding2D, keras.layers.Cropping2D,
+)
+
+
+def channels_first(model: keras.Model) -> bool:
+    """Whether the model's images are (channels, height, width), from its spatial layers' own
+    `data_format`; a model that mixes both layouts is refused."""
+    formats = {
+        ref.layer.data_format for ref in iter_layers(model)
+        if isinstance(ref.layer, _SPATIAL_LAYERS) and getattr(ref.layer, "data_format", None)
+    }
+    if len(formats) > 1:
+        raise ConfigurationError(
+            f"model {model.name!r} mixes channels_first and channels_last layers; tb-featviz needs one "
+            "image layout throughout"
+        )
+    return formats == {"channels_first"}
+
+
+def ensure_built(model: keras.Model, model_shape: Sequence[int]) -> None:
+    """Build a model that has no weights yet (a Sequential without keras.Input) for inputs of
+    `model_shape`, as its first call in `fit` would: same layers, same initializers, same order."""
+    if not model.built or declared_input_shape(model) is None:
+        model.build((None,) + tuple(model_shape))
 
 
 def forward_to(ref: LayerRef, *, layer_input: bool = False) -> Callable[[tf.Tensor], tf.Tensor]:
     """A function input -> output of `ref.layer` (its input, with `layer_input`), running the
-    model's layers in inference mode."""
+    model's layers in inference mode. A nested model named as the target gives its output."""
     stages = []
     for depth, container in enumerate(ref.parents):
         last = depth + 1 == len(ref.parents)
         target = ref.layer if last else ref.parents[depth + 1]
-        stages.append(_prefix_function(container, target, to_input=last and layer_input))
+        # On the way down, a nested model on the path is entered: stop at its input.
+        stages.append(_prefix_function(container, target, to_input=layer_input if last else True))
 
     def forward(x):
         for stage in stages:
@@ -134,14 +135,12 @@ def forward_to(ref: LayerRef, *, layer_input: bool = False) -> Callable[[tf.Tens
     return forward
 
 
-def _prefix_function(container: keras.Model, target: keras.layers.Layer, to_input: bool = False) -> Callable:
-    """Input of `container` -> output of its direct layer `target` (its input, if `target` is a
-    model or `to_input`)."""
-    stop_at_input = to_input or isinstance(target, keras.Model)
+def _prefix_function(container: keras.Model, target: keras.layers.Layer, to_input: bool) -> Callable:
+    """Input of `container` -> output (or, with `to_input`, input) of its direct layer `target`."""
     if isinstance(container, keras.Sequential):
         layers = [layer for layer in container.layers]
         index = next(i for i, layer in enumerate(layers) if layer is target)
-        chain = layers[:index] if stop_at_input else layers[: index + 1]
+        chain = layers[:index] if to_input else layers[: index + 1]
 
         def run_chain(x):
             for layer in chain:
@@ -149,23 +148,97 @@ def _prefix_function(container: keras.Model, target: keras.layers.Layer, to_inpu
             return x
 
         return run_chain
-    belongs = nodes_in(container, target)
-    if len(belongs) != 1:
-        raise ConfigurationError(
-            f"layer {target.name!r} is used {len(belongs)} times in model {container.name!r}; "
-            "only layers used once can be visualized"
-        )
-    outputs = belongs[0].input_tensors if stop_at_input else belongs[0].output_tensors
+    node = single_node(container, target)
+    outputs = node.input_tensors if to_input else node.output_tensors
     if len(outputs) != 1:
         raise ConfigurationError(f"layer {target.name!r} has {len(outputs)} inputs/outputs; expected 1")
     sub = keras.Model(container.inputs, outputs[0], name=f"featviz_to_{target.name}")
     return lambda x: sub(x, training=False)
 
 
+def single_node(container: keras.Model, layer) -> object:
+    """The one call site of `layer` in the Functional model `container` (shared layers refused)."""
+    belongs = nodes_in(container, layer)
+    if len(belongs) != 1:
+        raise ConfigurationError(
+            f"layer {layer.name!r} is used {len(belongs)} times in model {container.name!r}; "
+            "only layers used once can be visualized"
+        )
+    return belongs[0]
+
+
 def nodes_in(container: keras.Model, layer: keras.layers.Layer) -> list:
     """The call sites (nodes) of `layer` inside the Functional model `container`'s graph."""
     graph = [n for nodes in getattr(container, "_nodes_by_depth", {}).values() for n in nodes]
     return [n for n in layer._inbound_nodes if any(n is g for g in graph)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    """One step between the model input and a target: a layer or a `keras.ops` node."""
+
+    name: str  # qualified like layer names: "block/relu"
+    operation: object  # the keras Layer or Operation
+    inputs: int  # how many of its inputs come from the model input (2 for Multiply gating)
+
+
+def operations_before(ref: LayerRef) -> list:
+    """Every operation between the model input and `ref.layer`'s input, input side first; nested
+    models on the way are opened. For a nested model named as the target, its inside too."""
+    found: list = []
+    for depth, container in enumerate(ref.parents):
+        last = depth + 1 == len(ref.parents)
+        target = ref.layer if last else ref.parents[depth + 1]
+        prefix = "".join(f"{model.name}/" for model in ref.parents[1 : depth + 1])
+        found += _ancestors(container, target, prefix)
+    if isinstance(ref.layer, keras.Model):
+        found += _whole(ref.layer, ref.name + "/")
+    return found
+
+
+def _ancestors(container, target, prefix: str) -> list:
+    if isinstance(container, keras.Sequential):
+        found = []
+        for layer in container.layers:
+            if layer is target:
+                return found
+            found += _opened(layer, prefix, 1)
+        return found
+    return _walk_back(single_node(container, target).input_tensors, prefix)
+
+
+def _whole(model, prefix: str) -> list:
+    if isinstance(model, keras.Sequential):
+        return [op for layer in model.layers for op in _opened(layer, prefix, 1)]
+    return _walk_back(model.outputs, prefix)
+
+
+def _walk_back(tensors, prefix: str) -> list:
+    """Post-order walk from `tensors` back to the inputs: each operation after its inputs'."""
+    found, seen = [], set()
+
+    def visit(tensor):
+        operation, node_index, _ = tensor._keras_history
+        node = operation._inbound_nodes[node_index]
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        for parent in node.input_tensors:
+            visit(parent)
+        if not isinstance(operation, keras.layers.InputLayer):
+            found.extend(_opened(operation, prefix, len(node.input_tensors)))
+
+    for tensor in tensors:
+        visit(tensor)
+    return found
+
+
+def _opened(operation, prefix: str, inputs: int) -> list:
+    if isinstance(operation, keras.Model):
+        return _whole(operation, f"{prefix}{operation.name}/")
+    if isinstance(operation, keras.layers.InputLayer):
+        return []
+    return [Operation(f"{prefix}{operation.name}", operation, inputs)]
 
 
 def output_kind(ref: LayerRef, sample_output: tf.Tensor) -> str:
@@ -178,77 +251,6 @@ def output_kind(ref: LayerRef, sample_output: tf.Tensor) -> str:
     raise ConfigurationError(
         f"layer {ref.name!r} outputs shape {tuple(sample_output.shape)}; only layers with "
         "(batch, height, width, channels) or (batch, units) outputs have channels to visualize"
-    )
-
-
-def _relu_like(fn) -> bool:
-    return fn is keras.activations.relu or fn is tf.nn.relu or fn is keras.ops.relu
-
-
-def _squashing(fn) -> bool:
-    return fn in (keras.activations.softmax, keras.activations.sigmoid, tf.nn.softmax, tf.nn.sigmoid)
-
-
-@contextlib.contextmanager
-def logits_of(layer: keras.layers.Layer) -> Iterator[None]:
-    """Within the block, a layer ending in softmax/sigmoid outputs its pre-activation (logits).
-
-    Maximizing a probability rewards suppressing the other classes; the logit is the unit's own
-    evidence. Wrap every call of a traced function in it so that a retrace sees the same graph.
-    """
-    activation = getattr(layer, "activation", None)
-    if activation is None or not _squashing(activation):
-        yield
-        return
-    layer.activation = keras.activations.linear
-    try:
-        yield
-    finally:
-        layer.activation = activation
-
-
-@contextlib.contextmanager
-def relu_backward_rule(model: keras.Model, rule: Callable) -> Iterator[None]:
-    """Within the block, every ReLU of `model` computes relu(x) forward and `rule` backward.
-
-    `rule(x, upstream) -> downstream`. Catches `activation="relu"` on any layer, `Activation`
-    layers and `keras.layers.ReLU` layers (plain ReLUs only), nested models included.
-    """
-
-    @tf.custom_gradient
-    def swapped_relu(x):
-        def grad(upstream):
-            return rule(x, upstream)
-
-        return tf.nn.relu(x), grad
-
-    def activation_fn(x, *args, **kwargs):
-        return swapped_relu(x)
-
-    restores = []
-    try:
-        for ref in iter_layers(model):
-            layer = ref.layer
-            if _relu_like(getattr(layer, "activation", None)):
-                restores.append((layer, "activation", layer.activation))
-                layer.activation = activation_fn
-            elif isinstance(layer, keras.layers.ReLU) and _plain_relu(layer):
-                restores.append((layer, "call", None))
-                layer.call = lambda inputs: swapped_relu(inputs)
-        yield
-    finally:
-        for layer, attribute, original in reversed(restores):
-            if attribute == "call":
-                del layer.call
-            else:
-                layer.activation = original
-
-
-def _plain_relu(layer: keras.layers.ReLU) -> bool:
-    return (
-        not getattr(layer, "negative_slope", 0.0)
-        and getattr(layer, "max_value", None) is None
-        and not getattr(layer, "threshold", 0.0)
     )
 
 

@@ -12,12 +12,11 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from tb_featviz import metadata
+from tb_featviz import backward, metadata, target, weights
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.inputs import InputSpec
-from tb_featviz.model_access import SPATIAL, LayerRef, find_layer, forward_to, iter_layers, output_kind
+from tb_featviz.model_access import SPATIAL, LayerRef, find_layer, iter_layers, operations_before, output_kind
 from tb_featviz.receptive_field import Field, receptive_field
-from tb_featviz.weights import kernel_of
 
 log = logging.getLogger("tb_featviz")
 
@@ -26,22 +25,48 @@ DEFAULT_MAX_CHANNELS = 64
 ChannelSpec = Union[str, int, Iterable[int], None]
 LayerSpec = Union[str, Sequence[str], Mapping[str, ChannelSpec]]
 
+# Layers that keep the model input's colour channels as they are (a first conv after them still
+# looks at red, green and blue).
+_COLOUR_PRESERVING = ("Rescaling", "Normalization", "ZeroPadding2D", "Cropping2D", "Resizing", "CenterCrop",
+                      "Dropout", "GaussianNoise", "Identity")
+
 
 @dataclasses.dataclass
 class LayerPlan:
     """One layer to visualize: how to reach it, which channels, which methods."""
 
     ref: LayerRef
-    forward: Callable
+    target: target.Target
     kind: str  # model_access.SPATIAL or UNITS
     num_channels: int
     channels: list
     methods: tuple
     field: Optional[Field]
+    path: list  # the nonlinear steps between the input and the layer (backward.Step)
+    colour: bool  # the layer reads the model's RGB input directly (weights are RGB pictures)
+    left_out: dict = dataclasses.field(default_factory=dict)  # {method: why it does not apply}
 
     @property
     def name(self) -> str:
         return self.ref.name
+
+    def maximizer(self, spec: InputSpec, options, liveness_images=None):
+        """An ActivationMaximizer for this layer (liveness_images: probe images as the model takes them)."""
+        from tb_featviz.am.maximize import ActivationMaximizer
+        from tb_featviz.am.selected import SelectedChannelsForward
+
+        selected = SelectedChannelsForward.for_layer(self.ref)
+        return ActivationMaximizer(self.target, spec, options, selected, liveness_images)
+
+    def projector(self, spec: InputSpec, rule: str, batch_size: int = 128):
+        """A DeconvProjector for this layer; it takes probe images channels last."""
+        from tb_featviz.deconv import DeconvProjector
+
+        return DeconvProjector(self.target, self.path, self.field, rule, value_range=spec.value_range,
+                               channels_first=spec.channels_first, batch_size=batch_size)
+
+    def filter_weights(self):
+        return weights.filter_weights(self.ref.layer, self.channels, colour=self.colour)
 
 
 def normalize_layers(layers: LayerSpec, max_channels: int = DEFAULT_MAX_CHANNELS) -> dict:
@@ -111,37 +136,44 @@ def build_plans(
     methods: Optional[Sequence[str]] = None,
     has_probe_images: bool = False,
     max_channels: int = DEFAULT_MAX_CHANNELS,
+    deconv_rule: str = backward.DECONVNET,
 ) -> list:
-    """Check every chosen layer and return one LayerPlan each (errors list valid choices)."""
+    """Check every chosen layer and return one LayerPlan each (errors list valid choices).
+
+    With `methods` None every method that applies to a layer is planned; the others are named
+    with the reason in `LayerPlan.left_out`. Methods asked for by name must apply.
+    """
     import tensorflow as tf
 
     if methods is not None:
-        methods = _check_methods(methods, has_probe_images)
+        methods = check_methods(methods)
     plans = []
     for name, spec in normalize_layers(layers, max_channels).items():
         ref = find_layer(model, name)
-        data_format = getattr(ref.layer, "data_format", "channels_last")
-        if data_format != "channels_last":
-            raise ConfigurationError(f"layer {name!r} uses {data_format}; only channels_last is supported")
-        forward = forward_to(ref)
+        layer_target = target.for_layer(ref, input_spec.channels_first)
         try:
-            sample = forward(tf.zeros((1,) + input_spec.shape, tf.float32))
+            sample = layer_target.output(tf.zeros((1,) + input_spec.model_shape, tf.float32))
         except Exception as error:  # the layer cannot be reached from the input
             raise ConfigurationError(f"layer {name!r} cannot be computed from the model input: {error}") from None
         kind = output_kind(ref, sample)
         num_channels = int(sample.shape[-1])
-        applicable = applicable_methods(ref, has_probe_images)
-        chosen = tuple(m for m in metadata.METHODS if m in applicable) if methods is None else methods
-        for method in chosen:
-            if method not in applicable:
-                raise ConfigurationError(
-                    f"method {method!r} does not apply to layer {name!r} "
-                    f"({type(ref.layer).__name__}); it supports: {sorted(applicable)}"
-                )
+        operations = operations_before(ref)
+        path = backward.steps_on_path(operations)
+        status = method_status(ref, path, has_probe_images, deconv_rule)
+        if methods is None:
+            chosen = tuple(m for m in metadata.METHODS if status[m] is None)
+        else:
+            for method in methods:
+                if status[method] is not None:
+                    raise ConfigurationError(f"method {method!r} does not apply to layer {name!r}: {status[method]}")
+            chosen = methods
         field = receptive_field(ref, input_spec.height, input_spec.width) if kind == SPATIAL else None
-        plans.append(
-            LayerPlan(ref, forward, kind, num_channels, resolve_channels(spec, num_channels, name), chosen, field)
-        )
+        colour = input_spec.channels == 3 and all(type(op.operation).__name__ in _COLOUR_PRESERVING for op in operations)
+        left_out = {m: why for m, why in status.items() if why is not None and m not in chosen}
+        plans.append(LayerPlan(
+            ref, layer_target, kind, num_channels, resolve_channels(spec, num_channels, name), chosen, field,
+            path, colour, left_out,
+        ))
     return plans
 
 
@@ -151,28 +183,51 @@ def check_top_k(top_k) -> int:
     return int(top_k)
 
 
-def applicable_methods(ref: LayerRef, has_probe_images: bool) -> set:
-    methods = {metadata.METHOD_AM}
-    if has_probe_images:
-        methods.add(metadata.METHOD_DECONV)
-    try:
-        kernel_of(ref.layer)
-        methods.add(metadata.METHOD_WEIGHTS)
-    except ConfigurationError:
-        pass
-    return methods
+def check_rule(rule) -> str:
+    if not isinstance(rule, str) or rule not in backward.RULES:
+        raise ConfigurationError(f"deconv_rule must be one of {list(backward.RULES)}, got {rule!r}")
+    return rule
 
 
-def _check_methods(methods, has_probe_images) -> tuple:
+def method_status(ref: LayerRef, path: list, has_probe_images: bool, deconv_rule: str) -> dict:
+    """{method: None if it applies to the layer, else why not}."""
+    deconv = None if has_probe_images else "it needs probe_images (the images to find top activations in)"
+    if deconv is None:
+        deconv = backward.refusal(ref.name, path, deconv_rule)
+    weight = None if weights.supports(ref.layer) else (
+        f"{type(ref.layer).__name__} has no convolution filters to show; weights applies to {weights.SUPPORTED}"
+    )
+    return {metadata.METHOD_AM: None, metadata.METHOD_DECONV: deconv, metadata.METHOD_WEIGHTS: weight}
+
+
+def check_methods(methods) -> tuple:
+    """Method names as given by a user: a name or a non-empty list of known names, no repeats."""
     if isinstance(methods, str):
         methods = [methods]
-    methods = tuple(methods)
+    try:
+        methods = tuple(methods)
+    except TypeError:
+        raise ConfigurationError(f"methods must be a list of method names {list(metadata.METHODS)}, got {methods!r}") from None
     unknown = [m for m in methods if m not in metadata.METHODS]
     if unknown or not methods:
-        raise ConfigurationError(f"unknown method(s) {unknown or methods}; methods: {list(metadata.METHODS)}")
-    if metadata.METHOD_DECONV in methods and not has_probe_images:
-        raise ConfigurationError("method 'deconv' needs probe_images (images to find top activations in)")
+        raise ConfigurationError(f"unknown method(s) {unknown or list(methods)}; methods: {list(metadata.METHODS)}")
+    if len(set(methods)) != len(methods):
+        raise ConfigurationError(f"methods repeat: {list(methods)}")
     return methods
+
+
+def check_backend(methods: Sequence[str]) -> None:
+    """AM and deconv run on TensorFlow tensors and gradients; filter weights are backend-free."""
+    import keras
+
+    backend = keras.backend.backend()
+    needs = [m for m in methods if m != metadata.METHOD_WEIGHTS]
+    if backend != "tensorflow" and needs:
+        raise ConfigurationError(
+            f"Keras runs on the {backend!r} backend; tb-featviz computes {', '.join(needs)} with the "
+            "TensorFlow backend only. Set KERAS_BACKEND=tensorflow before importing Keras, or use "
+            "methods=['weights'], which works on every backend."
+        )
 
 
 def describe(model) -> list:

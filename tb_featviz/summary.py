@@ -1,15 +1,19 @@
-"""Writing featviz records with `tf.summary` — the callback uses this, and so can a custom loop.
+"""Featviz records: built once, written by the callback's own event writer or with `tf.summary`.
+
+From a custom training loop, write the same records as the callback under the default writer:
 
     writer = tf.summary.create_file_writer("runs/exp1")
     with writer.as_default(step=epoch):
         tb_featviz.summary.activation_maximization("conv1", tb_featviz.maximize_activation(...))
 
-Each function writes one record (see `tb_featviz.metadata` and docs/FORMAT.md) under the default
-writer and returns what `tf.summary.write` returns (False when no writer is set).
+Each of those functions writes one record (see `tb_featviz.metadata` and docs/FORMAT.md) and
+returns what `tf.summary.write` returns (False when no writer is set).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -18,17 +22,56 @@ import tensorflow as tf
 from tb_featviz import imaging, metadata
 
 
-def write_record(
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One (layer, method) visualization, encoded: the header and PNGs of one summary value."""
+
+    layer: str
+    method: str
+    blobs: tuple  # header JSON, then the PNG images
+
+    @property
+    def tag(self) -> str:
+        return metadata.make_tag(self.layer, self.method)
+
+    def event(self, step: int, wall_time: Optional[float] = None):
+        """The TensorBoard Event holding this record at `step` (no TensorFlow needed)."""
+        from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
+        tensor = tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_STRING,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(self.blobs))]),
+            string_val=list(self.blobs),
+        )
+        value = summary_pb2.Summary.Value(
+            tag=self.tag, metadata=metadata.create_summary_metadata(self.layer, self.method), tensor=tensor
+        )
+        return event_pb2.Event(
+            wall_time=time.time() if wall_time is None else wall_time,
+            step=int(step),
+            summary=summary_pb2.Summary(value=[value]),
+        )
+
+    def write(self, step: Optional[int] = None) -> bool:
+        """Write under the default `tf.summary` writer (custom training loops)."""
+        return tf.summary.write(
+            tag=self.tag,
+            tensor=tf.constant(list(self.blobs), dtype=tf.string),
+            step=step,
+            metadata=metadata.create_summary_metadata(self.layer, self.method),
+        )
+
+
+def make_record(
     layer: str,
     method: str,
     channels: Sequence[int],
     images: Sequence[Sequence[np.ndarray]],
     numbers: Mapping[str, Sequence],
     *,
-    step: Optional[int] = None,
     settings: Optional[Mapping] = None,
     layout: Optional[Mapping] = None,
-) -> bool:
+) -> Record:
     """One record: per channel, one uint8 image per role of `method`, plus per-channel numbers."""
     roles = metadata.ROLES[method]
     if len(images) != len(channels) or any(len(per) != len(roles) for per in images):
@@ -43,39 +86,49 @@ def write_record(
         settings=settings,
         layout=layout,
     )
-    blobs = [header] + [imaging.encode_png(image) for per in images for image in per]
-    return tf.summary.write(
-        tag=metadata.make_tag(layer, method),
-        tensor=tf.constant(blobs, dtype=tf.string),
-        step=step,
-        metadata=metadata.create_summary_metadata(layer, method),
-    )
+    return Record(layer, method, tuple([header] + [imaging.encode_png(image) for per in images for image in per]))
 
 
-def activation_maximization(layer: str, result, *, step: Optional[int] = None, settings: Optional[Mapping] = None) -> bool:
-    """Write an `AMResult`: per channel its image, activation reached and dead flag."""
-    tiles = result.tiles()
-    return write_record(
+def write_record(
+    layer: str,
+    method: str,
+    channels: Sequence[int],
+    images: Sequence[Sequence[np.ndarray]],
+    numbers: Mapping[str, Sequence],
+    *,
+    step: Optional[int] = None,
+    settings: Optional[Mapping] = None,
+    layout: Optional[Mapping] = None,
+) -> bool:
+    """`make_record`, written under the default `tf.summary` writer."""
+    return make_record(layer, method, channels, images, numbers, settings=settings, layout=layout).write(step)
+
+
+def am_record(layer: str, result, settings: Optional[Mapping] = None) -> Record:
+    """An `AMResult`: per channel its image (as the model sees it), activation and dead flag."""
+    return make_record(
         layer,
         metadata.METHOD_AM,
         result.channels,
-        [[tile] for tile in tiles],
+        [[tile] for tile in result.tiles()],
         {
             "activation": result.activation,
+            "objective": result.objective,
             "start_activation": result.start_activation,
             "dead": [bool(d) for d in result.dead],
             "steps": result.steps_run,
         },
-        step=step,
-        settings=settings,
+        settings={"maximized": result.maximized, "dead_test": result.dead_test, "contrast": imaging.ABSOLUTE,
+                  **dict(settings or {})},
+        layout=_planes_layout(result.images.shape[-1]),
     )
 
 
-def deconvnet(layer: str, result, *, step: Optional[int] = None, settings: Optional[Mapping] = None) -> bool:
-    """Write a `DeconvResult`: per channel its projections grid and the matching patches grid."""
+def deconv_record(layer: str, result, settings: Optional[Mapping] = None) -> Record:
+    """A `DeconvResult`: per channel its projections grid and the matching patches grid."""
     projections, patches = result.projection_tiles(), result.patch_tiles()
     rows, cols = imaging.grid_shape(result.top_k) if result.top_k else (0, 0)
-    return write_record(
+    return make_record(
         layer,
         metadata.METHOD_DECONV,
         result.channels,
@@ -88,21 +141,41 @@ def deconvnet(layer: str, result, *, step: Optional[int] = None, settings: Optio
             "top_positions": result.position.tolist(),
             "top_boxes": result.boxes.tolist(),
         },
-        step=step,
-        settings={"rule": result.rule, **dict(settings or {})},
-        layout={"top_k": result.top_k, "grid": [rows, cols], "gap": 1},
+        settings={"rule": result.rule, "path": result.path, "projected_from": result.projected_from,
+                  "contrast": imaging.ABSOLUTE, **dict(settings or {})},
+        layout={"top_k": result.top_k, "grid": [rows, cols], "gap": 1, **_planes_layout(result.patches.shape[-1])},
     )
 
 
-def filter_weights(layer: str, result, *, step: Optional[int] = None, settings: Optional[Mapping] = None) -> bool:
-    """Write a `WeightsResult`: per output channel its filter picture and norm/mean/std."""
-    return write_record(
+def weights_record(layer: str, result, settings: Optional[Mapping] = None) -> Record:
+    """A `WeightsResult`: per output channel its filter picture and norm/mean/std."""
+    return make_record(
         layer,
         metadata.METHOD_WEIGHTS,
         result.channels,
         [[tile] for tile in result.tiles()],
-        {"norm": result.norm, "mean": result.mean, "std": result.std},
-        step=step,
+        {"norm": result.norm, "mean": result.mean, "std": result.std,
+         "input_channels": [row[: result.layout()["slices_shown"]].tolist() for row in result.input_channels]},
         settings=settings,
-        layout={"kernel_shape": list(result.kernels.shape[1:])},
+        layout=result.layout(),
     )
+
+
+def _planes_layout(channels: int) -> dict:
+    """Images of inputs with other than 1 or 3 channels are grids of gray planes (imaging.displayable)."""
+    return {} if channels in (1, 3) else {"input_planes": int(channels)}
+
+
+def activation_maximization(layer: str, result, *, step: Optional[int] = None, settings: Optional[Mapping] = None) -> bool:
+    """Write an `AMResult` under the default `tf.summary` writer."""
+    return am_record(layer, result, settings).write(step)
+
+
+def deconvnet(layer: str, result, *, step: Optional[int] = None, settings: Optional[Mapping] = None) -> bool:
+    """Write a `DeconvResult` under the default `tf.summary` writer."""
+    return deconv_record(layer, result, settings).write(step)
+
+
+def filter_weights(layer: str, result, *, step: Optional[int] = None, settings: Optional[Mapping] = None) -> bool:
+    """Write a `WeightsResult` under the default `tf.summary` writer."""
+    return weights_record(layer, result, settings).write(step)

@@ -7,15 +7,13 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from tb_featviz import inputs, metadata
-from tb_featviz.am.maximize import ActivationMaximizer, AMOptions, AMResult
-from tb_featviz.am.selected import SelectedChannelsForward
-from tb_featviz.deconv import DeconvProjector, DeconvResult
+from tb_featviz import backward, inputs, metadata
+from tb_featviz.am.maximize import AMOptions, AMResult
+from tb_featviz.deconv import DeconvResult
 from tb_featviz.errors import ConfigurationError
-from tb_featviz.model_access import find_layer, input_shape, shape_from_first_kernel
-from tb_featviz.plan import ChannelSpec, LayerPlan, build_plans, check_top_k, resolve_channels
-from tb_featviz.weights import WeightsResult, kernel_of
-from tb_featviz.weights import filter_weights as _filter_weights
+from tb_featviz.model_access import ensure_built
+from tb_featviz.plan import ChannelSpec, LayerPlan, build_plans, check_backend, check_rule, check_top_k
+from tb_featviz.weights import WeightsResult
 
 
 def maximize_activation(
@@ -27,6 +25,7 @@ def maximize_activation(
     input_range: Optional[Sequence[float]] = None,
     preprocess: Optional[Callable] = None,
     image_size: Optional[Sequence[int]] = None,
+    probe_images: Optional[np.ndarray] = None,
     progress: Optional[Callable[[int, int], None]] = None,
     **option_overrides,
 ) -> AMResult:
@@ -34,19 +33,22 @@ def maximize_activation(
 
     `option_overrides` set fields of `AMOptions` (steps=..., parameterization=..., ...).
     `result.images` are floats in [0, 1] (mapped to `input_range` before the model sees them);
-    `result.tiles()` gives displayable uint8 images.
+    `result.tiles()` gives displayable uint8 images. With `probe_images` (as the model takes
+    them) a channel is dead when it is constant on them; without, on varied test images.
     """
+    check_backend([metadata.METHOD_AM])
     options = _options(options, option_overrides)
-    spec = inputs.resolve(
-        input_shape(model, shape_from_first_kernel(model, image_size)),
-        image_size=image_size,
-        value_range=input_range,
-        preprocess=preprocess,
+    value_range = inputs.check_value_range(input_range)
+    probes = None if probe_images is None else inputs.check_probe_images(probe_images, value_range)
+    spec = inputs.for_model(
+        model,
+        image_size=inputs.check_image_size(image_size),
+        value_range=value_range,
+        preprocess=inputs.check_preprocess(preprocess),
+        probe_images=probes,
     )
     plan = _plan(model, layer, channels, spec, metadata.METHOD_AM, has_probes=False)
-    selected = SelectedChannelsForward.for_layer(plan.ref)
-    maximizer = ActivationMaximizer(plan.forward, plan.ref.layer, spec, options, selected)
-    return maximizer.run(plan.channels, progress)
+    return plan.maximizer(spec, options, probes).run(plan.channels, progress)
 
 
 def deconvnet(
@@ -56,43 +58,32 @@ def deconvnet(
     channels: ChannelSpec = "all",
     *,
     top_k: int = 9,
-    rule: str = "deconvnet",
+    rule: str = backward.DECONVNET,
+    input_range: Optional[Sequence[float]] = None,
     batch_size: int = 128,
 ) -> DeconvResult:
     """Each channel's top-k activations over `images`, projected to pixel space (Zeiler & Fergus).
 
-    `rule` is "deconvnet" or "guided" (guided backprop). `images` are given as the model takes
-    them, like `x` in `fit`.
+    `rule` is "deconvnet", "guided" (guided backprop) or "gradient" (the plain gradient; the only
+    one defined through gelu, swish and other non-ReLU nonlinearities, see `tb_featviz.backward`).
+    `images` are given as the model takes them, like `x` in `fit`; `input_range` (default
+    inferred from them) only says how to show their patches.
     """
-    images = check_probe_images(images)
-    spec = inputs.resolve(input_shape(model, images.shape[1:]), image_size=images.shape[1:3])
-    plan = _plan(model, layer, channels, spec, metadata.METHOD_DECONV, has_probes=True)
-    projector = DeconvProjector(model, plan.forward, plan.ref.layer, plan.field, rule, batch_size)
-    return projector.run(images, plan.channels, top_k=check_top_k(top_k))
+    check_backend([metadata.METHOD_DECONV])
+    rule = check_rule(rule)
+    value_range = inputs.check_value_range(input_range)
+    images = inputs.check_probe_images(images, value_range)
+    spec = inputs.for_model(model, value_range=value_range, probe_images=images)
+    plan = _plan(model, layer, channels, spec, metadata.METHOD_DECONV, has_probes=True, rule=rule)
+    projector = plan.projector(spec, rule, batch_size)
+    return projector.run(spec.from_model_layout(images), plan.channels, top_k=check_top_k(top_k))
 
 
 def filter_weights(model, layer: str, channels: ChannelSpec = "all") -> WeightsResult:
     """The chosen output channels' convolution filters, with norm/mean/std per filter."""
-    ref = find_layer(model, layer)
-    kernel = kernel_of(ref.layer)
-    return _filter_weights(ref.layer, resolve_channels(channels, kernel.shape[-1], layer))
-
-
-def check_probe_images(images) -> np.ndarray:
-    """Probe images as float32 (n, h, w, c); grayscale (n, h, w) gains a channel axis."""
-    try:
-        array = np.asarray(images, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise ConfigurationError("probe_images must be an array of images (n, height, width, channels)") from None
-    if array.ndim == 3:
-        array = array[..., None]
-    if array.ndim != 4 or array.shape[0] < 1:
-        raise ConfigurationError(
-            f"probe_images must have shape (n, height, width, channels) with n >= 1, got {array.shape}"
-        )
-    if not np.all(np.isfinite(array)):
-        raise ConfigurationError("probe_images contain NaN or infinite values")
-    return array
+    spec = inputs.for_model(model)
+    plan = _plan(model, layer, channels, spec, metadata.METHOD_WEIGHTS, has_probes=False)
+    return plan.filter_weights()
 
 
 def _options(options: Optional[AMOptions], overrides: dict) -> AMOptions:
@@ -103,12 +94,12 @@ def _options(options: Optional[AMOptions], overrides: dict) -> AMOptions:
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise ConfigurationError(f"unknown option(s) {unknown}; AMOptions fields: {sorted(fields)}")
-    options = dataclasses.replace(options, **overrides)
-    options.validate()
-    return options
+    return dataclasses.replace(options, **overrides)
 
 
-def _plan(model, layer, channels, spec, method, has_probes) -> LayerPlan:
+def _plan(model, layer, channels, spec, method, has_probes, rule=backward.DECONVNET) -> LayerPlan:
     if not isinstance(layer, str):
         raise ConfigurationError(f"layer must be a layer name (str), got {type(layer).__name__}")
-    return build_plans(model, {layer: channels}, spec, methods=[method], has_probe_images=has_probes)[0]
+    ensure_built(model, spec.model_shape)
+    return build_plans(model, {layer: channels}, spec, methods=[method], has_probe_images=has_probes,
+                       deconv_rule=rule)[0]

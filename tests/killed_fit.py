@@ -19,12 +19,20 @@ from tests.conftest import image_data, small_cnn  # noqa: E402
 
 
 class Announcing(FeatVizCallback):
-    def _write(self, plan, method, step):
-        written = super()._write(plan, method, step)
-        if step == 3:
-            print("INSIDE 3", flush=True)
-            time.sleep(600)
-        return written
+    step = None
+    made = 0
+
+    def _visualize(self, step, label=""):
+        self.step = step
+        return super()._visualize(step, label)
+
+    def _record(self, plan, method):
+        if self.step == 3:
+            self.made += 1
+            if self.made == 2:  # the first record of step 3 is written, the others are not
+                print("INSIDE 3", flush=True)
+                time.sleep(600)
+        return super()._record(plan, method)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,21 @@ PLAIN = dict(parameterization="pixel", transforms=None, total_variation=0.0, l2=
 
 
 def tutorial_loop(model, layer_name, channel, steps, learning_rate, seed):
-    """The seed tutorial's algorithm: one channel at a time, eager, keras Adam, same start."""
-    sub = keras.Model(model.inputs, model.get_layer(layer_name).output)
+    """The seed tutorial's algorithm: one channel at a time, eager, keras Adam, same start; the
+    objective is the conv's pre-activation (before its ReLU), computed here by hand."""
+    layer = model.get_layer(layer_name)
+    to_input = keras.Model(model.inputs, layer.input)
     start = PixelImage().initial(seed, [channel], (32, 32, 3))
     image = tf.Variable(start)
     optimizer = keras.optimizers.Adam(learning_rate)
+
+    def pre_activation(x):
+        kernel, bias = layer.kernel[..., channel : channel + 1], layer.bias[channel]
+        return tf.nn.conv2d(to_input(x, training=False), kernel, 1, layer.padding.upper()) + bias
+
     for _ in range(steps):
         with tf.GradientTape() as tape:
-            loss = -tf.reduce_mean(sub(image, training=False)[..., channel])
+            loss = -tf.reduce_mean(pre_activation(image))
         optimizer.apply_gradients([(tape.gradient(loss, image), image)])
         image.assign(tf.clip_by_value(image, 0.0, 1.0))
     return image.numpy()[0]
@@ -103,19 +110,44 @@ def roughness(image):
     return diff / (2 * image.std() + 1e-12)
 
 
-def test_dead_channel_is_flagged_and_not_optimized():
+def test_dead_channel_is_flagged_and_keeps_its_image():
     keras.utils.set_random_seed(4)
     model = small_cnn(batchnorm=False)
     conv2 = model.get_layer("conv2")
     kernel, bias = conv2.get_weights()
     kernel[..., 2] = 0.0
-    bias[2] = -1.0  # channel 2: relu(-1) = 0 everywhere, zero gradient
+    bias[2] = -1.0  # channel 2: relu(-1) = 0 everywhere, whatever the input
     conv2.set_weights([kernel, bias])
     result = tb_featviz.maximize_activation(model, "conv2", [1, 2], steps=5)
     assert result.dead.tolist() == [False, True]
-    assert result.steps_run.tolist() == [5, 0]
-    assert result.activation[1] == 0.0
-    assert np.all(result.tiles()[1] == 128)  # shown flat gray, not as start noise
+    assert result.activation[1] == 0.0 and result.objective[1] == pytest.approx(-1.0)
+    assert "varied test images" in result.dead_test
+    # DEAD is a flag, not a colour: the tile is the image itself, as the model sees it
+    np.testing.assert_array_equal(result.tiles()[1], np.round(result.images[1] * 255).astype(np.uint8))
+
+
+def test_a_channel_silent_on_gray_but_firing_on_edges_is_alive_and_optimized():
+    """The false DEAD of round 1: zero output and zero gradient at a flat start image."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((32, 32, 3))
+    conv1 = keras.layers.Conv2D(2, 3, activation="relu", name="conv1")
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(conv1(inputs))))
+    kernel, bias = conv1.get_weights()
+    kernel[..., 0] = 0.0
+    kernel[:, 0, :, 0], kernel[:, 2, :, 0] = -1.0, 1.0  # a vertical edge detector
+    bias[0] = -1.0  # silent on flat or faintly noisy images
+    conv1.set_weights([kernel, bias])
+    edges = np.zeros((4, 32, 32, 3), "float32")
+    edges[:, :, 16:] = 1.0
+    start = PixelImage().initial(0, [0], (32, 32, 3))
+    assert conv1(start).numpy()[..., 0].max() == 0.0  # silent at the start...
+    assert conv1(edges).numpy()[..., 0].max() > 1.0  # ...but fires on an edge
+    for probes in (None, edges):
+        result = tb_featviz.maximize_activation(model, "conv1", [0, 1], steps=24, probe_images=probes)
+        assert not result.dead[0]
+        assert result.maximized == "pre_activation"
+        assert result.objective[0] > -0.5  # the pre-activation rose from about -1
+        assert result.activation[0] > 0.0
 
 
 def test_threshold_stops_each_channel_early():
@@ -134,12 +166,15 @@ def test_logits_are_maximized_not_probabilities_and_softmax_is_restored():
     layer = model.get_layer("logits")
     result = tb_featviz.maximize_activation(model, "logits", [0, 1], steps=20)
     assert layer.activation is keras.activations.softmax
-    # The activation reported is the logit of the final image, computed here independently.
+    # The objective is the logit of the final image and the activation the probability the
+    # layer outputs, both computed here independently.
     features = keras.Model(model.inputs, model.get_layer("dropout").output)(result.images, training=False)
     kernel, bias = layer.get_weights()
     logits = features.numpy() @ kernel + bias
-    np.testing.assert_allclose(result.activation, logits[[0, 1], [0, 1]], rtol=1e-4, atol=1e-5)
-    assert np.all(result.activation > result.start_activation + 0.5)
+    np.testing.assert_allclose(result.objective, logits[[0, 1], [0, 1]], rtol=1e-4, atol=1e-5)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(result.activation, probabilities[[0, 1], [0, 1]], rtol=1e-4, atol=1e-6)
+    assert np.all(result.activation > result.start_activation)
 
 
 def test_global_random_state_is_untouched():

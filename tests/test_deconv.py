@@ -110,7 +110,9 @@ def test_relus_are_restored_and_tiles_are_displayable():
     assert model.get_layer("c1").activation is keras.activations.relu
     np.testing.assert_array_equal(model.predict(images, verbose=0), before)
     tiles = result.projection_tiles()
-    assert tiles.dtype == np.uint8 and tiles.shape == (4, 17, 17, 2)  # 2x2 grid of 8x8 + 1px gap
+    # 2 input channels are two gray planes side by side (8 x 17), never gray+alpha; then the
+    # 2x2 grid of those with 1 px gaps
+    assert tiles.dtype == np.uint8 and tiles.shape == (4, 17, 35, 1)
     assert result.patch_tiles().shape == tiles.shape
 
 

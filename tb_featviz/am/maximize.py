@@ -14,28 +14,33 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from tb_featviz import imaging
+from tb_featviz import imaging, liveness
 from tb_featviz.am import objectives, parameterizations
 from tb_featviz.am.transforms import RandomAffine, gaussian_blur, warp
+from tb_featviz.errors import ConfigurationError
 from tb_featviz.inputs import InputSpec
-from tb_featviz.model_access import logits_of, traced
+from tb_featviz.model_access import traced
+from tb_featviz.target import Target
 
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
 _BATCH_BUCKET = 8  # alive-channel batches are padded to a multiple of this to avoid retracing
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class AMOptions:
     """How activation maximization runs. Defaults give clear images in a few dozen steps.
+
+    Every field is checked when the options are made (ConfigurationError), so a bad setting
+    never reaches training; the options are frozen (`dataclasses.replace` makes changed copies).
 
     steps: gradient steps per channel.
     learning_rate: Adam step size on the image parameters.
     parameterization: "pixel" (default: clearest on the demo's grayscale CNN, see
       docs/am_parameterizations.png) or "fourier" (decorrelated spectrum, as in Lucid).
     transforms: random jitter/scale/rotation each step (`RandomAffine`), or None.
-    total_variation, l2: weights of those penalties on the [0, 1] image.
+    total_variation, l2: weights (>= 0) of those penalties on the [0, 1] image.
     blur_every, blur_sigma: blur the image every N steps (pixel parameterization; 0 = never).
-    threshold: stop a channel once its activation passes this value (None = run all steps).
+    threshold: stop a channel once its objective passes this value (None = run all steps).
     reduction: maximize the channel's spatial "mean" or its "center" unit.
     objective: a custom `Objective` replacing channel - penalties (advanced).
     batch_size: channels optimized together; lower it to save memory.
@@ -59,23 +64,42 @@ class AMOptions:
     seed: int = 0
     selected_channels_only: bool = True
 
-    def validate(self) -> None:
-        from tb_featviz.errors import ConfigurationError
-
-        if not isinstance(self.steps, int) or self.steps < 0:
-            raise ConfigurationError(f"AMOptions.steps must be an int >= 0, got {self.steps!r}")
-        if not self.learning_rate > 0:
-            raise ConfigurationError(f"AMOptions.learning_rate must be > 0, got {self.learning_rate!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ConfigurationError(f"AMOptions.batch_size must be an int >= 1, got {self.batch_size!r}")
+    def __post_init__(self) -> None:
+        _check_int(self.steps, "steps", 0)
+        _check_number(self.learning_rate, "learning_rate", positive=True)
+        _check_number(self.total_variation, "total_variation")
+        _check_number(self.l2, "l2")
+        _check_int(self.blur_every, "blur_every", 0)
+        _check_number(self.blur_sigma, "blur_sigma", positive=True)
+        if self.threshold is not None:
+            _check_number(self.threshold, "threshold", minimum=None)
+        _check_int(self.batch_size, "batch_size", 1)
+        _check_int(self.seed, "seed", 0)
         if self.reduction not in ("mean", "center"):
             raise ConfigurationError(f"AMOptions.reduction must be 'mean' or 'center', got {self.reduction!r}")
         if self.transforms is not None and not isinstance(self.transforms, RandomAffine):
             raise ConfigurationError("AMOptions.transforms must be a RandomAffine or None")
+        if self.objective is not None and not isinstance(self.objective, objectives.Objective):
+            raise ConfigurationError("AMOptions.objective must be an Objective (tb_featviz.am.objectives) or None")
+        if not isinstance(self.selected_channels_only, bool):
+            raise ConfigurationError(
+                f"AMOptions.selected_channels_only must be True or False, got {self.selected_channels_only!r}"
+            )
         try:
             parameterizations.get(self.parameterization)
         except ValueError as error:
             raise ConfigurationError(f"AMOptions.{error}") from None
+
+    def check_image(self, shape: Sequence[int]) -> None:
+        """Settings that depend on the image size (known once the model is): blur must fit."""
+        smallest = min(int(shape[0]), int(shape[1]))
+        if self.blur_every and parameterizations.get(self.parameterization).supports_blur:
+            radius = math.ceil(2.0 * self.blur_sigma)
+            if radius >= smallest:
+                raise ConfigurationError(
+                    f"AMOptions.blur_sigma={self.blur_sigma:g} blurs over {2 * radius + 1} px, more than the "
+                    f"{smallest} px image; use blur_sigma < {smallest / 2:g} (default 0.5) or blur_every=0"
+                )
 
     def full_objective(self) -> objectives.Objective:
         if self.objective is not None:
@@ -102,109 +126,142 @@ class AMOptions:
         }
 
 
+def _check_int(value, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigurationError(f"AMOptions.{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_number(value, name: str, positive: bool = False, minimum: Optional[float] = 0.0) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(float(value)):
+        raise ConfigurationError(f"AMOptions.{name} must be a finite number, got {value!r}")
+    if positive and not value > 0:
+        raise ConfigurationError(f"AMOptions.{name} must be > 0, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigurationError(f"AMOptions.{name} must be >= {minimum:g}, got {value!r}")
+
+
 @dataclasses.dataclass
 class AMResult:
     """Per chosen channel: the image found and what it achieved."""
 
     channels: np.ndarray  # (n,) int
-    images: np.ndarray  # (n, h, w, c) float in [0, 1]
-    activation: np.ndarray  # (n,) channel activation on the final image
-    start_activation: np.ndarray  # (n,) on the seeded start image
-    dead: np.ndarray  # (n,) bool: zero activation and zero gradient at the start; not optimized
+    images: np.ndarray  # (n, h, w, c) float in [0, 1] (the model's input range mapped there)
+    activation: np.ndarray  # (n,) the layer's output for the channel on the final image
+    objective: np.ndarray  # (n,) what was maximized (`maximized`) on the final image
+    start_activation: np.ndarray  # (n,) the layer's output on the seeded start image
+    dead: np.ndarray  # (n,) bool: the channel's output was the same value on every test image
     steps_run: np.ndarray  # (n,) int
+    maximized: str = "output"  # target.PRE_ACTIVATION or OUTPUT
+    dead_test: str = ""  # which images the dead test used
 
-    def tiles(self) -> np.ndarray:
-        """(n, h, w, c) uint8, each image stretched on its own so faint features show.
-
-        Dead channels are flat mid-gray: their start noise is no feature and must not look like one.
-        """
-        tiles = np.full(self.images.shape, imaging.MID_GRAY, np.uint8)
-        for i in np.flatnonzero(~self.dead):
-            tiles[i] = imaging.robust_uint8(self.images[i])
-        return tiles
+    def tiles(self, contrast: str = imaging.ABSOLUTE) -> np.ndarray:
+        """(n, H, W, 1|3) uint8: each image as the model sees it (white is white), or with
+        contrast="stretch" stretched on its own so faint features show. Dead channels keep
+        their image: DEAD is a flag in the record, never a colour a real image could have."""
+        return np.stack([imaging.displayable(imaging.to_uint8(image, contrast)) for image in self.images]) \
+            if len(self.images) else np.zeros((0,) + self.images.shape[1:], np.uint8)
 
 
 class ActivationMaximizer:
-    """Optimizes images for channels of one layer; reusable across epochs (traces once)."""
+    """Optimizes images for channels of one layer; reusable across epochs (traces once).
 
-    def __init__(self, forward, layer, input_spec: InputSpec, options: AMOptions, selected=None):
+    `liveness_images` (model layout and range, e.g. the probe images) decide which channels are
+    dead; without them a fixed set of varied test images and the final AM images do.
+    """
+
+    def __init__(self, target: Target, input_spec: InputSpec, options: AMOptions, selected=None,
+                 liveness_images: Optional[np.ndarray] = None):
         """`selected`: a `SelectedChannelsForward` for the layer, used when options allow."""
-        options.validate()
-        self._forward = forward
+        options.check_image(input_spec.shape)
+        self._target = target
         use_selected = options.selected_channels_only and options.objective is None
-        self._selected = selected if use_selected else None
-        self._layer = layer
+        elementwise = target.nonlinearity is None or target.nonlinearity.elementwise
+        self._selected = selected if use_selected and elementwise else None
         self._spec = input_spec
         self._options = options
+        self._liveness_images = liveness_images
         self._param = parameterizations.get(options.parameterization)
         self._objective = options.full_objective()
         self._channel_value = objectives.channel(options.reduction)
         self._renderers: dict = {}
         self._evaluate = traced(self._evaluate_batch)
         self._to_images = traced(self._param_to_images)
+        self._outputs = traced(self._outputs_of)
 
     def run(self, channels: Sequence[int], progress: Optional[Callable[[int, int], None]] = None) -> AMResult:
         """`progress(done, total)`, if given, is called after every gradient step (for CLIs)."""
         channels = np.asarray(list(channels), dtype=np.int32)
         options, shape = self._options, self._spec.shape
         start = self._param.initial(options.seed, channels, shape)
-        with logits_of(self._layer):
-            start_value, gradient_norm = self._evaluate_all(start, channels)
-            dead = (start_value == 0.0) & (gradient_norm == 0.0)
-            params = start.copy()
-            steps_run = np.zeros(len(channels), np.int32)
-            alive = np.flatnonzero(~dead)
-            chunks = list(_chunks(alive, options.batch_size))
-            total = len(chunks) * options.steps
-            for index, chunk in enumerate(chunks):
-                def on_step(step, done=index * options.steps):
-                    if progress is not None:
-                        progress(done + step + 1, total)
+        _, start_value = self._evaluate_all(start, channels)
+        params = start.copy()
+        steps_run = np.zeros(len(channels), np.int32)
+        chunks = list(_chunks(np.arange(len(channels)), options.batch_size))
+        total = len(chunks) * options.steps
+        for index, chunk in enumerate(chunks):
+            def on_step(step, done=index * options.steps):
+                if progress is not None:
+                    progress(done + step + 1, total)
 
-                params[chunk], steps_run[chunk] = self._optimize(start[chunk], channels[chunk], on_step)
-            if progress is not None:
-                progress(total, total)
-            final_value, _ = self._evaluate_all(params, channels)
-            batches = range(0, len(params), options.batch_size)
-            images = np.concatenate(
-                [self._images(params[i : i + options.batch_size]) for i in batches]
-                or [np.zeros((0,) + shape, np.float32)]
-            )
-        return AMResult(channels, images, final_value, start_value, dead, steps_run)
+            params[chunk], steps_run[chunk] = self._optimize(start[chunk], channels[chunk], on_step)
+        if progress is not None:
+            progress(total, total)
+        objective_value, final_value = self._evaluate_all(params, channels)
+        batches = range(0, len(params), options.batch_size)
+        images = np.concatenate(
+            [self._images(params[i : i + options.batch_size]) for i in batches]
+            or [np.zeros((0,) + shape, np.float32)]
+        )
+        dead, dead_test = self._dead(channels, images)
+        return AMResult(channels, images, final_value, objective_value, start_value, dead, steps_run,
+                        self._target.maximized, dead_test)
 
     # -- evaluation ------------------------------------------------------------------------
+    def _dead(self, channels: np.ndarray, images: np.ndarray):
+        if self._liveness_images is not None:
+            batches = [self._liveness_images]
+            test = f"{len(self._liveness_images)} probe images"
+        else:
+            model_images = self._spec.to_model(tf.constant(images)).numpy() if len(images) else images
+            batches = [self._spec.to_model(tf.constant(liveness.test_images(self._spec.shape))).numpy(), model_images]
+            test = f"{liveness.TEST_IMAGES} varied test images and the AM images"
+        return liveness.constant_channels(self._outputs, batches, channels, self._options.batch_size), test
+
+    def _outputs_of(self, model_input, channels):
+        return tf.gather(self._target.output(model_input), channels, axis=-1)
+
     def _evaluate_all(self, params: np.ndarray, channels: np.ndarray):
-        values, norms = [], []
+        """(objective, output) per channel on the untransformed images of `params`."""
+        objective, output = [], []
         for i in range(0, len(channels), self._options.batch_size):
-            value, norm = self._evaluate(
+            value, activation = self._evaluate(
                 tf.constant(params[i : i + self._options.batch_size]),
                 tf.constant(channels[i : i + self._options.batch_size]),
             )
-            values.append(value.numpy())
-            norms.append(norm.numpy())
-        if not values:
+            objective.append(value.numpy())
+            output.append(activation.numpy())
+        if not objective:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
-        return np.concatenate(values), np.concatenate(norms)
+        objective, output = np.concatenate(objective), np.concatenate(output)
+        if not (np.all(np.isfinite(objective)) and np.all(np.isfinite(output))):
+            raise FloatingPointError(f"layer {self._target.ref.name!r} computes NaN or infinity")
+        return objective, output
 
     def _evaluate_batch(self, params, channels):
-        """Channel value on the untransformed image and the norm of its gradient."""
         image = self._param.to_image(params, self._spec.shape)
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            activations, picked = self._activations(self._spec.to_model(image), channels)
-            value = self._channel_value(objectives.Context(activations, picked, image))
-        gradient = tape.gradient(value, image)
-        norm = tf.sqrt(tf.reduce_sum(tf.square(gradient), axis=[1, 2, 3]))
-        return value, norm
+        pre, picked = self._activations(self._spec.to_model(image), channels)
+        objective = self._channel_value(objectives.Context(pre, picked, image))
+        output = self._channel_value(objectives.Context(self._target.activate(pre), picked, image))
+        return objective, output
 
     def _activations(self, model_input, channels):
-        """(activations, index of each sample's channel in them): the whole layer, or only the
-        batch's channels of it where that saves work (inside traced functions: static batch)."""
+        """(pre-activations, index of each sample's channel in them): the whole layer, or only
+        the batch's channels of it where that saves work (inside traced functions: static batch)."""
         batch = channels.shape[0]
         if self._selected is not None and batch is not None and self._selected.worthwhile(batch):
             picked = tf.range(batch, dtype=channels.dtype)
             return tf.cast(self._selected(model_input, channels), tf.float32), picked
-        return tf.cast(self._forward(model_input), tf.float32), channels
+        return self._target.pre(model_input), channels
 
     def _param_to_images(self, params):
         return self._param.to_image(params, self._spec.shape)

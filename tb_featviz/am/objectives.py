@@ -18,7 +18,7 @@ import tensorflow as tf
 class Context:
     """What an objective may look at during one optimization step."""
 
-    activations: tf.Tensor  # layer output, float32: (b, h, w, C) or (b, C)
+    activations: tf.Tensor  # the layer's pre-activation (see target.py), float32: (b, h, w, C) or (b, C)
     channels: tf.Tensor  # int32 (b,): the channel each batch element maximizes
     image: tf.Tensor  # the parameterized image in [0, 1], (b, H, W, c), before transforms
 

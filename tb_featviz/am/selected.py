@@ -18,7 +18,7 @@ from tb_featviz.model_access import LayerRef, forward_to
 
 
 class SelectedChannelsForward:
-    """x, channels -> activations (n, h, w, n) of those channels of a Conv2D, one per sample."""
+    """x, channels -> pre-activations (n, h, w, n) of those channels of a Conv2D, one per sample."""
 
     def __init__(self, ref: LayerRef):
         self._layer = ref.layer
@@ -53,4 +53,4 @@ class SelectedChannelsForward:
         )
         if layer.use_bias:
             outputs = outputs + tf.cast(tf.gather(layer.bias, channels), outputs.dtype)
-        return layer.activation(outputs) if layer.activation is not None else outputs
+        return outputs  # the pre-activation: what AM maximizes (target.py)

@@ -26,6 +26,21 @@ class RandomAffine:
     scale: tuple = (0.92, 1.08)
     rotate_degrees: float = 6.0
 
+    def __post_init__(self) -> None:
+        from tb_featviz.errors import ConfigurationError
+
+        def number(value) -> bool:
+            return not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and math.isfinite(value)
+
+        if not number(self.jitter) or not 0 <= self.jitter < 0.5:
+            raise ConfigurationError(f"RandomAffine.jitter must be a fraction of the image in [0, 0.5), got {self.jitter!r}")
+        scale = self.scale
+        if (not isinstance(scale, (tuple, list)) or len(scale) != 2 or not all(number(s) for s in scale)
+                or not 0 < scale[0] <= scale[1]):
+            raise ConfigurationError(f"RandomAffine.scale must be (low, high) with 0 < low <= high, got {scale!r}")
+        if not number(self.rotate_degrees) or not 0 <= self.rotate_degrees <= 180:
+            raise ConfigurationError(f"RandomAffine.rotate_degrees must be in [0, 180], got {self.rotate_degrees!r}")
+
     def sample(
         self, seed: int, channels: Sequence[int], steps: int, shape: Sequence[int]
     ) -> np.ndarray:

@@ -1,0 +1,232 @@
+"""Backward rules: what deconvnet, guided backprop and the plain gradient do at each nonlinearity.
+
+A deconv projection is a backward pass from one unit to the input pixels. Linear operations
+(convolutions of every kind, dense, batch norm in inference, adds, concatenations, average
+pooling, padding, reshapes) are transposed exactly by backprop: that is the deconvnet's
+"filtering". Max pooling routes the signal through its switches (the positions of the maxima):
+the deconvnet's "unpooling". What differs between the methods is the rule at each nonlinearity:
+
+* ``deconvnet`` (Zeiler & Fergus 2013): the signal is rectified, whatever the forward input was.
+  For the ReLU family (relu, relu6 / ``max_value``, ``threshold``, leaky / ``negative_slope``,
+  PReLU) that is the family's own shape below and above zero applied to the signal:
+  ``s if s > 0 else slope * s``. The cap of relu6 and a threshold concern forward magnitudes,
+  not the signal's, so they are not applied to it.
+* ``guided`` (Springenberg et al. 2015): the signal passes where the forward unit passes it and
+  where it is positive: ``f'(x) * max(s, 0)``, with ``f'`` the nonlinearity's own derivative
+  (1 inside relu6's linear range, 0 where it is capped, the slope below zero for leaky ones).
+* ``gradient``: the plain gradient (a saliency map), every nonlinearity as it is.
+
+Every other nonlinearity (gelu, swish, sigmoid, tanh, elu, selu, softplus, mish, a layer norm, a
+multiplicative gate, an unknown function or layer) has no deconvnet or guided rule in the
+literature: a layer whose path from the input crosses one gets ``gradient`` only, and only
+under that name. The record lists the rule each nonlinearity on the path got.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Iterator, Optional
+
+import keras
+import tensorflow as tf
+
+from tb_featviz import nonlinearity
+from tb_featviz.model_access import Operation
+from tb_featviz.nonlinearity import Nonlinearity
+
+DECONVNET, GUIDED, GRADIENT = "deconvnet", "guided", "gradient"
+RULES = (DECONVNET, GUIDED, GRADIENT)
+
+RELU_STEP = "relu"  # a ReLU-family nonlinearity: the rule applies
+SWITCHES = "switches"  # max pooling / maximum: the signal goes through the switches
+NO_RULE = "no_rule"  # a nonlinearity deconvnet and guided backprop have no rule for
+
+_LINEAR = tuple(
+    getattr(keras.layers, name)
+    for name in (
+        "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+        "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "Dense",
+        "EinsumDense", "BatchNormalization", "Add", "Subtract", "Average", "Concatenate",
+        "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "GlobalAveragePooling1D",
+        "GlobalAveragePooling2D", "GlobalAveragePooling3D", "ZeroPadding1D", "ZeroPadding2D",
+        "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D", "Flatten", "Reshape", "Permute",
+        "RepeatVector", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+        "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Rescaling",
+        "Normalization", "Identity", "UpSampling1D", "UpSampling2D", "UpSampling3D", "Resizing",
+        "CenterCrop",
+    )
+    if hasattr(keras.layers, name)
+)
+_SWITCH = tuple(
+    getattr(keras.layers, name)
+    for name in ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "GlobalMaxPooling1D",
+                 "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Maximum", "Minimum")
+    if hasattr(keras.layers, name)
+)
+# keras.ops nodes that are affine in each input (Multiply/Divide only with one input from the model)
+_AFFINE_OPS = {"Add", "Subtract", "Negative", "Reshape", "Transpose", "Concatenate", "ExpandDims",
+               "Squeeze", "Mean", "Sum", "Pad", "Cast", "Identity"}
+_SCALING_OPS = {"Multiply", "Divide", "TrueDivide"}
+
+
+def _linear_classes() -> tuple:
+    """Keras's own linear layers, and linear layers Keras applications define (ConvNeXt's LayerScale)."""
+    extra = []
+    try:
+        from keras.src.applications.convnext import LayerScale
+
+        extra.append(LayerScale)
+    except ImportError:
+        pass
+    return _LINEAR + tuple(extra)
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """A nonlinear step on the path from the input to a target, and how backward rules treat it."""
+
+    name: str  # the layer (qualified) or keras.ops node
+    what: str  # "relu6", "max pooling", "gelu", "Multiply of two branches", ...
+    kind: str  # RELU_STEP, SWITCHES or NO_RULE
+    operation: object = None
+    nonlinearity: Optional[Nonlinearity] = None
+
+    def rule_given(self, rule: str) -> str:
+        if rule == GRADIENT or self.kind == NO_RULE:
+            return GRADIENT
+        return "switches" if self.kind == SWITCHES else rule
+
+
+def steps_on_path(operations: list) -> list:
+    """The nonlinear steps among `operations` (from `model_access.operations_before`)."""
+    linear = _linear_classes()
+    steps = []
+    for op in operations:
+        steps.extend(_classify(op, linear))
+    return steps
+
+
+def _classify(op: Operation, linear: tuple) -> list:
+    layer = op.operation
+    if isinstance(layer, keras.layers.Layer):
+        found = nonlinearity.of_layer(layer)
+        activation_step = [] if found is None else [_nonlinear_step(op.name, layer, found)]
+        if isinstance(layer, (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU,
+                              keras.layers.Softmax, keras.layers.Activation)):
+            return activation_step
+        if isinstance(layer, _SWITCH):
+            return [Step(op.name, type(layer).__name__, SWITCHES, layer)] + activation_step
+        if isinstance(layer, keras.layers.Multiply) and op.inputs > 1:
+            return [Step(op.name, "Multiply of two branches (a gate)", NO_RULE, layer)]
+        if isinstance(layer, linear) or (isinstance(layer, keras.layers.Multiply) and op.inputs == 1):
+            return activation_step
+        return [Step(op.name, f"{type(layer).__name__} layer (tb-featviz does not know its backward rule)", NO_RULE, layer)]
+    found = nonlinearity.of_operation(layer)
+    if found is not None:
+        return [_nonlinear_step(op.name, layer, found)]
+    kind = type(layer).__name__
+    from_keras = type(layer).__module__.startswith("keras")
+    if from_keras and (kind in _AFFINE_OPS or (kind in _SCALING_OPS and op.inputs <= 1)):
+        return []
+    return [Step(op.name, f"keras.ops {kind}", NO_RULE, layer)]
+
+
+def _nonlinear_step(name: str, operation, found: Nonlinearity) -> Step:
+    kind = RELU_STEP if found.family == nonlinearity.RELU else NO_RULE
+    return Step(name, found.name, kind, operation, found)
+
+
+def refusal(layer_name: str, steps: list, rule: str) -> Optional[str]:
+    """Why `rule` cannot project `layer_name` truthfully, or None when it can."""
+    if rule == GRADIENT:
+        return None
+    blocking = [step for step in steps if step.kind == NO_RULE]
+    if not blocking:
+        return None
+    shown = ", ".join(f"{step.name} ({step.what})" for step in blocking[:4])
+    more = f" and {len(blocking) - 4} more" if len(blocking) > 4 else ""
+    return (
+        f"deconv rule {rule!r} is not defined for layer {layer_name!r}: its path from the input crosses "
+        f"{shown}{more}, which has no {rule} rule (only ReLU-family nonlinearities and max pooling do). "
+        f"Use deconv_rule='gradient' for the plain gradient (recorded as such), or a layer before "
+        f"{blocking[0].name!r}"
+    )
+
+
+def record(steps: list, rule: str) -> list:
+    """What the record says about the path: each nonlinear step and the rule it got."""
+    return [{"layer": step.name, "nonlinearity": step.what, "rule": step.rule_given(rule)} for step in steps]
+
+
+@contextlib.contextmanager
+def applied(steps: list, rule: str) -> Iterator[None]:
+    """Within the block, every ReLU-family step computes its usual output forward and `rule`
+    backward. Wrap every call of a traced function in it: a trace keeps the rule it was traced
+    with, and a retrace outside the block would silently give the plain gradient."""
+    restores = []
+    try:
+        if rule != GRADIENT:
+            for step in steps:
+                if step.kind == RELU_STEP:
+                    restores.append(_patch(step, rule))
+        yield
+    finally:
+        for undo in reversed(restores):
+            undo()
+
+
+def _patch(step: Step, rule: str):
+    target, found = step.operation, step.nonlinearity
+    if isinstance(target, keras.layers.Layer) and not isinstance(
+        target, (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU)
+    ):  # a fused activation, or an Activation layer: swap the function
+        original = target.activation
+        target.activation = _ruled(original, found, rule)
+
+        def undo():
+            target.activation = original
+
+        return undo
+    original = target.call  # a ReLU-family layer or a keras.ops node: swap its call
+    target.call = _ruled(original, found, rule)
+
+    def undo_call():
+        del target.call
+
+    return undo_call
+
+
+def _ruled(forward, found: Nonlinearity, rule: str):
+    def run(x, *args, **kwargs):
+        y = forward(x, *args, **kwargs)
+        if rule == DECONVNET:
+            slope = tf.cast(tf.convert_to_tensor(found.negative_slope(x)), y.dtype)
+            return _rectified_signal(x, y, slope + tf.zeros_like(y))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            again = forward(x, *args, **kwargs)
+        local = tape.gradient(again, x)  # the nonlinearity's own derivative (it is elementwise)
+        return _guided_signal(x, y, tf.cast(local, y.dtype))
+
+    return run
+
+
+@tf.custom_gradient
+def _rectified_signal(x, y, slope):
+    """Forward: y. Backward: the signal rectified by the ReLU family's shape, to x only."""
+
+    def grad(upstream):
+        return tf.where(upstream > 0, upstream, upstream * slope), tf.zeros_like(y), tf.zeros_like(slope)
+
+    return tf.identity(y), grad
+
+
+@tf.custom_gradient
+def _guided_signal(x, y, local):
+    """Forward: y. Backward: f'(x) * max(signal, 0), to x only."""
+
+    def grad(upstream):
+        return local * tf.nn.relu(upstream), tf.zeros_like(y), tf.zeros_like(local)
+
+    return tf.identity(y), grad

@@ -1,0 +1,74 @@
+"""Which channels are dead: their output is the same value wherever and whatever they look at.
+
+A dead channel carries no information: for a ReLU that is "never positive" (always 0), for a
+capped relu6 also "always 6". The test runs the layer on real images where there are any (the
+probe images: dead *on the data*, the dying-ReLU sense) and otherwise on a fixed set of varied
+test images plus the final AM images. A constant start image is never enough: a channel that
+does not fire on flat gray can fire strongly on photographs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+import tensorflow as tf
+
+TEST_IMAGES = 24
+
+
+def constant_channels(outputs: Callable, batches: Iterable[np.ndarray], channels: np.ndarray,
+                      batch_size: int = 64) -> np.ndarray:
+    """(n,) bool: True where channel `channels[i]` has one value at every position of every image.
+
+    `outputs(images, channels)` -> (b, ..., n) values of those channels; images in model layout.
+    """
+    channels_t = tf.constant(np.asarray(channels, np.int32))
+    low = np.full(len(channels), np.inf)
+    high = np.full(len(channels), -np.inf)
+    for images in batches:
+        for start in range(0, len(images), batch_size):
+            values = outputs(tf.constant(images[start : start + batch_size]), channels_t).numpy()
+            if not np.all(np.isfinite(values)):
+                raise FloatingPointError("the layer outputs NaN or infinity")
+            flat = values.reshape(-1, len(channels))
+            if len(flat):
+                low, high = np.minimum(low, flat.min(axis=0)), np.maximum(high, flat.max(axis=0))
+    return ~(high > low)
+
+
+def test_images(shape, seed: int = 0) -> np.ndarray:
+    """`TEST_IMAGES` varied images in [0, 1], (n, h, w, c): flat levels, noise, smooth noise at
+    three scales, gratings in four orientations and two frequencies, edges, spots and ramps. Fixed by `seed`, so the same channels are tested at every epoch."""
+    height, width, depth = (int(s) for s in shape)
+    rng = np.random.default_rng((seed, 7919))
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    images = []
+    for level in (0.0, 0.5, 1.0):
+        images.append(np.full((height, width, depth), level))
+    images.append(rng.random((height, width, depth)))
+    images.append((rng.random((height, width, depth)) > 0.5).astype(np.float64))
+    for scale in (2, 4, 8):
+        coarse = rng.random((height // scale + 2, width // scale + 2, depth))
+        smooth = np.kron(coarse, np.ones((scale, scale, 1)))[:height, :width]
+        images.append((smooth - smooth.min()) / max(np.ptp(smooth), 1e-9))
+    for period in (4.0, max(8.0, min(height, width) / 3)):
+        for angle in (0.0, 45.0, 90.0, 135.0):
+            theta = np.deg2rad(angle)
+            phase = (np.cos(theta) * xx + np.sin(theta) * yy) * 2 * np.pi / period
+            grating = 0.5 + 0.5 * np.sin(phase)
+            images.append(np.repeat(grating[..., None], depth, axis=2))
+    for axis in (0, 1):
+        edge = (yy if axis == 0 else xx) >= (height if axis == 0 else width) / 2
+        images.append(np.repeat(edge[..., None].astype(np.float64), depth, axis=2))
+    for value in (1.0, 0.0):
+        spot = np.full((height, width), 1.0 - value)
+        spot[height // 2 - max(1, height // 8) : height // 2 + max(1, height // 8),
+             width // 2 - max(1, width // 8) : width // 2 + max(1, width // 8)] = value
+        images.append(np.repeat(spot[..., None], depth, axis=2))
+    for ramp in (xx / max(width - 1, 1), yy / max(height - 1, 1)):
+        images.append(np.repeat(ramp[..., None], depth, axis=2))
+    images.append(rng.random((height, width, depth)) * 0.2 + 0.4)
+    images.append(np.clip(rng.normal(0.5, 0.3, (height, width, depth)), 0, 1))
+    assert len(images) == TEST_IMAGES
+    return np.stack(images).astype(np.float32)
