@@ -199,15 +199,17 @@ def _patch(step: Step, rule: str):
 
 def _ruled(forward, found: Nonlinearity, rule: str):
     def run(x, *args, **kwargs):
-        y = forward(x, *args, **kwargs)
+        # The forward value comes from the layer's own function; the backward pass reaches x only
+        # through the rule (stop_gradient cuts the function's own gradient path).
+        y = tf.stop_gradient(forward(x, *args, **kwargs))
         if rule == DECONVNET:
             slope = tf.cast(tf.convert_to_tensor(found.negative_slope(x)), y.dtype)
-            return _rectified_signal(x, y, slope + tf.zeros_like(y))
+            return _rectified_signal(x, y, tf.stop_gradient(slope + tf.zeros_like(y)))
         with tf.GradientTape() as tape:
             tape.watch(x)
             again = forward(x, *args, **kwargs)
         local = tape.gradient(again, x)  # the nonlinearity's own derivative (it is elementwise)
-        return _guided_signal(x, y, tf.cast(local, y.dtype))
+        return _guided_signal(x, y, tf.stop_gradient(tf.cast(local, y.dtype)))
 
     return run
 
