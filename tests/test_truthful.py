@@ -1,0 +1,327 @@
+"""Nothing false, ever: the cases where round 1 showed a wrong picture or failed silently.
+
+Each test names the finding it guards (issue 10's numbering) and checks against a reference that
+does not go through tb-featviz's own code.
+"""
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tb_featviz
+from tb_featviz import AMOptions, ConfigurationError, FeatVizCallback, RandomAffine
+from tb_featviz.records import decode_images, read_records
+from tests.conftest import image_data, small_cnn
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = AMOptions(steps=3)
+
+
+def fit(model, callbacks, epochs=1, x=None, y=None, **kwargs):
+    if x is None:
+        x, y = image_data(16)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model.fit(x, y, epochs=epochs, batch_size=8, verbose=0, callbacks=callbacks, **kwargs)
+
+
+# -- 4: a nested model named as a layer is its output ---------------------------------------------
+def nested_model():
+    keras.utils.set_random_seed(0)
+    block = keras.Sequential([keras.Input((16, 16, 8)), keras.layers.Conv2D(6, 3, name="conv"),
+                              keras.layers.ReLU(name="relu")], name="block")
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.MaxPooling2D()(keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inputs))
+    outputs = keras.layers.Dense(5)(keras.layers.GlobalAveragePooling2D()(block(x)))
+    return keras.Model(inputs, outputs)
+
+
+def test_nested_model_target_is_its_output_not_its_input():
+    model = nested_model()
+    result = tb_featviz.maximize_activation(model, "block", [0, 3, 5], steps=6)
+    reference = keras.Model(model.inputs, model.get_layer("block").output)  # Keras's own graph
+    expected = reference(result.images).numpy().mean(axis=(1, 2))[np.arange(3), [0, 3, 5]]
+    np.testing.assert_allclose(result.activation, expected, rtol=1e-4, atol=1e-6)
+    assert len(result.channels) == 3  # the block outputs 6 channels; its input has 8
+    assert tb_featviz.maximize_activation(model, "block", "all", steps=1).channels.tolist() == list(range(6))
+    x, _ = image_data(8)
+    outer = tb_featviz.deconvnet(model, "block", x, [1, 2], top_k=2)
+    inner = tb_featviz.deconvnet(model, "block/relu", x, [1, 2], top_k=2)
+    np.testing.assert_allclose(outer.values, inner.values, rtol=1e-6)
+    np.testing.assert_allclose(outer.values[:, 0], reference(x).numpy()[..., [1, 2]].max(axis=(0, 1, 2)), rtol=1e-5)
+
+
+# -- 5: channels_first models and inputs of any channel count -------------------------------------
+def test_channels_first_model_is_read_in_its_own_layout(tmp_path):
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((3, 16, 16))
+    x = keras.layers.Conv2D(4, 3, activation="relu", data_format="channels_first", name="conv1")(inputs)
+    x = keras.layers.MaxPooling2D(data_format="channels_first")(x)
+    x = keras.layers.Conv2D(6, 3, data_format="channels_first", name="conv2")(x)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D(data_format="channels_first")(x))
+    model = keras.Model(inputs, outputs)
+    x_first = np.random.default_rng(0).random((8, 3, 16, 16)).astype("float32")
+    am = tb_featviz.maximize_activation(model, "conv2", [0, 5], steps=4)
+    assert am.images.shape == (2, 16, 16, 3)
+    reference = keras.Model(model.inputs, model.get_layer("conv2").output)
+    out = reference(np.transpose(am.images, (0, 3, 1, 2))).numpy()  # (2, 6, 5, 5)
+    np.testing.assert_allclose(am.activation, out[[0, 1], [0, 5]].mean(axis=(1, 2)), rtol=1e-4, atol=1e-6)
+    dc = tb_featviz.deconvnet(model, "conv2", x_first, [0, 5], top_k=2)
+    top = reference(x_first).numpy()[:, [0, 5]].max(axis=(0, 2, 3))
+    np.testing.assert_allclose(dc.values[:, 0], top, rtol=1e-5)
+    np.testing.assert_array_equal(dc.patches[0, 0].shape[-1], 3)
+    callback = FeatVizCallback(str(tmp_path), ["conv1", "conv2"], probe_images=x_first, am=FAST, top_k=2, verbose=0)
+    fit(model, [callback], x=x_first, y=np.arange(8) % 3)
+    records = read_records(str(tmp_path))
+    assert len(records) == 6 and all(sorted(steps) == [0, 1] for steps in records.values())
+    assert records[("conv1", "am")][1][0]["settings"]["input"]["layout"] == "channels_first"
+    assert decode_images(records[("conv1", "am")][1][1]).shape[1:] == (16, 16, 3)
+
+
+@pytest.mark.parametrize("channels", [2, 4, 5])
+def test_inputs_with_other_channel_counts_are_gray_planes_never_alpha(tmp_path, channels):
+    keras.utils.set_random_seed(2)
+    model = small_cnn(channels=channels, size=16)
+    x, y = image_data(8, size=16, channels=channels)
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], probe_images=x, am=FAST, top_k=1, verbose=0)
+    fit(model, [callback], x=x, y=y)
+    records = read_records(str(tmp_path))
+    assert set(records) == {("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights")}
+    for (layer, method), steps in records.items():
+        header, pngs = steps[1]
+        decoded = decode_images(pngs)
+        assert decoded.shape[-1] == 1, method  # gray planes, no alpha channel anywhere
+        if method != "weights":
+            assert header["layout"]["input_planes"] == channels
+    header, pngs = records[("conv1", "am")][1]
+    planes = decode_images(pngs)[0, :, :, 0]
+    columns = int(np.ceil(np.sqrt(channels)))
+    assert planes.shape[1] == columns * 16 + (columns - 1)  # the channels side by side, 1 px apart
+
+
+# -- 6: NaN weights never read as DEAD -------------------------------------------------------------
+def test_nan_weights_skip_every_record_with_a_warning_none_claims_dead(tmp_path, caplog):
+    keras.utils.set_random_seed(3)
+    model = small_cnn()
+    kernel, bias = model.get_layer("conv2").get_weights()
+    kernel[0, 0, 0, 0] = np.nan
+    model.get_layer("conv2").set_weights([kernel, bias])
+    x, y = image_data(8)
+    callback = FeatVizCallback(str(tmp_path), ["conv2"], probe_images=x, am=FAST, top_k=1, verbose=0)
+    with caplog.at_level(logging.WARNING, logger="tb_featviz"):
+        callback.set_model(model)
+        callback.on_train_begin()
+        callback._visualize(0, "before training")
+        callback.on_train_end()
+    assert read_records(str(tmp_path)) == {}
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    for method in ("am", "deconv", "weights"):
+        assert f"{method} of conv2 failed" in messages
+    assert "NaN" in messages
+
+
+# -- 7: integer probe images get an explicit answer -------------------------------------------------
+def test_uint8_probe_images_are_refused_without_a_range_and_the_range_is_printed(tmp_path, capsys):
+    x, y = image_data(8)
+    pixels = np.round(x * 255).astype(np.uint8)
+    with pytest.raises(ConfigurationError, match=r"uint8 \(values \d+\.\.\d+\).*input_range=\(0, 255\).*x / 255"):
+        FeatVizCallback(str(tmp_path), ["conv1"], probe_images=pixels)
+    with pytest.raises(ConfigurationError, match="integers"):
+        tb_featviz.deconvnet(small_cnn(), "conv1", pixels)
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], probe_images=pixels, input_range=(0, 255),
+                               am=FAST, methods=["deconv"], top_k=1)
+    fit(small_cnn(), [callback], x=x, y=y)
+    assert "featviz: input range [0, 255] (given)" in capsys.readouterr().out
+    inferred = FeatVizCallback(str(tmp_path / "b"), ["conv1"], probe_images=x, am=FAST, methods=["am"])
+    fit(small_cnn(), [inferred], x=x, y=y)
+    assert "input range [0, 1] (inferred from probe_images)" in capsys.readouterr().out
+    header = read_records(str(tmp_path / "b"))[("conv1", "am")][0][0]
+    assert header["settings"]["input"]["value_range_source"] == "inferred from probe_images"
+
+
+# -- 8: a full disk or a vanished logdir loses records with a word, and counts them ----------------
+_FULL_DISK = textwrap.dedent("""
+    import resource, signal, sys
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+    import keras
+    from tb_featviz import AMOptions, FeatVizCallback
+    from tests.conftest import image_data, small_cnn
+    keras.utils.set_random_seed(0)
+    x, y = image_data(16)
+    model = small_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    callback = FeatVizCallback(sys.argv[1], ["conv1", "conv2"], probe_images=x, am=AMOptions(steps=2), top_k=2)
+    if len(sys.argv) > 2:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.RLIM_INFINITY))
+    model.fit(x, y, epochs=6, verbose=0, callbacks=[callback])
+    print("FIT DONE lost", callback.lost_records)
+""")
+
+
+def _run_full_disk(logdir, *limit):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-c", _FULL_DISK, str(logdir), *map(str, limit)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def _count_records(logdir):
+    return sum(len(steps) for steps in read_records(str(logdir)).values())
+
+
+def test_a_full_disk_loses_records_with_a_word_and_a_count(tmp_path):
+    whole = _run_full_disk(tmp_path / "whole")
+    assert "FIT DONE lost 0" in whole.stdout, whole.stderr[-2000:]
+    total = _count_records(tmp_path / "whole")
+    assert total == 7 * 6  # steps 0..6, two layers x three methods
+    (event_file,) = (tmp_path / "whole").glob("events.out.tfevents.*")
+    limit = event_file.stat().st_size // 2  # the disk fills up halfway through
+    full = _run_full_disk(tmp_path / "full", limit)
+    assert "FIT DONE" in full.stdout, full.stderr[-2000:]
+    lost = int(full.stdout.split("FIT DONE lost")[1].split()[0])
+    written = _count_records(tmp_path / "full")
+    assert lost > 0 and written > 0 and written + lost == total
+    assert "records LOST, not written" in full.stdout
+    assert "could not be written" in full.stderr and full.stderr.count("could not be written") == 1
+    # what was written is whole and readable (the reader raised nothing on the file's tail)
+    for steps in read_records(str(tmp_path / "full")).values():
+        for header, pngs in steps.values():
+            assert len(pngs) == len(header["channels"]) * len(header["roles"])
+
+
+class RemoveLogdir(keras.callbacks.Callback):
+    def __init__(self, logdir, epoch):
+        super().__init__()
+        self.logdir, self.epoch = logdir, epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            import shutil
+
+            shutil.rmtree(self.logdir)
+
+
+def test_a_removed_logdir_is_reported_counted_and_writing_goes_on(tmp_path, caplog, capsys):
+    logdir = tmp_path / "run"
+    callback = FeatVizCallback(str(logdir), ["conv1"], am=FAST, methods=["am", "weights"])
+    with caplog.at_level(logging.WARNING, logger="tb_featviz"):
+        fit(small_cnn(), [RemoveLogdir(str(logdir), 2), callback], epochs=4)
+    assert callback.lost_records == 4  # steps 0 and 1 x two methods were in the removed file
+    records = read_records(str(logdir))
+    assert {method: sorted(steps) for (_, method), steps in records.items()} == {"am": [2, 3, 4], "weights": [2, 3, 4]}
+    assert any("disappeared" in r.getMessage() for r in caplog.records)
+    assert "records LOST" in capsys.readouterr().out
+
+
+# -- 9: every setting is checked when it is given ----------------------------------------------------
+@pytest.mark.parametrize("make, message", [
+    (lambda: AMOptions(seed=-1), "seed must be an int >= 0"),
+    (lambda: AMOptions(seed="a"), "seed must be an int"),
+    (lambda: AMOptions(threshold="x"), "threshold must be a finite number"),
+    (lambda: AMOptions(blur_sigma=0), "blur_sigma must be > 0"),
+    (lambda: AMOptions(total_variation="x"), "total_variation must be a finite number"),
+    (lambda: AMOptions(l2=float("nan")), "l2 must be a finite number"),
+    (lambda: AMOptions(steps=True), "steps must be an int"),
+    (lambda: AMOptions(learning_rate="x"), "learning_rate must be a finite number"),
+    (lambda: AMOptions(batch_size=0), "batch_size must be an int >= 1"),
+    (lambda: RandomAffine(scale=(0, 0)), "scale must be"),
+    (lambda: RandomAffine(jitter=-1), "jitter must be"),
+    (lambda: RandomAffine(rotate_degrees=float("inf")), "rotate_degrees"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], input_range=(0, float("inf"))), "input_range must be finite"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], input_range="0,1"), "input_range must be"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], input_range=5), "input_range must be"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], input_range=(0,)), "input_range must be two numbers"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], methods=123), "methods must be a list"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], methods=["am", "am"]), "methods repeat"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], deconv_rule="backprop"), "deconv_rule must be one of"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], image_size=(16, 0)), "image_size must be"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], preprocess="x / 255"), "preprocess must be a function"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], probe_images=np.zeros((2, 8, 8, 1), bool)), "must hold numbers"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], verbose=3), "verbose must be"),
+])
+def test_bad_settings_are_refused_when_given(make, message):
+    with pytest.raises(ConfigurationError, match=message):
+        make()
+
+
+def test_options_are_frozen_so_a_later_change_cannot_skip_the_checks():
+    options = AMOptions()
+    with pytest.raises(AttributeError):
+        options.steps = -5
+
+
+def test_a_blur_wider_than_the_image_is_refused_before_epoch_1():
+    model = small_cnn(size=12)
+    x, y = image_data(8, size=12)
+    with pytest.raises(ConfigurationError, match=r"blur_sigma=50 .* 12 px image"):
+        fit(model, [FeatVizCallback("runs/never", ["conv1"], am=AMOptions(blur_sigma=50))], x=x, y=y)
+    assert not os.path.exists("runs/never")
+
+
+# -- 10: a Sequential model without keras.Input ------------------------------------------------------
+def unbuilt_sequential():
+    return keras.Sequential([keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+                             keras.layers.BatchNormalization(), keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(3)])
+
+
+def test_sequential_without_input_works_with_image_size_and_training_is_unchanged(tmp_path):
+    x, y = image_data(16, size=16)
+
+    def train(callbacks):
+        keras.utils.set_random_seed(5)
+        model = unbuilt_sequential()
+        fit(model, callbacks, epochs=2, x=x, y=y % 3)
+        return model
+
+    with pytest.raises(ConfigurationError, match=r"image_size=\(16, 16, channels\)"):
+        train([FeatVizCallback(str(tmp_path / "a"), ["conv"], image_size=(16, 16), am=FAST)])
+    plain = train([])
+    callback = FeatVizCallback(str(tmp_path / "b"), ["conv"], image_size=(16, 16, 3), am=FAST, verbose=0)
+    watched = train([callback])
+    assert sorted(read_records(str(tmp_path / "b"))[("conv", "am")]) == [0, 1, 2]
+    for a, b in zip(plain.weights, watched.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    keras.utils.set_random_seed(5)
+    result = tb_featviz.maximize_activation(unbuilt_sequential(), "conv", image_size=(16, 16, 3), steps=2)
+    assert result.images.shape == (4, 16, 16, 3)
+
+
+# -- 11: other Keras backends are refused clearly, before epoch 1 -----------------------------------
+def test_a_non_tensorflow_backend_is_named_and_refused(monkeypatch):
+    """JAX and PyTorch are not installed here (hundreds of MB each; their support is its own issue),
+    so the backend's name is what is replaced: the check reads nothing else."""
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    FeatVizCallback("runs/x", ["conv1"], methods=["weights"])  # backend-free: accepted
+    with pytest.raises(ConfigurationError, match=r"Keras runs on the 'jax' backend.*KERAS_BACKEND=tensorflow.*methods=\['weights'\]"):
+        FeatVizCallback("runs/x", ["conv1"])
+    with pytest.raises(ConfigurationError, match="'jax' backend"):
+        tb_featviz.maximize_activation(small_cnn(), "conv1")
+
+
+# -- 12: strong channels are drawn as strong, not as empty gray -------------------------------------
+def test_a_brightness_detector_is_white_and_nothing_is_stretched_unasked():
+    keras.utils.set_random_seed(6)
+    inputs = keras.Input((16, 16, 1))
+    conv = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="conv")
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(conv(inputs)))
+    kernel = np.zeros((3, 3, 1, 2), "float32")
+    kernel[..., 0] = 1.0  # channel 0: brighter is always stronger
+    kernel[1, 1, 0, 1] = 1e-3  # channel 1: a weak pixel detector
+    conv.set_weights([kernel, np.array([0.0, -0.0002], "float32")])
+    result = tb_featviz.maximize_activation(model, "conv", steps=48, transforms=None, blur_every=0)
+    tiles = result.tiles()
+    assert tiles[0].mean() > 240  # uniform white, as the model sees it (round 1 drew it mid-gray)
+    assert tiles[0].min() > 200
+    assert not result.dead.any()
+    # every tile is its image as the model sees it: [0, 1] -> black..white, nothing stretched
+    np.testing.assert_array_equal(tiles, np.round(result.images * 255).astype(np.uint8))
+    # stretching per tile, round 1's only drawing, turns that white optimum into flat mid-gray:
+    # it stays a choice a viewer makes knowingly
+    assert np.all(result.tiles(contrast="stretch")[0] == 128)
