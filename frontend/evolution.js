@@ -2,6 +2,7 @@
 // its number over epochs as a chart, and downloads of the strip (PNG) and the animation (GIF).
 
 import {lineChart} from './chart.js';
+import {CONTRASTS, STRETCHABLE, stretchImage} from './contrast.js';
 import {download, fileSafe, formatNumber, h, loadImage} from './dom.js';
 import {encodeGif} from './gif.js';
 import {HEADLINE} from './grid.js';
@@ -12,10 +13,11 @@ const LABEL_BAND = 16;
 /**
  * @param {!Object} evolution  the /evolution answer
  * @param {{step: ?number, roles: !Array<string>, onStep: function(number),
- *          onRole: function(string), onClose: function()}} options
+ *          onRole: function(string), onClose: function(), contrast: string}} options
  * @return {!HTMLElement}
  */
-export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose}) {
+export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose, contrast = 'absolute'}) {
+  const stretch = contrast === 'stretch' && STRETCHABLE.has(evolution.role);
   const headline = HEADLINE[evolution.method];
   const title = `${evolution.layer} · channel ${evolution.channel} · ${evolution.method}`;
   const frames = evolution.frames.map((frame) => {
@@ -27,8 +29,8 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
       title: `epoch ${frame.step}: ${headline} ${formatNumber(frame.numbers[headline])}`,
       onclick: () => onStep(frame.step),
     },
-    h('img', {src: frame.image, alt: `channel ${evolution.channel} at epoch ${frame.step}`,
-              draggable: 'false'}),
+    withContrast(h('img', {src: frame.image, alt: `channel ${evolution.channel} at epoch ${frame.step}`,
+                           draggable: 'false'}), stretch),
     h('figcaption', {}, `${frame.step}`, dead ? ' ✝' : ''));
   });
   const roleChooser = roles.length > 1 ?
@@ -41,6 +43,7 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
       h('header', {class: 'evolution-header'},
           h('h2', {}, title),
           h('span', {class: 'evolution-run'}, `run ${evolution.run}`),
+          stretch ? h('span', {class: 'contrast-note'}, CONTRASTS.stretch) : null,
           h('span', {class: 'spacer'}),
           roleChooser,
           h('button', {type: 'button', class: 'download-png',
@@ -53,6 +56,11 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
         h('p', {class: 'problems'}, evolution.problems.join('; ')) : null,
       h('div', {class: 'strip'}, frames),
       lineChart(points, {label: headline, marker: step, width: 420, height: 130}));
+}
+
+function withContrast(img, stretch) {
+  if (stretch) stretchImage(img);
+  return img;
 }
 
 /** Draws frames into a canvas: `columns` per row, each with its epoch written below. */

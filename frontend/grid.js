@@ -1,6 +1,7 @@
 // The grid of one (run, layer, method, epoch): a tile per channel with its image(s), index,
 // headline number, and a visible mark on dead channels.
 
+import {CONTRASTS, STRETCHABLE, stretchImage} from './contrast.js';
 import {formatNumber, h} from './dom.js';
 
 /** The number shown on each tile, per method. */
@@ -11,22 +12,26 @@ const ROLE_LABELS = {image: 'AM image', projections: 'deconv projections',
 
 /**
  * @param {!Object} grid      the /grid answer
- * @param {{selected: ?number, onSelect: function(number)}} options
+ * @param {{selected: ?number, onSelect: function(number), contrast: string}} options
  * @return {!HTMLElement}
  */
-export function renderGrid(grid, {selected = null, onSelect}) {
+export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolute'}) {
   const headline = HEADLINE[grid.method];
   const values = grid.numbers[headline] || [];
   const dead = grid.numbers.dead || [];
   const tiles = grid.channels.map((channel, position) => {
     const isDead = dead[position] === true;
-    const images = grid.roles.map((role) => h('img', {
-      src: grid.images[role][position],
-      alt: `${ROLE_LABELS[role] || role} of channel ${channel}`,
-      loading: 'lazy',
-      draggable: 'false',
-      class: `role-${role}`,
-    }));
+    const images = grid.roles.map((role) => {
+      const img = h('img', {
+        src: grid.images[role][position],
+        alt: `${ROLE_LABELS[role] || role} of channel ${channel}`,
+        loading: 'lazy',
+        draggable: 'false',
+        class: `role-${role}`,
+      });
+      if (contrast === 'stretch' && STRETCHABLE.has(role) && !legacyStretched(grid)) stretchImage(img);
+      return img;
+    });
     return h('button', {
       type: 'button',
       class: ['tile', isDead ? 'dead' : '', channel === selected ? 'selected' : '']
@@ -44,11 +49,51 @@ export function renderGrid(grid, {selected = null, onSelect}) {
   return h('div', {class: `grid method-${grid.method}`, role: 'list'}, tiles);
 }
 
+/** Records written before tb-featviz drew images in the input's range were stretched already. */
+function legacyStretched(grid) {
+  return grid.method !== 'weights' && !(grid.settings && grid.settings.contrast);
+}
+
+/**
+ * One line under the panel title: how the images were drawn and what they show, so that no
+ * picture is read as something it is not.
+ */
+export function describeGrid(grid, contrast) {
+  const settings = grid.settings || {};
+  const parts = [];
+  if (grid.method !== 'weights') {
+    parts.push(legacyStretched(grid) ? 'images stretched per tile when recorded (older tb-featviz)' :
+      `images ${CONTRASTS[contrast] || CONTRASTS.absolute}`);
+  }
+  if (grid.method === 'am' && settings.target) parts.push(`maximized: ${settings.target}`);
+  if (grid.method === 'am' && settings.dead_test) parts.push(`dead = constant on ${settings.dead_test}`);
+  if (grid.method === 'deconv') {
+    const path = settings.path || [];
+    const counts = {};
+    for (const entry of path) counts[entry.rule] = (counts[entry.rule] || 0) + 1;
+    const rules = Object.entries(counts).map(([rule, n]) => `${n} × ${rule}`).join(', ');
+    parts.push(`rule: ${settings.rule || 'deconvnet'}${rules ? ` (${rules} on the path)` : ''}`);
+    parts.push('left: projections (gray = 0), right: the image patches');
+  }
+  if (grid.method === 'weights') {
+    const layout = grid.layout || {};
+    parts.push(layout.orientation === 'stamp' ?
+      'what one input unit adds to the output (transposed conv)' :
+      'the weights over the input window');
+    if (!layout.colour) parts.push('one gray slice per input channel, gray = 0');
+  }
+  return parts.join(' · ');
+}
+
 /** Tooltip text: every number the record holds for this channel. */
 function describeChannel(grid, position) {
   const lines = [`channel ${grid.channels[position]} · epoch ${grid.step}`];
   for (const [name, values] of Object.entries(grid.numbers)) {
     const value = values[position];
+    if (name === 'input_channels' && Array.isArray(value)) {
+      lines.push(`reads input channels: ${value.length > 8 ? `${value[0]}…${value[value.length - 1]}` : value.join(', ')}`);
+      continue;
+    }
     if (Array.isArray(value)) continue;  // per-probe lists (top_k) are too long for a tooltip
     lines.push(`${name}: ${formatNumber(value)}`);
   }

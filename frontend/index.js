@@ -5,7 +5,8 @@
 import {ApiError, fetchEvolution, fetchGrid, fetchRuns} from './api.js';
 import {h, replace} from './dom.js';
 import {renderEvolution} from './evolution.js';
-import {renderGrid} from './grid.js';
+import {CONTRASTS} from './contrast.js';
+import {describeGrid, renderGrid} from './grid.js';
 
 const POLL_MS = 5000;
 const PLAY_MS = 700;
@@ -28,7 +29,7 @@ class Dashboard {
   constructor(root) {
     this.state = {
       runs: [], run: null, compare: '', layer: null, method: null, step: null,
-      follow: true, channel: null, role: null, tileSize: 96,
+      follow: true, channel: null, role: null, tileSize: 96, contrast: 'absolute',
     };
     this.listingText = '';
     this.rolesByMethod = {};
@@ -50,6 +51,9 @@ class Dashboard {
     this.tileInput = h('input', {type: 'range', id: 'tile-size', min: '48', max: '256', step: '8',
       value: String(s.tileSize), 'aria-label': 'tile size',
       oninput: (e) => this.setTileSize(Number(e.target.value))});
+    this.contrastSelect = h('select', {id: 'contrast', 'aria-label': 'contrast',
+      onchange: (e) => this.update({contrast: e.target.value})},
+    Object.entries(CONTRASTS).map(([value, label]) => h('option', {value}, label)));
     this.playButton = h('button', {type: 'button', id: 'play', onclick: () => this.togglePlay()}, '▶');
     this.slider = h('input', {type: 'range', id: 'epoch', min: '0', max: '0', value: '0',
       'aria-label': 'epoch', oninput: (e) => this.setStepIndex(Number(e.target.value))});
@@ -63,6 +67,7 @@ class Dashboard {
         h('label', {}, 'Layer ', this.layerSelect),
         this.methodButtons,
         h('label', {}, 'Compare with ', this.compareSelect),
+        h('label', {}, 'Images ', this.contrastSelect),
         h('label', {class: 'tile-size'}, 'Tile size ', this.tileInput));
     this.epochBar = h('div', {class: 'epoch-bar'},
         this.playButton, this.slider, this.epochLabel, this.liveLabel);
@@ -253,6 +258,7 @@ class Dashboard {
         [['', '— none —'], ...runNames.filter((n) => n !== s.run).map((n) => [n, n])], s.compare);
     const run = this.runInfo(s.run);
     fillSelect(this.layerSelect, (run ? run.layers : []).map((l) => [l.name, l.name]), s.layer);
+    this.contrastSelect.value = s.contrast;
     const methods = this.layerInfo()?.methods || {};
     replace(this.methodButtons, ['am', 'deconv', 'weights'].map((method) => h('button', {
       type: 'button',
@@ -327,9 +333,11 @@ class Dashboard {
     try {
       const grid = await fetchGrid(run, s.layer, s.method, s.step);
       return h('section', {class: 'panel', dataset: {run}}, title,
+          h('p', {class: 'panel-legend'}, describeGrid(grid, s.contrast)),
           renderGrid(grid, {
             selected: run === s.run ? s.channel : null,
             onSelect: (channel) => this.selectChannel(channel),
+            contrast: s.contrast,
           }));
     } catch (error) {
       const text = error instanceof ApiError ? error.message : String(error);
@@ -346,6 +354,7 @@ class Dashboard {
       const evolution = await fetchEvolution(s.run, s.layer, s.method, s.channel, s.role);
       content = renderEvolution(evolution, {
         step: s.step,
+        contrast: s.contrast,
         roles: this.roles(),
         onStep: (step) => this.setStep(step),
         onRole: (role) => {

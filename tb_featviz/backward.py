@@ -121,7 +121,7 @@ def _classify(op: Operation, linear: tuple) -> list:
             return [Step(op.name, "Multiply of two branches (a gate)", NO_RULE, layer)]
         if isinstance(layer, linear) or (isinstance(layer, keras.layers.Multiply) and op.inputs == 1):
             return activation_step
-        return [Step(op.name, f"{type(layer).__name__} layer (tb-featviz does not know its backward rule)", NO_RULE, layer)]
+        return [Step(op.name, _describe_unknown(layer), NO_RULE, layer)]
     found = nonlinearity.of_operation(layer)
     if found is not None:
         return [_nonlinear_step(op.name, layer, found)]
@@ -130,6 +130,15 @@ def _classify(op: Operation, linear: tuple) -> list:
     if from_keras and (kind in _AFFINE_OPS or (kind in _SCALING_OPS and op.inputs <= 1)):
         return []
     return [Step(op.name, f"keras.ops {kind}", NO_RULE, layer)]
+
+
+def _describe_unknown(layer) -> str:
+    kind = type(layer).__name__
+    if isinstance(layer, (keras.layers.LayerNormalization, keras.layers.GroupNormalization)):
+        return f"{kind}: divides by its input's own statistics"
+    if isinstance(layer, keras.layers.Lambda):
+        return "Lambda layer: what it computes cannot be seen"
+    return f"{kind}: a layer tb-featviz has no backward rule for"
 
 
 def _nonlinear_step(name: str, operation, found: Nonlinearity) -> Step:
@@ -148,7 +157,7 @@ def refusal(layer_name: str, steps: list, rule: str) -> Optional[str]:
     more = f" and {len(blocking) - 4} more" if len(blocking) > 4 else ""
     return (
         f"deconv rule {rule!r} is not defined for layer {layer_name!r}: its path from the input crosses "
-        f"{shown}{more}, which has no {rule} rule (only ReLU-family nonlinearities and max pooling do). "
+        f"{shown}{more}; {rule} has rules only for ReLU-family nonlinearities and max pooling. "
         f"Use deconv_rule='gradient' for the plain gradient (recorded as such), or a layer before "
         f"{blocking[0].name!r}"
     )

@@ -78,24 +78,35 @@ def _parser() -> argparse.ArgumentParser:
 # ---- commands ---------------------------------------------------------------------------------
 
 def _layers(args) -> int:
-    model = _load_model(args.model)
-    from tb_featviz import backward
-    from tb_featviz.model_access import iter_layers, operations_before
-    from tb_featviz.plan import method_status
-
-    rows = [("layer", "type", "output shape", "methods")]
-    for ref in iter_layers(model):
-        status = method_status(ref, backward.steps_on_path(operations_before(ref)), True, backward.DECONVNET)
-        methods = [m for m, why in status.items() if why is None]
-        if status["deconv"] is not None:
-            methods.append("deconv (--rule gradient only)")
-        rows.append((ref.name, type(ref.layer).__name__, _output_shape(ref.layer), ", ".join(methods)))
+    rows = [("layer", "type", "output shape", "methods")] + layer_rows(_load_model(args.model))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
     print("deconv needs --probe-images; weights applies to convolution layers; \"gradient only\": a "
           "nonlinearity on the way (gelu, swish, ...) has no deconvnet/guided rule.")
     return 0
+
+
+def layer_rows(model) -> list:
+    """(name, type, output shape, methods) of every layer a user may name."""
+    from tb_featviz import backward
+    from tb_featviz.model_access import iter_layers, operations_before
+    from tb_featviz.plan import method_status
+
+    from tb_featviz.errors import ConfigurationError
+
+    rows = []
+    for ref in iter_layers(model):
+        try:
+            status = method_status(ref, backward.steps_on_path(operations_before(ref)), True, backward.DECONVNET)
+        except ConfigurationError as error:  # e.g. a layer used twice
+            rows.append((ref.name, type(ref.layer).__name__, _output_shape(ref.layer), f"none: {error}"))
+            continue
+        methods = [m for m, why in status.items() if why is None]
+        if status["deconv"] is not None:
+            methods.append("deconv (--rule gradient only)")
+        rows.append((ref.name, type(ref.layer).__name__, _output_shape(ref.layer), ", ".join(methods)))
+    return rows
 
 
 def _render(args) -> int:

@@ -118,8 +118,8 @@ def am_record(layer: str, result, settings: Optional[Mapping] = None) -> Record:
             "dead": [bool(d) for d in result.dead],
             "steps": result.steps_run,
         },
-        settings={"maximized": result.maximized, "dead_test": result.dead_test, "contrast": imaging.ABSOLUTE,
-                  **dict(settings or {})},
+        settings={"maximized": result.maximized, "target": result.target, "dead_test": result.dead_test,
+                  "contrast": imaging.ABSOLUTE, **dict(settings or {})},
         layout=_planes_layout(result.images.shape[-1]),
     )
 

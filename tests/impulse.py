@@ -25,34 +25,33 @@ def linear_copy(layer, input_shape):
     return copy
 
 
-def template_filters(layer, input_shape, window):
-    """(out, wh, ww, in) filters read from one interior output unit's response to impulses.
+def template_filters(layer, channels, window):
+    """(out, wh, ww, in) filters read from output unit (0, 0)'s response to impulses.
 
-    `window`: (height, width) of the effective filter (dilated kernels included). Uses 'valid'
-    geometry: output unit (0, 0) sees input pixels [0, wh) x [0, ww) (padding='valid' layers).
+    `window`: (height, width) of the effective filter (dilated kernels included). The copy is
+    'valid' and as large as the window, so its one output unit sees input pixels [0, wh) x [0, ww).
     """
-    linear = linear_copy(layer, input_shape)
-    height, width, channels = input_shape
     wh, ww = window
-    impulses = np.zeros((wh * ww * channels, height, width, channels), np.float32)
-    index = 0
-    for dy in range(wh):
-        for dx in range(ww):
-            for c in range(channels):
-                impulses[index, dy, dx, c] = 1.0
-                index += 1
-    response = np.asarray(linear(impulses))[:, 0, 0, :]  # (impulses, out)
+    linear = linear_copy(layer, (wh, ww, channels))
+    positions = [(dy, dx, c) for dy in range(wh) for dx in range(ww) for c in range(channels)]
+    responses = []
+    for start in range(0, len(positions), 256):
+        chunk = positions[start : start + 256]
+        impulses = np.zeros((len(chunk), wh, ww, channels), np.float32)
+        for index, (dy, dx, c) in enumerate(chunk):
+            impulses[index, dy, dx, c] = 1.0
+        responses.append(np.asarray(linear(impulses))[:, 0, 0, :])  # (impulses, out)
+    response = np.concatenate(responses)
     return np.moveaxis(response.reshape(wh, ww, channels, -1), -1, 0)
 
 
-def stamp_filters(layer, input_shape, kernel_size):
-    """(out, kh, kw, in) what one input unit adds to each output channel around it."""
-    linear = linear_copy(layer, input_shape)
-    height, width, channels = input_shape
-    impulses = np.zeros((channels, height, width, channels), np.float32)
+def stamp_filters(layer, channels, kernel_size):
+    """(out, kh, kw, in) what one input unit adds to each output channel (a 1x1 input)."""
+    linear = linear_copy(layer, (1, 1, channels))
+    impulses = np.zeros((channels, 1, 1, channels), np.float32)
     for c in range(channels):
         impulses[c, 0, 0, c] = 1.0
-    response = np.asarray(linear(impulses))  # (in, H', W', out)
+    response = np.asarray(linear(impulses))  # (in, kh, kw, out)
     kh, kw = kernel_size
     return np.moveaxis(response[:, :kh, :kw, :], [0, 3], [3, 0])  # (out, kh, kw, in)
 
@@ -65,13 +64,13 @@ def full_filters(result, num_inputs):
     return full
 
 
-def assert_filters_match_impulses(layer, result, input_shape):
+def assert_filters_match_impulses(layer, result, num_inputs):
     """Every filter in `result` equals what the layer computes (to float32 precision)."""
     if isinstance(layer, keras.layers.Conv2DTranspose):
-        reference = stamp_filters(layer, input_shape, result.kernels.shape[1:3])
+        reference = stamp_filters(layer, num_inputs, result.kernels.shape[1:3])
     else:
-        reference = template_filters(layer, input_shape, result.kernels.shape[1:3])
+        reference = template_filters(layer, num_inputs, result.kernels.shape[1:3])
     expected = reference[result.channels]
-    got = full_filters(result, input_shape[-1])
+    got = full_filters(result, num_inputs)
     scale = max(float(np.abs(expected).max()), 1e-12)
     assert np.abs(got - expected).max() / scale < 1e-5, (layer.name, np.abs(got - expected).max(), scale)

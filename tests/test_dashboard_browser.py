@@ -305,3 +305,38 @@ def test_no_errors_in_the_browser_console(driver):
     errors = [e for e in driver.get_log("browser")
               if e["level"] == "SEVERE" and e.get("source") != "network"]
     assert not errors, json.dumps(errors, indent=1)
+
+
+def legend(driver, run="baseline"):
+    return driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{run}"] .panel-legend').text
+
+
+def test_images_are_drawn_as_recorded_and_stretching_is_a_labelled_choice(dashboard, server):
+    driver = dashboard
+    wait_for(lambda: images_loaded(driver, ".tile img") == 8, what="tile images")
+    text = legend(driver)
+    assert "images as the model sees it" in text
+    assert "maximized: layer output" in text and "dead = constant on 16 probe images" in text  # BN, ReLU follow
+    stored = tile_sources(driver)
+    assert all("/featviz/image?" in src for src in stored)  # the stored PNGs, untouched
+    choose(driver, "contrast", "stretch")
+    wait_for(lambda: "images stretched per tile" in legend(driver), what="the stretch label")
+    wait_for(lambda: all(src.startswith("data:image/png") for src in tile_sources(driver)), what="stretched tiles")
+    # the browser's stretch is the same as the engine's: compare one tile's pixels
+    grid = server.json(f"/data/plugin/featviz/grid?run=baseline&layer=conv1&method=am&step={EPOCHS}")
+    png = server.get("/data/plugin/featviz/" + grid["images"]["image"][0])[1]
+    from tb_featviz import imaging
+
+    expected = imaging.to_uint8(tf.io.decode_png(png).numpy() / 255.0, "stretch")
+    shown = tf.io.decode_png(__import__("base64").b64decode(tile_sources(driver)[0].split(",", 1)[1])).numpy()[..., :3]
+    assert np.abs(shown.astype(int) - expected.astype(int)).max() <= 2
+    screenshot(driver, "grid_conv1_am_stretched")
+    driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe"))
+    choose(driver, "contrast", "absolute")
+    wait_for(lambda: all("/featviz/image?" in src for src in tile_sources(driver)), what="stored tiles again")
+    choose(driver, "layer", "conv2")  # Conv2D(activation="relu") after relu1 and pool1
+    wait_for(lambda: "maximized: pre-activation (before relu)" in legend(driver), what="conv2's legend")
+    click(lambda: method_button(driver, "deconv"), "deconv")
+    wait_for(lambda: "rule: deconvnet (1 × deconvnet, 1 × switches on the path)" in legend(driver),
+             what="the deconv legend")
+    assert "left: projections (gray = 0), right: the image patches" in legend(driver)

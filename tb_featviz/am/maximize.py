@@ -153,6 +153,7 @@ class AMResult:
     steps_run: np.ndarray  # (n,) int
     maximized: str = "output"  # target.PRE_ACTIVATION or OUTPUT
     dead_test: str = ""  # which images the dead test used
+    target: str = ""  # what was maximized, in words: "pre-activation (before relu)"
 
     def tiles(self, contrast: str = imaging.ABSOLUTE) -> np.ndarray:
         """(n, H, W, 1|3) uint8: each image as the model sees it (white is white), or with
@@ -214,7 +215,7 @@ class ActivationMaximizer:
         )
         dead, dead_test = self._dead(channels, images)
         return AMResult(channels, images, final_value, objective_value, start_value, dead, steps_run,
-                        self._target.maximized, dead_test)
+                        self._target.maximized, dead_test, self._target.describe())
 
     # -- evaluation ------------------------------------------------------------------------
     def _dead(self, channels: np.ndarray, images: np.ndarray):
