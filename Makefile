@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DEMO_ARGS ?=
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: demo test venv data browser clean
+.PHONY: demo test zoo venv data browser clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ demo: venv data
 
 test: venv data browser
 	$(PY) -m pytest -q tests
+
+# The model zoo alone, with more AM steps and channels than in `make test`.
+zoo: venv
+	ZOO=full $(PY) -m pytest -q tests/test_zoo.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info test-artifacts

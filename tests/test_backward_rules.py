@@ -185,3 +185,35 @@ def test_default_methods_leave_deconv_out_with_a_warning_and_keep_the_rest(tmp_p
     plans = {plan.name: plan.methods for plan in callback._plans}
     assert plans == {"c1": ("am", "deconv", "weights"), "c2": ("am", "weights")}
     assert any("no deconv for layer 'c2'" in r.getMessage() and "gelu" in r.getMessage() for r in caplog.records)
+
+
+ALL_ACTIVATIONS = ["relu", "relu6", "leaky_relu", "gelu", "silu", "swish", "hard_silu", "mish", "elu", "selu",
+                   "celu", "softplus", "softsign", "tanh", "sigmoid", "hard_sigmoid", "exponential", "linear",
+                   "log_sigmoid", "sparse_plus", "squareplus", "tanh_shrink", "soft_shrink", "hard_shrink",
+                   "hard_tanh", "sparse_sigmoid"]
+
+
+@pytest.mark.parametrize("activation", ALL_ACTIVATIONS)
+def test_every_keras_activation_as_the_target_layers_own(activation):
+    """A layer's own activation: AM maximizes what comes before it and reports what comes out;
+    deconv projects from before it, so any activation works there, under every rule."""
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input((12, 12, 2))
+    x = keras.layers.MaxPooling2D()(keras.layers.ReLU()(keras.layers.Conv2D(3, 3, name="c1")(inputs)))
+    target = keras.layers.Conv2D(4, 3, activation=activation, name="c2")
+    model = keras.Model(inputs, target(x))
+    result = tb_featviz.maximize_activation(model, "c2", steps=6)
+    expected_target = "layer output" if activation == "linear" else "pre-activation (before"
+    assert result.target.startswith(expected_target)
+    to_input = keras.Model(model.inputs, target.input)
+    kernel, bias = target.get_weights()
+    pre = tf.nn.conv2d(to_input(result.images), kernel, 1, "VALID").numpy() + bias  # by hand
+    diagonal = np.arange(4), np.arange(4)
+    np.testing.assert_allclose(result.objective, pre.mean(axis=(1, 2))[diagonal], rtol=1e-4, atol=1e-6)
+    output = keras.Model(model.inputs, target.output)(result.images).numpy()  # Keras's own forward
+    np.testing.assert_allclose(result.activation, output.mean(axis=(1, 2))[diagonal], rtol=1e-4, atol=1e-6)
+    images = np.random.default_rng(8).random((4, 12, 12, 2)).astype("float32")
+    for rule in ("deconvnet", "guided", "gradient"):
+        projected = tb_featviz.deconvnet(model, "c2", images, top_k=1, rule=rule)
+        assert np.all(np.isfinite(projected.projections))
+        assert [entry["rule"] for entry in projected.path] == ([rule, "switches"] if rule != "gradient" else ["gradient"] * 2)

@@ -41,7 +41,7 @@ class AMOptions:
     total_variation, l2: weights (>= 0) of those penalties on the [0, 1] image.
     blur_every, blur_sigma: blur the image every N steps (pixel parameterization; 0 = never).
     threshold: stop a channel once its objective passes this value (None = run all steps).
-    reduction: maximize the channel's spatial "mean" or its "center" unit.
+    reduction: maximize the channel's spatial "mean", its "center" unit or its strongest ("max").
     objective: a custom `Objective` replacing channel - penalties (advanced).
     batch_size: channels optimized together; lower it to save memory.
     seed: the start image and random transforms of channel c depend only on (seed, c).
@@ -75,8 +75,8 @@ class AMOptions:
             _check_number(self.threshold, "threshold", minimum=None)
         _check_int(self.batch_size, "batch_size", 1)
         _check_int(self.seed, "seed", 0)
-        if self.reduction not in ("mean", "center"):
-            raise ConfigurationError(f"AMOptions.reduction must be 'mean' or 'center', got {self.reduction!r}")
+        if self.reduction not in ("mean", "center", "max"):
+            raise ConfigurationError(f"AMOptions.reduction must be 'mean', 'center' or 'max', got {self.reduction!r}")
         if self.transforms is not None and not isinstance(self.transforms, RandomAffine):
             raise ConfigurationError("AMOptions.transforms must be a RandomAffine or None")
         if self.objective is not None and not isinstance(self.objective, objectives.Objective):
@@ -188,6 +188,7 @@ class ActivationMaximizer:
         self._evaluate = traced(self._evaluate_batch)
         self._to_images = traced(self._param_to_images)
         self._outputs = traced(self._outputs_of)
+        self._searcher = None  # made when a channel looks dead (see _dead)
 
     def run(self, channels: Sequence[int], progress: Optional[Callable[[int, int], None]] = None) -> AMResult:
         """`progress(done, total)`, if given, is called after every gradient step (for CLIs)."""
@@ -219,14 +220,44 @@ class ActivationMaximizer:
 
     # -- evaluation ------------------------------------------------------------------------
     def _dead(self, channels: np.ndarray, images: np.ndarray):
+        """Dead on the probe images; without them, constant on varied test images, on the AM
+        images and after a search for any input that makes the channel fire."""
         if self._liveness_images is not None:
-            batches = [self._liveness_images]
             test = f"{len(self._liveness_images)} probe images"
-        else:
-            model_images = self._spec.to_model(tf.constant(images)).numpy() if len(images) else images
-            batches = [self._spec.to_model(tf.constant(liveness.test_images(self._spec.shape))).numpy(), model_images]
-            test = f"{liveness.TEST_IMAGES} varied test images and the AM images"
-        return liveness.constant_channels(self._outputs, batches, channels, self._options.batch_size), test
+            return liveness.constant_channels(self._outputs, [self._liveness_images], channels,
+                                              self._options.batch_size), test
+        batches = [self._to_model(liveness.test_images(self._spec.shape)), self._to_model(images)]
+        dead = liveness.constant_channels(self._outputs, batches, channels, self._options.batch_size)
+        if dead.any():
+            dead[dead] = self._search_finds_nothing(channels[dead])
+        return dead, liveness.DEAD_TEST_WITHOUT_PROBES
+
+    def _search_finds_nothing(self, candidates: np.ndarray) -> np.ndarray:
+        """For channels constant on everything so far: ascend their strongest unit from
+        `liveness.SEARCH_STARTS` varied starts; True where the output still never changes."""
+        if self._searcher is None:
+            options = AMOptions(
+                steps=liveness.SEARCH_STEPS, learning_rate=self._options.learning_rate, parameterization="pixel",
+                transforms=None, blur_every=0, reduction="max", batch_size=self._options.batch_size,
+                selected_channels_only=self._options.selected_channels_only,
+            )
+            self._searcher = ActivationMaximizer(self._target, self._spec, options)
+        starts = liveness.search_starts(self._spec.shape)
+        channels = np.repeat(candidates, len(starts)).astype(np.int32)
+        tiled = np.tile(starts, (len(candidates), 1, 1, 1))
+        found = np.concatenate([
+            self._searcher._optimize(tiled[i : i + self._options.batch_size], channels[i : i + self._options.batch_size])[0]
+            for i in range(0, len(channels), self._options.batch_size)
+        ])
+        constant = [
+            liveness.constant_channels(self._outputs, [self._to_model(found[i * len(starts) : (i + 1) * len(starts)])],
+                                       candidates[i : i + 1], self._options.batch_size)[0]
+            for i in range(len(candidates))
+        ]
+        return np.array(constant, bool)
+
+    def _to_model(self, images: np.ndarray) -> np.ndarray:
+        return self._spec.to_model(tf.constant(images)).numpy() if len(images) else images
 
     def _outputs_of(self, model_input, channels):
         return tf.gather(self._target.output(model_input), channels, axis=-1)

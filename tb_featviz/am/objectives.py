@@ -58,12 +58,13 @@ def selected_channel(activations: tf.Tensor, channels: tf.Tensor) -> tf.Tensor:
 
 
 def channel(reduction: str = "mean") -> Objective:
-    """The chosen channel's activation: its spatial mean, or its centre unit ("center").
+    """The chosen channel's activation: its spatial mean, its centre unit ("center") or its
+    strongest unit ("max", used to search for any input that makes a channel fire).
 
-    For unit (Dense) outputs both are the unit itself.
+    For unit (Dense) outputs all are the unit itself.
     """
-    if reduction not in ("mean", "center"):
-        raise ValueError(f"reduction must be 'mean' or 'center', got {reduction!r}")
+    if reduction not in ("mean", "center", "max"):
+        raise ValueError(f"reduction must be 'mean', 'center' or 'max', got {reduction!r}")
 
     def value(context: Context) -> tf.Tensor:
         selected = selected_channel(context.activations, context.channels)
@@ -71,6 +72,8 @@ def channel(reduction: str = "mean") -> Objective:
             return selected
         if reduction == "mean":
             return tf.reduce_mean(selected, axis=[1, 2])
+        if reduction == "max":
+            return tf.reduce_max(selected, axis=[1, 2])
         height, width = tf.shape(selected)[1], tf.shape(selected)[2]
         return selected[:, height // 2, width // 2]
 
