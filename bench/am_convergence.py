@@ -1,10 +1,11 @@
-"""How many AM steps a good image needs, and what early stop and dead-channel skipping save.
+"""How many AM steps a good image needs, and what early stop saves.
 
     python bench/am_convergence.py            # demo CNN trained 1 epoch on 12,000 images
     python bench/am_convergence.py --smoke    # untrained, few steps, for CI
 
 For each step count N the default AM runs from the same seeded start (so runs differ only in N);
-each channel's activation after N steps is compared with what it reaches after the longest run.
+each channel's objective (its pre-activation, what AM maximizes) after N steps is compared with
+what it reaches after the longest run, for channels whose longest-run objective is positive.
 """
 
 from __future__ import annotations
@@ -51,17 +52,17 @@ def main():
         model, layers, grid = trained_demo_model(12000), ["conv2", "conv3"], [
             4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512]
     longest = grid[-1]
-    print("| layer | steps | median activation / activation at "
+    print("| layer | steps | median objective / objective at "
           f"{longest} | 10th percentile | time |")
     print("|---|---|---|---|---|")
     summary = {}
     for layer in layers:
         reference, _ = run(model, layer, longest)
-        alive = ~reference.dead & (reference.activation > 0)
+        alive = reference.objective > 0
         reached = None
         for steps in grid:
             result, seconds = run(model, layer, steps)
-            ratio = result.activation[alive] / reference.activation[alive]
+            ratio = result.objective[alive] / reference.objective[alive]
             median, p10 = float(np.median(ratio)), float(np.percentile(ratio, 10))
             if reached is None and median >= 0.9:
                 reached = steps
@@ -69,16 +70,16 @@ def main():
         summary[layer] = (reached, int(alive.sum()), len(reference.dead), int(reference.dead.sum()))
 
     print()
-    print("| layer | steps to 90 % (median) | alive / all channels | dead (skipped) |")
+    print("| layer | steps to 90 % (median) | channels compared / all | flagged dead |")
     print("|---|---|---|---|")
     for layer, (reached, alive, total, dead) in summary.items():
         print(f"| {layer} | {reached} | {alive} / {total} | {dead} |")
 
-    # Early stop: a threshold at the median activation the default 48 steps reach.
+    # Early stop: a threshold at the median objective the default 48 steps reach.
     layer = layers[-1]
     steps = 48 if not args.smoke else grid[-1]
     full, full_seconds = run(model, layer, steps)
-    threshold = float(np.median(full.activation[~full.dead]))
+    threshold = float(np.median(full.objective))
     stopped, stopped_seconds = run(model, layer, steps, threshold=threshold)
     print()
     print(f"| early stop on {layer} at threshold {threshold:.3g} ({steps} steps max) | value |")
