@@ -56,7 +56,7 @@ class LayerPlan:
         from tb_featviz.am.selected import SelectedChannelsForward
 
         selected = SelectedChannelsForward.for_layer(self.ref)
-        return ActivationMaximizer(self.target, spec, options, selected, liveness_images)
+        return ActivationMaximizer(self.target, spec, options, selected, liveness_images, affine=not self.path)
 
     def projector(self, spec: InputSpec, rule: str, batch_size: int = 128):
         """A DeconvProjector for this layer; it takes probe images channels last."""

@@ -120,7 +120,7 @@ def test_dead_channel_is_flagged_and_keeps_its_image():
     conv2.set_weights([kernel, bias])
     result = tb_featviz.maximize_activation(model, "conv2", [1, 2], steps=5)
     assert result.dead.tolist() == [False, True]
-    assert result.activation[1] == 0.0 and result.objective[1] == pytest.approx(-1.0)
+    assert result.activation[1] == 0.0
     assert "varied test images" in result.dead_test
     # DEAD is a flag, not a colour: the tile is the image itself, as the model sees it
     np.testing.assert_array_equal(result.tiles()[1], np.round(result.images[1] * 255).astype(np.uint8))
@@ -142,12 +142,13 @@ def test_a_channel_silent_on_gray_but_firing_on_edges_is_alive_and_optimized():
     start = PixelImage().initial(0, [0], (32, 32, 3))
     assert conv1(start).numpy()[..., 0].max() == 0.0  # silent at the start...
     assert conv1(edges).numpy()[..., 0].max() > 1.0  # ...but fires on an edge
-    for probes in (None, edges):
-        result = tb_featviz.maximize_activation(model, "conv1", [0, 1], steps=24, probe_images=probes)
-        assert not result.dead[0]
-        assert result.maximized == "pre_activation"
-        assert result.objective[0] > -0.5  # the pre-activation rose from about -1
-        assert result.activation[0] > 0.0
+    for maximize in ("pre_activation", "auto"):  # auto: the output (a first layer), redirected while silent
+        for probes in (None, edges):
+            result = tb_featviz.maximize_activation(model, "conv1", [0, 1], steps=24, probe_images=probes,
+                                                    maximize=maximize)
+            assert not result.dead[0]
+            assert result.activation[0] > 0.0  # it fires now
+        assert result.maximized == ("output" if maximize == "auto" else "pre_activation")
 
 
 def test_threshold_stops_each_channel_early():
@@ -239,3 +240,25 @@ def test_fourier_parameterization_on_colour_input():
     assert result.images.min() >= 0.0 and result.images.max() <= 1.0
     alive = ~result.dead
     assert np.all(result.activation[alive] > result.start_activation[alive])
+
+
+def test_a_first_layer_maximizes_its_output_because_its_pre_activation_is_affine():
+    """The pre-activation of a first conv is linear in the image: its maximum is a flat image
+    (black or white by the sign of the filter's sum). "auto" maximizes the output instead,
+    where a ReLU rewards the pattern the filter matches, and says so."""
+    keras.utils.set_random_seed(12)
+    inputs = keras.Input((24, 24, 1))
+    conv = keras.layers.Conv2D(1, 3, activation="relu", name="conv")
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(conv(inputs)))
+    kernel = np.array([[-1, 2, -1]] * 3, "float32").T[:, :, None, None]  # a horizontal line detector
+    conv.set_weights([kernel, np.zeros(1, "float32")])
+    plain = dict(steps=64, transforms=None, blur_every=0)
+    auto = tb_featviz.maximize_activation(model, "conv", **plain)
+    assert auto.maximized == "output" and "affine" in auto.target
+    interior = auto.images[0, 2:-2, 2:-2, 0]
+    rows = interior.mean(axis=1)
+    assert interior.std() > 0.3 and rows.max() - rows.min() > 0.8  # bright and dark lines
+    pre = tb_featviz.maximize_activation(model, "conv", maximize="pre_activation", **plain)
+    assert pre.maximized == "pre_activation" and auto.activation[0] > pre.activation[0]
+    # a zero-sum filter's mean pre-activation hardly depends on the interior: it stays near the start
+    assert pre.images[0, 2:-2, 2:-2, 0].std() < 0.1

@@ -14,15 +14,16 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from tb_featviz import imaging, liveness
+from tb_featviz import imaging, liveness, nonlinearity
 from tb_featviz.am import objectives, parameterizations
 from tb_featviz.am.transforms import RandomAffine, gaussian_blur, warp
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.inputs import InputSpec
 from tb_featviz.model_access import traced
-from tb_featviz.target import Target
+from tb_featviz.target import OUTPUT, Target
 
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
+MAXIMIZE = ("auto", "pre_activation", "output")
 _BATCH_BUCKET = 8  # alive-channel batches are padded to a multiple of this to avoid retracing
 
 
@@ -41,6 +42,13 @@ class AMOptions:
     total_variation, l2: weights (>= 0) of those penalties on the [0, 1] image.
     blur_every, blur_sigma: blur the image every N steps (pixel parameterization; 0 = never).
     threshold: stop a channel once its objective passes this value (None = run all steps).
+    maximize: "pre_activation" (the channel before its layer's elementwise nonlinearity: never a
+      vanishing gradient at a silent start; Lucid's choice), "output" (the layer's output; for a
+      ReLU-family layer the gradient is redirected to the pre-activation while the channel is
+      silent, as Lucid's redirected ReLU gradient does), or "auto" (default): pre_activation,
+      except where the pre-activation is an affine function of the image (a first layer): its
+      maximum is then a flat black or white image that says only the sign of the filter's sum,
+      so the output is maximized.
     reduction: maximize the channel's spatial "mean", its "center" unit or its strongest ("max").
     objective: a custom `Objective` replacing channel - penalties (advanced).
     batch_size: channels optimized together; lower it to save memory.
@@ -63,6 +71,7 @@ class AMOptions:
     batch_size: int = 64
     seed: int = 0
     selected_channels_only: bool = True
+    maximize: str = "auto"
 
     def __post_init__(self) -> None:
         _check_int(self.steps, "steps", 0)
@@ -75,6 +84,8 @@ class AMOptions:
             _check_number(self.threshold, "threshold", minimum=None)
         _check_int(self.batch_size, "batch_size", 1)
         _check_int(self.seed, "seed", 0)
+        if self.maximize not in MAXIMIZE:
+            raise ConfigurationError(f"AMOptions.maximize must be one of {list(MAXIMIZE)}, got {self.maximize!r}")
         if self.reduction not in ("mean", "center", "max"):
             raise ConfigurationError(f"AMOptions.reduction must be 'mean', 'center' or 'max', got {self.reduction!r}")
         if self.transforms is not None and not isinstance(self.transforms, RandomAffine):
@@ -123,6 +134,7 @@ class AMOptions:
             "blur_sigma": self.blur_sigma,
             "threshold": self.threshold,
             "seed": self.seed,
+            "maximize": self.maximize,
         }
 
 
@@ -152,8 +164,8 @@ class AMResult:
     dead: np.ndarray  # (n,) bool: the channel's output was the same value on every test image
     steps_run: np.ndarray  # (n,) int
     maximized: str = "output"  # target.PRE_ACTIVATION or OUTPUT
-    dead_test: str = ""  # which images the dead test used
     target: str = ""  # what was maximized, in words: "pre-activation (before relu)"
+    dead_test: str = ""  # which images the dead test used
 
     def tiles(self, contrast: str = imaging.ABSOLUTE) -> np.ndarray:
         """(n, H, W, 1|3) uint8: each image as the model sees it (white is white), or with
@@ -171,10 +183,14 @@ class ActivationMaximizer:
     """
 
     def __init__(self, target: Target, input_spec: InputSpec, options: AMOptions, selected=None,
-                 liveness_images: Optional[np.ndarray] = None):
-        """`selected`: a `SelectedChannelsForward` for the layer, used when options allow."""
+                 liveness_images: Optional[np.ndarray] = None, affine: bool = False):
+        """`selected`: a `SelectedChannelsForward` for the layer, used when options allow.
+        `affine`: the layer's pre-activation is an affine function of the image (options.maximize)."""
         options.check_image(input_spec.shape)
         self._target = target
+        self._on_output = target.nonlinearity is not None and (
+            options.maximize == "output" or (options.maximize == "auto" and affine)
+        )
         use_selected = options.selected_channels_only and options.objective is None
         elementwise = target.nonlinearity is None or target.nonlinearity.elementwise
         self._selected = selected if use_selected and elementwise else None
@@ -216,7 +232,7 @@ class ActivationMaximizer:
         )
         dead, dead_test = self._dead(channels, images)
         return AMResult(channels, images, final_value, objective_value, start_value, dead, steps_run,
-                        self._target.maximized, dead_test, self._target.describe())
+                        *self._describe(), dead_test)
 
     # -- evaluation ------------------------------------------------------------------------
     def _dead(self, channels: np.ndarray, images: np.ndarray):
@@ -238,7 +254,8 @@ class ActivationMaximizer:
         if self._searcher is None:
             options = AMOptions(
                 steps=liveness.SEARCH_STEPS, learning_rate=self._options.learning_rate, parameterization="pixel",
-                transforms=None, blur_every=0, reduction="max", batch_size=self._options.batch_size,
+                transforms=None, blur_every=0, reduction="max", maximize="pre_activation",
+                batch_size=self._options.batch_size,
                 selected_channels_only=self._options.selected_channels_only,
             )
             self._searcher = ActivationMaximizer(self._target, self._spec, options)
@@ -279,10 +296,40 @@ class ActivationMaximizer:
             raise FloatingPointError(f"layer {self._target.ref.name!r} computes NaN or infinity")
         return objective, output
 
+    def _describe(self) -> tuple:
+        if not self._on_output:
+            return self._target.maximized, self._target.describe()
+        why = "the pre-activation is affine in the image" if self._options.maximize == "auto" else "as asked"
+        redirect = "; ReLU gradient redirected while silent" if self._redirects() else ""
+        return OUTPUT, f"layer output ({why}{redirect})"
+
+    def _redirects(self) -> bool:
+        found = self._target.nonlinearity
+        return self._on_output and found is not None and found.family == nonlinearity.RELU
+
+    def _objective_context(self, pre, picked, image):
+        """The Context the objective sees: pre-activations, or the layer's output."""
+        return objectives.Context(self._target.activate(pre) if self._on_output else pre, picked, image)
+
+    def _ascent_value(self, pre, picked, image):
+        """The objective's value; for a silent ReLU channel (constant output, zero gradient)
+        its gradient is redirected to the pre-activation (Lucid's redirected ReLU gradient):
+        the added term is zero in value, so reported numbers are the true ones."""
+        context = self._objective_context(pre, picked, image)
+        value = self._objective(context)
+        if not self._redirects():
+            return value
+        own = objectives.selected_channel(context.activations, picked)
+        axes = list(range(1, len(own.shape)))
+        silent = tf.stop_gradient(tf.cast(
+            tf.reduce_max(own, axis=axes) <= tf.reduce_min(own, axis=axes), value.dtype))
+        push = self._channel_value(objectives.Context(pre, picked, image))
+        return value + silent * (push - tf.stop_gradient(push))
+
     def _evaluate_batch(self, params, channels):
         image = self._param.to_image(params, self._spec.shape)
         pre, picked = self._activations(self._spec.to_model(image), channels)
-        objective = self._channel_value(objectives.Context(pre, picked, image))
+        objective = self._channel_value(self._objective_context(pre, picked, image))
         output = self._channel_value(objectives.Context(self._target.activate(pre), picked, image))
         return objective, output
 
@@ -362,9 +409,8 @@ class _Renderer:
             tape.watch(self.params)
             image = owner._param.to_image(self.params, shape)
             seen = warp(image, rows) if rows is not None else image
-            activations, picked = owner._activations(owner._spec.to_model(seen), channels)
-            context = objectives.Context(activations, picked, image)
-            loss = -tf.reduce_sum(owner._objective(context))
+            pre, picked = owner._activations(owner._spec.to_model(seen), channels)
+            loss = -tf.reduce_sum(owner._ascent_value(pre, picked, image))
         gradient = tape.gradient(loss, self.params)
         # Adam, term for term as keras.optimizers.Adam computes it.
         self._t.assign_add(1.0)
@@ -376,7 +422,7 @@ class _Renderer:
         updated = owner._param.project(updated)
         mask = tf.reshape(active, self._mask_shape)
         self.params.assign(tf.where(mask, updated, self.params))
-        return owner._channel_value(context)
+        return owner._channel_value(owner._objective_context(pre, picked, image))
 
     def _blur(self, active):
         blurred = gaussian_blur(self.params, self._owner._options.blur_sigma)
