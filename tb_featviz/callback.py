@@ -30,29 +30,37 @@ class FeatVizCallback(keras.callbacks.Callback):
       logdir: where to write event files (the run's directory, e.g. "runs/exp1").
       layers: a layer name, a list of names (all channels, at most `max_channels` each), or a
         dict {name: "all" | int | iterable of channel indices}. Nested layers as "outer/inner".
-      probe_images: fixed images (as `fit` takes them) for deconv projections; also used to
-        infer the input value range when `input_range` is not given.
+      probe_images: fixed images (as `fit` takes them) for deconv projections and the dead test
+        (a channel constant on all of them is dead); float images also give the input value
+        range when `input_range` is not given (integer images need `input_range`).
       every_n_epochs: visualize after every N-th epoch (step = epoch number, 1-based as Keras
         prints them); step 0 (or `initial_epoch`) before training and the final epoch are always
         written.
-      methods: any of "am", "deconv", "weights"; default every method that applies.
+      methods: any of "am", "deconv", "weights"; default every method that applies to each
+        layer (one that does not is left out with a warning saying why).
       am: `AMOptions` for activation maximization (steps, parameterization, regularization...).
       top_k: top activations per channel for deconv projections.
-      deconv_rule: "deconvnet" (Zeiler & Fergus) or "guided" (guided backprop).
-      input_range: (low, high) of the model's input values; default from probe_images, else [0, 1].
+      deconv_rule: "deconvnet" (Zeiler & Fergus), "guided" (guided backprop) or "gradient" (the
+        plain gradient: the only one defined through gelu, swish and other non-ReLU layers).
+      input_range: (low, high) of the model's input values; default from probe_images, else
+        [0, 1]. Printed at the start and recorded with its source.
       preprocess: function applied to AM images (in `input_range`) before the model sees them.
-      image_size: (height, width) for AM when the model accepts any size (default 64x64).
+      image_size: (height, width) for AM when the model accepts any size (default 64x64);
+        (height, width, channels) for a Sequential model without keras.Input.
       max_channels: cap for layers given by name only.
       max_overhead: a time budget, e.g. 0.05. Step 0 and the final epoch are always written;
         an epoch between is visualized only if the callback's total time so far, plus that
         visualization (estimated by the last one), stays within this fraction of the training
         time so far. Trades which epochs are recorded (then timing-dependent) for speed.
         None (default): every N-th epoch.
-      verbose: 1 prints one line per visualized epoch with the time it took; 0 is silent.
+      verbose: 1 prints one line per visualized epoch with the time it took (and how many
+        records could not be written, if any); 0 is silent.
 
     It never changes training: the model runs in inference mode, no weight, BatchNorm statistic,
-    optimizer slot or random stream is touched. A failure while visualizing is logged once and
-    that visualization skipped; a misconfiguration raises ConfigurationError in on_train_begin.
+    optimizer slot or random stream is touched. Every argument is checked here; what needs the
+    model raises ConfigurationError in on_train_begin, before the first epoch. A failure while
+    visualizing is logged once and that visualization skipped; a record that cannot be written
+    is counted in `lost_records`.
     """
 
     def __init__(
