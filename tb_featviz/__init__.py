@@ -30,12 +30,12 @@ _EXPORTS = {
     "ConfigurationError": "tb_featviz.errors",
 }
 
-__all__ = [*_EXPORTS, "summary"]
+__all__ = [*_EXPORTS, "summary", "records"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "summary":
-        return importlib.import_module("tb_featviz.summary")
+    if name in ("summary", "records"):
+        return importlib.import_module(f"tb_featviz.{name}")
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'tb_featviz' has no attribute {name!r}")

@@ -158,8 +158,9 @@ def refusal(layer_name: str, steps: list, rule: str) -> Optional[str]:
     return (
         f"deconv rule {rule!r} is not defined for layer {layer_name!r}: its path from the input crosses "
         f"{shown}{more}; {rule} has rules only for ReLU-family nonlinearities and max pooling. "
-        f"Use deconv_rule='gradient' for the plain gradient (recorded as such), or a layer before "
-        f"{blocking[0].name!r}"
+        f"Use the rule 'gradient' for the plain gradient, recorded as such (deconv_rule='gradient' in "
+        f"FeatVizCallback, rule='gradient' in tb_featviz.deconvnet, --rule gradient in the CLI), or a "
+        f"layer before {blocking[0].name!r}"
     )
 
 

@@ -158,6 +158,10 @@ class FeatVizCallback(keras.callbacks.Callback):
             for method, why in plan.left_out.items():
                 if method == metadata.METHOD_DECONV and self.probe_images is not None:
                     log.warning("tb_featviz: no deconv for layer %r: %s", plan.name, why)
+            if metadata.METHOD_AM in plan.methods and not plan.path and plan.target.nonlinearity is None:
+                log.warning("tb_featviz: layer %r is an affine function of the image, so the image that "
+                            "maximizes it is flat (black or white by the sign of each filter's sum); the "
+                            "nonlinearity after it shows patterns", plan.name)
         if self.verbose and self._chief:
             print(f"featviz: {spec.describe_range()}", flush=True)
         self._before_training = True
@@ -254,17 +258,16 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._pending_line = None
 
     def _record(self, plan, method: str) -> summary.Record:
-        settings = {"input": self._spec.settings(), "num_channels": plan.num_channels}
         if method == metadata.METHOD_AM:
             result = self._worker(plan, method).run(plan.channels)
             _check_finite(result.images, "AM image")
-            return summary.am_record(plan.name, result, {**settings, **self.am_options.settings()})
+            return summary.am_record(plan.name, result)
         if method == metadata.METHOD_DECONV:
             result = self._worker(plan, method).run(self._probes_last, plan.channels, top_k=self.top_k)
-            return summary.deconv_record(plan.name, result, settings)
-        result = plan.filter_weights()
+            return summary.deconv_record(plan.name, result)
+        result = plan.filter_weights(self._spec)
         _check_finite(result.kernels, "kernel")
-        return summary.weights_record(plan.name, result, settings)
+        return summary.weights_record(plan.name, result)
 
     def _worker(self, plan, method):
         key = (plan.name, method)

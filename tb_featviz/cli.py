@@ -93,10 +93,15 @@ def layer_rows(model) -> list:
     from tb_featviz.model_access import iter_layers, operations_before
     from tb_featviz.plan import method_status
 
+    import keras
+
     from tb_featviz.errors import ConfigurationError
 
     rows = []
     for ref in iter_layers(model):
+        if isinstance(ref.layer, keras.layers.InputLayer):
+            rows.append((ref.name, "InputLayer", _output_shape(ref.layer), "none: the model's input"))
+            continue
         try:
             status = method_status(ref, backward.steps_on_path(operations_before(ref)), True, backward.DECONVNET)
         except ConfigurationError as error:  # e.g. a layer used twice
@@ -143,7 +148,8 @@ def _render(args) -> int:
     except OSError as error:
         raise UserError(f"cannot write {args.out or args.logdir}: {error.strerror or error}") from None
     if args.out:
-        print(f"wrote {args.out} ({len(result.channels)} channels of {args.layer})")
+        count = len(result.channels)
+        print(f"wrote {args.out} ({count} channel{'s' if count != 1 else ''} of {args.layer})")
     else:
         print(f"wrote {args.method} records of {args.layer} to {args.logdir} (step 0); "
               f"view them with: tensorboard --logdir {args.logdir}")
@@ -207,7 +213,13 @@ def _load_probes(path: str, model, input_range):
         raise UserError(f"could not read {path} as a .npy array: {error}") from None
     if array.ndim not in (3, 4) or array.shape[0] < 1:
         raise UserError(f"{path}: expected images of shape (n, height, width[, channels]), got {array.shape}")
-    return array.astype("float32")[:_MAX_PROBES]
+    if array.dtype.kind in "iu" and input_range is None:
+        raise UserError(
+            f"{path} holds {array.dtype} images ({array.min()}..{array.max()}); integers do not say which "
+            "range the model was trained on. Pass --input-range 0,255 if it takes raw pixels, or save "
+            "the probes as floats scaled like its training data (e.g. x / 255)"
+        )
+    return array[:_MAX_PROBES]  # as the model takes them; the engine checks and converts
 
 
 def _images_from_folder(folder: str, model, input_range):
@@ -278,11 +290,25 @@ def _write_grid(path: str, method: str, result, contrast: str = "absolute") -> N
     size = max(tiles.shape[1:3])
     scale = max(1, 96 // size)
     grid = labels.labelled_grid(tiles, names, scale=scale)
-    if contrast == imaging.STRETCH and method != "weights":
-        grid = labels.captioned(grid, "CONTRAST STRETCHED PER TILE")
+    for caption in reversed(_captions(method, result, contrast)):
+        grid = labels.captioned(grid, caption)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(imaging.encode_png(grid))
+
+
+def _captions(method: str, result, contrast: str) -> list:
+    """What the grid shows, written above it: how a picture was made is part of the picture."""
+    captions = []
+    if method == "am":
+        captions.append(f"MAXIMIZED: {result.target.split(':')[0].split(',')[0]}".upper())
+    elif method == "deconv":
+        captions.append(f"RULE: {result.rule}  LEFT: PROJECTIONS (GRAY = 0)  RIGHT: IMAGE PATCHES".upper())
+    else:
+        captions.append("STAMPS (WHAT ONE INPUT UNIT ADDS)" if result.orientation == "stamp" else "FILTERS (GRAY = 0)")
+    if contrast == "stretch" and method != "weights":
+        captions.append("CONTRAST STRETCHED PER TILE")
+    return captions
 
 
 def _write_records(logdir: str, layer: str, method: str, result) -> None:

@@ -41,6 +41,7 @@ class DeconvResult:
     path: list = dataclasses.field(default_factory=list)  # each nonlinearity on the path and its rule
     value_range: tuple = (0.0, 1.0)  # of the probe images, for showing patches as the model sees them
     projected_from: str = "output"  # target.PRE_ACTIVATION or OUTPUT
+    settings: dict = dataclasses.field(default_factory=dict)  # how it was made, for the record
 
     @property
     def top_k(self) -> int:
@@ -50,7 +51,7 @@ class DeconvResult:
         """(n, H, W, 1|3) uint8: each channel's k projections in a near-square grid (gray = 0,
         each projection on its own symmetric scale: a projection's units are arbitrary)."""
         return np.stack([
-            imaging.tile_grid(np.stack([imaging.displayable(imaging.signed_uint8(p)) for p in row]), gap)
+            imaging.mosaic(np.stack([imaging.displayable(imaging.signed_uint8(p)) for p in row]), gap)
             for row in self.projections
         ])
 
@@ -59,7 +60,7 @@ class DeconvResult:
         them (the input range to black..white) or, with contrast="stretch", stretched per patch."""
         low, high = self.value_range
         return np.stack([
-            imaging.tile_grid(np.stack([
+            imaging.mosaic(np.stack([
                 imaging.displayable(imaging.to_uint8((p - low) / (high - low), contrast)) for p in row
             ]), gap)
             for row in self.patches
@@ -83,6 +84,7 @@ class DeconvProjector:
         value_range: tuple = (0.0, 1.0),
         channels_first: bool = False,
         batch_size: int = 128,
+        settings: Optional[dict] = None,
     ):
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
@@ -93,6 +95,7 @@ class DeconvProjector:
         self._value_range = tuple(value_range)
         self._channels_first = channels_first
         self._batch_size = int(batch_size)
+        self._settings = dict(settings or {})
         self._activations_fn = traced(self._activations)
         self._project_fn = traced(self._project)
 
@@ -133,6 +136,7 @@ class DeconvProjector:
         return DeconvResult(
             channels, values, image_index, position, boxes, projections, patches, dead, self._rule,
             backward.record(self._steps, self._rule), self._value_range, self._target.maximized,
+            dict(self._settings),
         )
 
     def _model_input(self, images):

@@ -7,6 +7,9 @@ import math
 import numpy as np
 
 MID_GRAY = 128
+# Between the pictures of a mosaic (filter slices, input planes, deconv's top-k): a colour no
+# gray picture has, so a gap is never read as a zero weight or a white pixel.
+GAP_COLOUR = (70, 130, 180)
 
 ABSOLUTE = "absolute"  # [0, 1] -> black..white: what the model sees (white is white)
 STRETCH = "stretch"  # each image stretched between its 0.5 and 99.5 percentiles
@@ -30,12 +33,22 @@ def to_uint8(unit_image: np.ndarray, contrast: str = ABSOLUTE) -> np.ndarray:
 
 def displayable(tile: np.ndarray, gap: int = 1) -> np.ndarray:
     """A (h, w, c) uint8 tile as a PNG can show it: 1 or 3 channels as they are; any other count
-    (2, 4, 12 input planes) as a row-major grid of gray planes, channel 0 first. Never as
-    gray+alpha or RGBA, where a data channel would turn into transparency."""
+    (2, 4, 12 input planes) as a `mosaic` of gray planes, channel 0 first. Never as gray+alpha
+    or RGBA, where a data channel would turn into transparency."""
     if tile.shape[-1] in (1, 3):
         return tile
-    planes = np.moveaxis(tile, -1, 0)[..., None]
-    return tile_grid(planes, gap, fill=255)
+    return mosaic(np.moveaxis(tile, -1, 0)[..., None], gap)
+
+
+def mosaic(tiles: np.ndarray, gap: int = 1) -> np.ndarray:
+    """Tiles (n, h, w, 1|3) uint8 in a near-square RGB grid with `GAP_COLOUR` gaps; one tile is
+    returned as it is."""
+    tiles = np.asarray(tiles, np.uint8)
+    if len(tiles) == 1:
+        return tiles[0]
+    if tiles.shape[-1] == 1:
+        tiles = np.repeat(tiles, 3, axis=-1)
+    return tile_grid(tiles, gap, fill=GAP_COLOUR)
 
 
 def robust_uint8(image: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> np.ndarray:
@@ -78,8 +91,9 @@ def grid_shape(count: int) -> tuple:
     return rows, cols
 
 
-def tile_grid(tiles: np.ndarray, gap: int = 1, fill: int = 255) -> np.ndarray:
-    """Tiles (n, h, w, c) uint8 -> one image of a near-square grid with `gap` pixels between."""
+def tile_grid(tiles: np.ndarray, gap: int = 1, fill=255) -> np.ndarray:
+    """Tiles (n, h, w, c) uint8 -> one image of a near-square grid with `gap` pixels between,
+    filled with `fill` (a value, or one per channel)."""
     tiles = np.asarray(tiles)
     n, h, w, c = tiles.shape
     rows, cols = grid_shape(n)

@@ -30,6 +30,7 @@ _GLYPHS = {
     ")": "010001001001010", ",": "000000000010100", "=": "000111000111000",
 }
 _SCALE = 2
+FRAME = 170  # the 1 px frame around each tile of a labelled grid
 CHAR_WIDTH = 4 * _SCALE  # 3 columns and 1 of spacing
 CHAR_HEIGHT = 5 * _SCALE
 
@@ -86,7 +87,8 @@ def labelled_grid(
     tiles: np.ndarray, labels: Sequence[str], *, columns: int | None = None, scale: int = 1,
     gap: int = 4,
 ) -> np.ndarray:
-    """Tiles (n, h, w, c) uint8, each upscaled by `scale` with its label below, on white."""
+    """Tiles (n, h, w, c) uint8, each upscaled by `scale` in a gray frame with its label below,
+    on white."""
     tiles = np.asarray(tiles, np.uint8)
     n, h, w, c = tiles.shape
     if c == 1:
@@ -100,6 +102,7 @@ def labelled_grid(
     for i, tile in enumerate(tiles):
         r, col = divmod(i, columns)
         y, x = gap + r * (cell_h + gap), gap + col * (cell_w + gap)
+        out[y - 1 : y + h + 1, x - 1 : x + w + 1] = FRAME  # a white tile stays visible on white
         out[y : y + h, x : x + w] = tile.repeat(scale, 0).repeat(scale, 1)
         draw_text(out, labels[i], y + h + 2, x)
     return out

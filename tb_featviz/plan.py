@@ -11,6 +11,7 @@ import logging
 from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
+from keras.layers import InputLayer
 
 from tb_featviz import backward, metadata, target, weights
 from tb_featviz.errors import ConfigurationError
@@ -56,17 +57,25 @@ class LayerPlan:
         from tb_featviz.am.selected import SelectedChannelsForward
 
         selected = SelectedChannelsForward.for_layer(self.ref)
-        return ActivationMaximizer(self.target, spec, options, selected, liveness_images, affine=not self.path)
+        return ActivationMaximizer(self.target, spec, options, selected, liveness_images, affine=not self.path,
+                                   settings=self.record_settings(spec))
 
     def projector(self, spec: InputSpec, rule: str, batch_size: int = 128):
         """A DeconvProjector for this layer; it takes probe images channels last."""
         from tb_featviz.deconv import DeconvProjector
 
         return DeconvProjector(self.target, self.path, self.field, rule, value_range=spec.value_range,
-                               channels_first=spec.channels_first, batch_size=batch_size)
+                               channels_first=spec.channels_first, batch_size=batch_size,
+                               settings=self.record_settings(spec))
 
-    def filter_weights(self):
-        return weights.filter_weights(self.ref.layer, self.channels, colour=self.colour)
+    def filter_weights(self, spec: InputSpec):
+        result = weights.filter_weights(self.ref.layer, self.channels, colour=self.colour)
+        result.settings = self.record_settings(spec)
+        return result
+
+    def record_settings(self, spec: InputSpec) -> dict:
+        """What every record of this layer says about how it was made (docs/FORMAT.md)."""
+        return {"input": spec.settings(), "num_channels": self.num_channels}
 
 
 def normalize_layers(layers: LayerSpec, max_channels: int = DEFAULT_MAX_CHANNELS) -> dict:
@@ -150,6 +159,8 @@ def build_plans(
     plans = []
     for name, spec in normalize_layers(layers, max_channels).items():
         ref = find_layer(model, name)
+        if isinstance(ref.layer, InputLayer):
+            raise ConfigurationError(f"layer {name!r} is the model's input; pick a layer after it")
         layer_target = target.for_layer(ref, input_spec.channels_first)
         try:
             sample = layer_target.output(tf.zeros((1,) + input_spec.model_shape, tf.float32))

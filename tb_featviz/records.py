@@ -45,7 +45,8 @@ def _events(tf, event_pb2, path: str):
 
 
 def decode_images(pngs) -> np.ndarray:
-    """PNG bytes of one role, one per channel -> uint8 array (n, h, w, c)."""
+    """PNG bytes -> uint8 array (n, h, w, c). A record's images are channel-major: for deconv
+    (roles projections, patches) they alternate, so take every `len(header["roles"])`-th one."""
     import tensorflow as tf
 
     return np.stack([tf.io.decode_png(png).numpy() for png in pngs])

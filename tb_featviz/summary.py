@@ -118,8 +118,8 @@ def am_record(layer: str, result, settings: Optional[Mapping] = None) -> Record:
             "dead": [bool(d) for d in result.dead],
             "steps": result.steps_run,
         },
-        settings={"maximized": result.maximized, "target": result.target, "dead_test": result.dead_test,
-                  "contrast": imaging.ABSOLUTE, **dict(settings or {})},
+        settings={**result.settings, "maximized": result.maximized, "target": result.target,
+                  "dead_test": result.dead_test, "contrast": imaging.ABSOLUTE, **dict(settings or {})},
         layout=_planes_layout(result.images.shape[-1]),
     )
 
@@ -141,8 +141,8 @@ def deconv_record(layer: str, result, settings: Optional[Mapping] = None) -> Rec
             "top_positions": result.position.tolist(),
             "top_boxes": result.boxes.tolist(),
         },
-        settings={"rule": result.rule, "path": result.path, "projected_from": result.projected_from,
-                  "contrast": imaging.ABSOLUTE, **dict(settings or {})},
+        settings={**result.settings, "rule": result.rule, "path": result.path,
+                  "projected_from": result.projected_from, "contrast": imaging.ABSOLUTE, **dict(settings or {})},
         layout={"top_k": result.top_k, "grid": [rows, cols], "gap": 1, **_planes_layout(result.patches.shape[-1])},
     )
 
@@ -156,7 +156,7 @@ def weights_record(layer: str, result, settings: Optional[Mapping] = None) -> Re
         [[tile] for tile in result.tiles()],
         {"norm": result.norm, "mean": result.mean, "std": result.std,
          "input_channels": [row[: result.layout()["slices_shown"]].tolist() for row in result.input_channels]},
-        settings=settings,
+        settings={**result.settings, **dict(settings or {})},
         layout=result.layout(),
     )
 

@@ -83,7 +83,7 @@ def filter_weights(model, layer: str, channels: ChannelSpec = "all") -> WeightsR
     """The chosen output channels' convolution filters, with norm/mean/std per filter."""
     spec = inputs.for_model(model)
     plan = _plan(model, layer, channels, spec, metadata.METHOD_WEIGHTS, has_probes=False)
-    return plan.filter_weights()
+    return plan.filter_weights(spec)
 
 
 def _options(options: Optional[AMOptions], overrides: dict) -> AMOptions:

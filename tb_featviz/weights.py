@@ -15,8 +15,8 @@ output channel, the weights that connect it to each input channel:
 
 All four are checked against the layer's own response to impulse inputs in the tests. A first
 layer over colour input is an RGB picture; otherwise each input-channel slice is a gray tile in
-a row-major grid (at most `MAX_SLICES`), gray = 0, white positive, black negative, all slices of
-a filter on one scale so their strengths compare.
+a row-major grid (at most `MAX_SLICES`, gaps in `imaging.GAP_COLOUR`), gray = 0, white positive,
+black negative, all slices of a filter on one scale so their strengths compare.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class WeightsResult:
     std: np.ndarray
     orientation: str = TEMPLATE
     colour: bool = False  # slices are the model input's red, green and blue
+    settings: dict = dataclasses.field(default_factory=dict)  # how it was made, for the record
 
     def tiles(self, gap: int = 1) -> np.ndarray:
         """(n, H, W, 1 or 3) uint8 pictures of the filters (see module docstring)."""
@@ -53,8 +54,7 @@ class WeightsResult:
         tiles = []
         for kernel in self.kernels:
             picture = imaging.signed_uint8(kernel[..., :MAX_SLICES])
-            slices = np.moveaxis(picture, -1, 0)[..., None]  # (in, kh, kw, 1)
-            tiles.append(imaging.tile_grid(slices, gap, fill=imaging.MID_GRAY) if len(slices) > 1 else slices[0])
+            tiles.append(imaging.mosaic(np.moveaxis(picture, -1, 0)[..., None], gap))  # (in, kh, kw, 1)
         return np.stack(tiles)
 
     def layout(self) -> dict:

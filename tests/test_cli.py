@@ -25,6 +25,7 @@ def saved(tmp_path_factory):
     model.fit(x, y, epochs=1, verbose=0)
     model.save(root / "model.keras")
     np.save(root / "probes.npy", x[:12])
+    np.save(root / "pixels.npy", np.round(x[:12] * 255).astype(np.uint8))
     folder = root / "probes"
     folder.mkdir()
     for i in range(5):
@@ -91,6 +92,42 @@ def test_render_to_logdir_writes_the_callbacks_records(saved, capsys):
     header, pngs = records[("conv2", "am")][0]
     assert header["channels"] == list(range(16))
     assert len(pngs) == metadata.expected_length(16, "am") - 1
+    # the same settings the callback records: the input, the layer's width, every AM option
+    settings = header["settings"]
+    assert settings["input"]["value_range"] == [0.0, 1.0] and settings["input"]["value_range_source"] == "default"
+    assert settings["num_channels"] == 16 and settings["steps"] == 4 and settings["maximize"] == "auto"
+
+
+def test_uint8_probes_need_an_input_range(saved, capsys):
+    args = ["render", saved / "model.keras", "--layer", "conv1", "--method", "deconv", "--probe-images",
+            saved / "pixels.npy", "--out", saved / "pixels.png"]
+    code, _, err = run(capsys, *args)
+    assert code == 2 and "uint8 images" in err and "--input-range 0,255" in err
+    code, _, err = run(capsys, *args, "--input-range", "0,255")
+    assert code == 0, err
+
+
+def test_grids_say_how_they_were_drawn(saved, capsys):
+    """A caption above each grid: what AM maximized, the deconv rule, stretched contrast."""
+    from tb_featviz import labels
+
+    def caption(*extra):
+        path = saved / f"caption-{len(extra)}.png"
+        code, _, err = run(capsys, "render", saved / "model.keras", "--layer", "conv2", "--channels", "0-1",
+                           "--steps", "2", *extra, "--out", path)
+        assert code == 0, err
+        return decode(path)
+
+    def has_text(grid, text):
+        band = np.full((labels.CHAR_HEIGHT + 8, grid.shape[1], 3), 255, np.uint8)
+        labels.draw_text(band, text, 4, 4)
+        return any(np.array_equal(grid[top : top + band.shape[0], : band.shape[1]], band)
+                   for top in range(0, 3 * band.shape[0], band.shape[0]))
+
+    assert has_text(caption(), "MAXIMIZED: PRE-ACTIVATION (BEFORE RELU)")
+    deconv = caption("--method", "deconv", "--probe-images", saved / "probes.npy", "--rule", "guided")
+    assert has_text(deconv, "RULE: GUIDED  LEFT: PROJECTIONS (GRAY = 0)  RIGHT: IMAGE PATCHES")
+    assert has_text(caption("--contrast", "stretch"), "CONTRAST STRETCHED PER TILE")
 
 
 BAD = [

@@ -73,7 +73,7 @@ def test_first_layer_over_rgb_is_a_colour_picture_and_deeper_ones_are_not():
     first = tb_featviz.filter_weights(model, "first")
     second = tb_featviz.filter_weights(model, "second")
     assert first.colour and first.tiles().shape == (3, 3, 3, 3)
-    assert not second.colour and second.tiles().shape == (4, 7, 7, 1)  # 3 gray slices in a 2x2 grid
+    assert not second.colour and second.tiles().shape == (4, 7, 7, 3)  # 3 gray slices in a 2x2 mosaic
 
 
 @pytest.mark.parametrize("kind", sorted(LAYERS))

@@ -111,8 +111,13 @@ def test_relus_are_restored_and_tiles_are_displayable():
     np.testing.assert_array_equal(model.predict(images, verbose=0), before)
     tiles = result.projection_tiles()
     # 2 input channels are two gray planes side by side (8 x 17), never gray+alpha; then the
-    # 2x2 grid of those with 1 px gaps
-    assert tiles.dtype == np.uint8 and tiles.shape == (4, 17, 35, 1)
+    # 2x2 grid of those, with 1 px gaps in a colour no gray picture has
+    from tb_featviz.imaging import GAP_COLOUR
+
+    assert tiles.dtype == np.uint8 and tiles.shape == (4, 17, 35, 3)
+    assert tuple(tiles[0, 8, 0]) == GAP_COLOUR and tuple(tiles[0, 0, 8]) == GAP_COLOUR
+    plane = tiles[0, :8, :8]
+    assert np.all(plane[..., 0] == plane[..., 1]) and np.all(plane[..., 1] == plane[..., 2])
     assert result.patch_tiles().shape == tiles.shape
 
 

@@ -94,16 +94,21 @@ def test_inputs_with_other_channel_counts_are_gray_planes_never_alpha(tmp_path, 
     fit(model, [callback], x=x, y=y)
     records = read_records(str(tmp_path))
     assert set(records) == {("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights")}
+    from tb_featviz.imaging import GAP_COLOUR
+
     for (layer, method), steps in records.items():
         header, pngs = steps[1]
         decoded = decode_images(pngs)
-        assert decoded.shape[-1] == 1, method  # gray planes, no alpha channel anywhere
+        assert decoded.shape[-1] == 3, method  # gray planes in a mosaic, no alpha channel anywhere
         if method != "weights":
             assert header["layout"]["input_planes"] == channels
     header, pngs = records[("conv1", "am")][1]
-    planes = decode_images(pngs)[0, :, :, 0]
+    planes = decode_images(pngs)[0]
     columns = int(np.ceil(np.sqrt(channels)))
     assert planes.shape[1] == columns * 16 + (columns - 1)  # the channels side by side, 1 px apart
+    assert tuple(planes[0, 16]) == GAP_COLOUR  # the gap: a colour no gray plane has
+    first = planes[:16, :16]
+    assert np.all(first[..., 0] == first[..., 2])  # each plane itself is gray
 
 
 # -- 6: NaN weights never read as DEAD -------------------------------------------------------------

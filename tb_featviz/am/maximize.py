@@ -166,6 +166,7 @@ class AMResult:
     maximized: str = "output"  # target.PRE_ACTIVATION or OUTPUT
     target: str = ""  # what was maximized, in words: "pre-activation (before relu)"
     dead_test: str = ""  # which images the dead test used
+    settings: dict = dataclasses.field(default_factory=dict)  # how it was made, for the record
 
     def tiles(self, contrast: str = imaging.ABSOLUTE) -> np.ndarray:
         """(n, H, W, 1|3) uint8: each image as the model sees it (white is white), or with
@@ -183,9 +184,13 @@ class ActivationMaximizer:
     """
 
     def __init__(self, target: Target, input_spec: InputSpec, options: AMOptions, selected=None,
-                 liveness_images: Optional[np.ndarray] = None, affine: bool = False):
+                 liveness_images: Optional[np.ndarray] = None, affine: bool = False,
+                 settings: Optional[dict] = None):
         """`selected`: a `SelectedChannelsForward` for the layer, used when options allow.
-        `affine`: the layer's pre-activation is an affine function of the image (options.maximize)."""
+        `affine`: the layer's pre-activation is an affine function of the image (options.maximize).
+        `settings`: what every result's record says about how it was made."""
+        self._settings = {**dict(settings or {}), **options.settings()}
+        self._affine = affine
         options.check_image(input_spec.shape)
         self._target = target
         self._on_output = target.nonlinearity is not None and (
@@ -232,7 +237,7 @@ class ActivationMaximizer:
         )
         dead, dead_test = self._dead(channels, images)
         return AMResult(channels, images, final_value, objective_value, start_value, dead, steps_run,
-                        *self._describe(), dead_test)
+                        *self._describe(), dead_test, dict(self._settings))
 
     # -- evaluation ------------------------------------------------------------------------
     def _dead(self, channels: np.ndarray, images: np.ndarray):
@@ -298,6 +303,9 @@ class ActivationMaximizer:
 
     def _describe(self) -> tuple:
         if not self._on_output:
+            if self._affine and self._target.nonlinearity is None:
+                return OUTPUT, ("layer output, an affine function of the image: its maximum is a flat "
+                                "image; the nonlinearity after this layer shows patterns")
             return self._target.maximized, self._target.describe()
         why = "the pre-activation is affine in the image" if self._options.maximize == "auto" else "as asked"
         redirect = "; ReLU gradient redirected while silent" if self._redirects() else ""
