@@ -33,10 +33,14 @@ import tensorflow as tf
 
 from tb_featviz import nonlinearity
 from tb_featviz.model_access import Operation
-from tb_featviz.nonlinearity import Nonlinearity
+from tb_featviz.nonlinearity import Nonlinearity, computes_as
 
 DECONVNET, GUIDED, GRADIENT = "deconvnet", "guided", "gradient"
 RULES = (DECONVNET, GUIDED, GRADIENT)
+# Not a projection rule: used when searching for an input that makes a silent channel fire.
+# Where a ReLU passes no gradient at all for an example, let the signal through wherever it
+# would move the unit toward its linear range (Lucid's redirected ReLU gradient).
+REDIRECTED = "redirected"
 
 RELU_STEP = "relu"  # a ReLU-family nonlinearity: the rule applies
 SWITCHES = "switches"  # max pooling / maximum: the signal goes through the switches
@@ -66,8 +70,7 @@ _SWITCH = tuple(
 )
 # keras.ops nodes that are affine in each input (Multiply/Divide only with one input from the model)
 _AFFINE_OPS = {"Add", "Subtract", "Negative", "Reshape", "Transpose", "Concatenate", "ExpandDims",
-               "Squeeze", "Mean", "Sum", "Pad", "Cast", "Identity"}
-_SCALING_OPS = {"Multiply", "Divide", "TrueDivide"}
+               "Squeeze", "Mean", "Sum", "Pad", "Identity"}
 
 
 def _linear_classes() -> tuple:
@@ -115,21 +118,39 @@ def _classify(op: Operation, linear: tuple) -> list:
         if isinstance(layer, (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU,
                               keras.layers.Softmax, keras.layers.Activation)):
             return activation_step
-        if isinstance(layer, _SWITCH):
+        if any(computes_as(layer, cls) for cls in _SWITCH):
             return [Step(op.name, type(layer).__name__, SWITCHES, layer)] + activation_step
         if isinstance(layer, keras.layers.Multiply) and op.inputs > 1:
             return [Step(op.name, "Multiply of two branches (a gate)", NO_RULE, layer)]
-        if isinstance(layer, linear) or (isinstance(layer, keras.layers.Multiply) and op.inputs == 1):
+        if any(computes_as(layer, cls) for cls in linear + (keras.layers.Multiply,)):
             return activation_step
         return [Step(op.name, _describe_unknown(layer), NO_RULE, layer)]
     found = nonlinearity.of_operation(layer)
     if found is not None:
         return [_nonlinear_step(op.name, layer, found)]
-    kind = type(layer).__name__
-    from_keras = type(layer).__module__.startswith("keras")
-    if from_keras and (kind in _AFFINE_OPS or (kind in _SCALING_OPS and op.inputs <= 1)):
+    if _affine_op(op):
         return []
-    return [Step(op.name, f"keras.ops {kind}", NO_RULE, layer)]
+    return [Step(op.name, f"keras.ops {type(layer).__name__}", NO_RULE, layer)]
+
+
+def _affine_op(op: Operation) -> bool:
+    """A keras.ops node that is affine in the model's tensors: sums, reshapes, and products or
+    quotients with a constant (never a constant divided by a tensor, nor a cast to integers)."""
+    layer, kind = op.operation, type(op.operation).__name__
+    if not type(layer).__module__.startswith("keras"):
+        return False
+    if kind in _AFFINE_OPS:
+        return True
+    if kind == "Cast":
+        return str(getattr(layer, "dtype", "")).startswith(("float", "bfloat"))
+    args = op.args
+    tensors = [isinstance(arg, keras.KerasTensor) for arg in args]
+    if kind == "Multiply":
+        return sum(tensors) <= 1
+    if kind in ("Divide", "TrueDivide"):
+        return len(tensors) == 2 and tensors[0] and not tensors[1]
+    return False
+
 
 
 def _describe_unknown(layer) -> str:
@@ -176,7 +197,7 @@ def applied(steps: list, rule: str) -> Iterator[None]:
     with, and a retrace outside the block would silently give the plain gradient."""
     restores = []
     try:
-        if rule != GRADIENT:
+        if rule != GRADIENT:  # deconvnet, guided, or REDIRECTED
             for step in steps:
                 if step.kind == RELU_STEP:
                     restores.append(_patch(step, rule))
@@ -218,8 +239,10 @@ def _ruled(forward, found: Nonlinearity, rule: str):
         with tf.GradientTape() as tape:
             tape.watch(x)
             again = forward(x, *args, **kwargs)
-        local = tape.gradient(again, x)  # the nonlinearity's own derivative (it is elementwise)
-        return _guided_signal(x, y, tf.stop_gradient(tf.cast(local, y.dtype)))
+        local = tf.stop_gradient(tf.cast(tape.gradient(again, x), y.dtype))  # f'(x), elementwise
+        if rule == REDIRECTED:
+            return _redirected_signal(x, y, local)
+        return _guided_signal(x, y, local)
 
     return run
 
@@ -230,6 +253,24 @@ def _rectified_signal(x, y, slope):
 
     def grad(upstream):
         return tf.where(upstream > 0, upstream, upstream * slope), tf.zeros_like(y), tf.zeros_like(slope)
+
+    return tf.identity(y), grad
+
+
+@tf.custom_gradient
+def _redirected_signal(x, y, local):
+    """Forward: y. Backward: the ordinary gradient f'(x) * s, unless it is zero everywhere for
+    an example; then s itself, except where it would push a unit further out of the linear
+    range (below the kink, or above a cap). `s` is the gradient of a loss being minimized."""
+
+    def grad(upstream):
+        ordinary = local * upstream
+        axes = list(range(1, len(upstream.shape)))
+        passes = tf.reduce_any(tf.not_equal(ordinary, 0), axis=axes, keepdims=True)
+        off = tf.equal(local, 0)
+        blocked = off & (((x <= 0) & (upstream > 0)) | ((x > 0) & (upstream < 0)))
+        redirected = tf.where(blocked, tf.zeros_like(upstream), upstream)
+        return tf.where(passes, ordinary, redirected), tf.zeros_like(y), tf.zeros_like(local)
 
     return tf.identity(y), grad
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Callable, Optional, Sequence
 
 import keras
 import numpy as np
 
-from tb_featviz import backward, inputs, metadata, summary
+from tb_featviz import backward, checks, inputs, metadata, summary
 from tb_featviz.am.maximize import AMOptions
 from tb_featviz.distribute import is_chief
 from tb_featviz.errors import ConfigurationError
@@ -83,22 +84,19 @@ class FeatVizCallback(keras.callbacks.Callback):
     ):
         super().__init__()
         # Every argument is checked here, once: a bad setting never reaches training.
-        if not isinstance(logdir, str) or not logdir:
-            raise ConfigurationError(f"logdir must be a non-empty path string, got {logdir!r}")
-        if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1:
-            raise ConfigurationError(f"every_n_epochs must be an int >= 1, got {every_n_epochs!r}")
-        if max_overhead is not None and (
-            isinstance(max_overhead, bool) or not isinstance(max_overhead, (int, float))
-            or not 0 < max_overhead < 10
-        ):
-            raise ConfigurationError(
-                f"max_overhead must be None or a fraction of training time in (0, 10), got {max_overhead!r}"
-            )
-        if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
-            raise ConfigurationError(f"max_channels must be an int >= 1, got {max_channels!r}")
+        if isinstance(logdir, os.PathLike):
+            logdir = os.fspath(logdir)
+        if not isinstance(logdir, str) or not logdir or "\x00" in logdir:
+            raise ConfigurationError(f"logdir must be a non-empty path, got {logdir!r}")
+        every_n_epochs = checks.integer(every_n_epochs, "every_n_epochs", 1)
+        if max_overhead is not None:
+            max_overhead = checks.number(max_overhead, "max_overhead", positive=True)
+            if not max_overhead < 10:
+                raise ConfigurationError(f"max_overhead must be a fraction of training time in (0, 10), got {max_overhead!r}")
+        max_channels = checks.integer(max_channels, "max_channels", 1)
         if am is not None and not isinstance(am, AMOptions):
             raise ConfigurationError(f"am must be an AMOptions, got {type(am).__name__}")
-        if verbose not in (0, 1, 2):  # Keras convention: False and True work too
+        if not isinstance(verbose, (bool, int, np.integer)) or verbose not in (0, 1, 2):  # False/True work too
             raise ConfigurationError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         self.logdir = logdir
         self.layers = normalize_layers(layers, max_channels)
@@ -156,8 +154,10 @@ class FeatVizCallback(keras.callbacks.Callback):
                 if method != metadata.METHOD_WEIGHTS:
                     self._worker(plan, method)
             for method, why in plan.left_out.items():
-                if method == metadata.METHOD_DECONV and self.probe_images is not None:
-                    log.warning("tb_featviz: no deconv for layer %r: %s", plan.name, why)
+                expected = method == metadata.METHOD_WEIGHTS or (
+                    method == metadata.METHOD_DECONV and self.probe_images is None)
+                if not expected:
+                    log.warning("tb_featviz: no %s for layer %r: %s", method, plan.name, why)
             if metadata.METHOD_AM in plan.methods and not plan.path and plan.target.nonlinearity is None:
                 log.warning("tb_featviz: layer %r is an affine function of the image, so the image that "
                             "maximizes it is flat (black or white by the sign of each filter's sum); the "
@@ -169,7 +169,16 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._training_seconds = 0.0
         self.skipped_steps = []
 
+    def _started(self) -> bool:
+        """Whether on_train_begin ran (a custom loop may call the hooks in another order)."""
+        if self._plans is None:
+            self._report(("order",), "on_train_begin was not called first; nothing is visualized")
+            return False
+        return True
+
     def on_epoch_begin(self, epoch, logs=None):
+        if not self._started():
+            return
         self._print_pending()
         if self._before_training:
             self._before_training = False
@@ -177,6 +186,8 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self._started():
+            return
         if self._epoch_started is not None:
             self._training_seconds += time.perf_counter() - self._epoch_started
         step = epoch + 1
@@ -197,6 +208,8 @@ class FeatVizCallback(keras.callbacks.Callback):
         return spent + estimate <= self.max_overhead * self._training_seconds
 
     def on_train_end(self, logs=None):
+        if self._plans is None:
+            return
         if self._final_step is not None and self._last_step != self._final_step:
             self._visualize(self._final_step)
             if self._final_step in self.skipped_steps:
@@ -220,7 +233,11 @@ class FeatVizCallback(keras.callbacks.Callback):
         started = time.perf_counter()
         written = lost = 0
         writer = self._get_writer()
-        vanished = writer.check()
+        try:
+            vanished = writer.check()
+        except Exception as error:  # an odd file system: go on, writes report their own failures
+            self._report(("check",), f"could not check the event file in {self.logdir}: {error}")
+            vanished = 0
         if vanished:
             self._report(("vanished",), f"the event file in {self.logdir} disappeared (was the logdir removed?); "
                          f"the {vanished} records it held are lost. Writing to a new file.")
@@ -293,13 +310,17 @@ class FeatVizCallback(keras.callbacks.Callback):
         return self._writer
 
     def _report(self, key: tuple, message: str) -> None:
-        """Log a failure at WARNING the first time its kind (`key`) happens, later at DEBUG."""
+        """Log a failure at WARNING the first time its kind (`key`) happens, in one line (the
+        whole message at DEBUG), later at DEBUG only."""
         message = f"tb_featviz: {message}"
         if key in self._reported:
             log.debug(message)
             return
         self._reported.add(key)
-        log.warning(message + " (further failures of this kind are logged at DEBUG level)")
+        first_line = message.strip().splitlines()[0]
+        if first_line != message.strip():
+            log.debug(message)
+        log.warning(first_line + " (further failures of this kind are logged at DEBUG level)")
 
 
 def _check_finite(values: np.ndarray, what: str) -> None:

@@ -19,6 +19,7 @@ from typing import Sequence
 
 _EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _MAX_PROBES = 1024
+_MAX_CHANNELS = 1_000_000
 
 
 class UserError(Exception):
@@ -186,6 +187,9 @@ def _parse_channels(text: str):
         high = int(match.group(2) or low)
         if high < low:
             raise UserError(f"--channels: range {low}-{high} is empty")
+        if high - low >= _MAX_CHANNELS:
+            raise UserError(f"--channels: range {low}-{high} is longer than any layer ({_MAX_CHANNELS:,} "
+                            "channels at most); use 'all' for every channel")
         channels.update(range(low, high + 1))
     return sorted(channels)
 

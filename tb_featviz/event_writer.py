@@ -37,6 +37,7 @@ class EventFileWriter:
         self.path: Optional[str] = None
         self._file = None
         self._size = 0  # bytes known to be in the file
+        self._header_size = 0
         self._records = 0  # records in the current file
 
     def write(self, event: event_pb2.Event) -> None:
@@ -86,7 +87,7 @@ class EventFileWriter:
             header = _frame(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
             self._file.write(header)
             self._file.flush()
-            self._size = len(header)
+            self._size = self._header_size = len(header)
         except Exception as error:
             self._abandon()
             raise WriteFailed(_reason(error)) from None
@@ -106,7 +107,9 @@ class EventFileWriter:
             try:
                 if os.path.getsize(path) > size:
                     os.truncate(path, size)
-            except OSError:
+                if size == self._header_size:  # nothing but the file header: leave no empty file
+                    os.remove(path)
+            except (OSError, ValueError):
                 pass
 
 

@@ -9,12 +9,12 @@ arguments it takes are checked once, where the user gives them, by the `check_*`
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from tb_featviz import checks
 from tb_featviz.errors import ConfigurationError
 
 DEFAULT_OPEN_SIZE = (64, 64)
@@ -86,10 +86,13 @@ def check_value_range(value) -> Optional[tuple]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
         raise ConfigurationError(f"input_range must be (low, high), e.g. (0, 255); got {value!r}")
     values = list(value)
-    if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float, np.number)) for v in values):
+    if len(values) != 2:
         raise ConfigurationError(f"input_range must be two numbers (low, high), got {value!r}")
-    low, high = (float(v) for v in values)
-    if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
+    try:
+        low, high = (checks.number(v, "input_range") for v in values)
+    except ConfigurationError:
+        raise ConfigurationError(f"input_range must be finite with low < high, got {value!r}") from None
+    if not low < high:
         raise ConfigurationError(f"input_range must be finite with low < high, got {value!r}")
     return (low, high)
 
@@ -103,7 +106,7 @@ def check_image_size(value) -> Optional[tuple]:
     except TypeError:
         raise ConfigurationError(f"image_size must be (height, width) or (height, width, channels), got {value!r}") from None
     if len(size) not in (2, 3) or any(
-        isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size
+        isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or not 1 <= s <= 16384 for s in size
     ):
         raise ConfigurationError(f"image_size must be (height, width) or (height, width, channels) of positive ints, got {value!r}")
     return tuple(int(s) for s in size)
@@ -137,9 +140,9 @@ def check_probe_images(images, value_range: Optional[tuple] = None) -> np.ndarra
     array = raw.astype(np.float32)
     if array.ndim == 3:
         array = array[..., None]
-    if array.ndim != 4 or array.shape[0] < 1:
+    if array.ndim != 4 or min(array.shape) < 1:
         raise ConfigurationError(
-            f"probe_images must have shape (n, height, width, channels) with n >= 1, got {array.shape}"
+            f"probe_images must have shape (n, height, width, channels), each at least 1, got {array.shape}"
         )
     if not np.all(np.isfinite(array)):
         raise ConfigurationError("probe_images contain NaN or infinite values")
@@ -163,8 +166,9 @@ def for_model(
     64x64). Without `value_range` the range of `probe_images` is used (rounded out to [0, 1],
     [-1, 1] or [0, 255]), else [0, 1]; `range_source` says which.
     """
-    from tb_featviz.model_access import channels_first, declared_input_shape
+    from tb_featviz.model_access import channels_first, check_model, declared_input_shape
 
+    check_model(model)
     first = channels_first(model)
     declared = declared_input_shape(model)
     if declared is None:

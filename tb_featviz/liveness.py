@@ -6,7 +6,10 @@ probe images: dead *on the data*, the dying-ReLU sense) and otherwise on a fixed
 test images plus the final AM images. A constant start image is never enough: a channel that
 does not fire on flat gray can fire strongly on photographs. Without probe images, a channel
 that is constant on all of those gets one more chance before it is called dead: gradient ascent
-on its strongest unit from several varied starts (`SEARCH_STARTS`).
+on its strongest unit from several varied starts (`SEARCH_STARTS`). Only a layer with its own
+ReLU-family nonlinearity is judged without probes: behind a silent ReLU (a pooling or dropout
+layer after it) the output is flat and ties everywhere, and no search can tell dead from
+rarely firing.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ DEAD_TEST_WITHOUT_PROBES = (
     f"{TEST_IMAGES} varied test images, the AM images and a {SEARCH_STEPS}-step search from "
     f"{SEARCH_STARTS} starts"
 )
+NO_DEAD_TEST = "nothing: without probe images only layers with their own ReLU are tested"
 
 
 def constant_channels(outputs: Callable, batches: Iterable[np.ndarray], channels: np.ndarray,

@@ -48,8 +48,8 @@ def iter_layers(model: keras.Model) -> Iterator[LayerRef]:
     yield from walk(model, "", (model,))
 
 
-def find_layer(model: keras.Model, name: str) -> LayerRef:
-    """The layer called `name` (plain, if unique, or qualified); a clear error listing choices."""
+def check_model(model) -> None:
+    """A Sequential or Functional keras.Model, or a clear error."""
     if not isinstance(model, keras.Model):
         raise ConfigurationError(f"expected a keras.Model, got {type(model).__name__}")
     if _is_subclassed(model):
@@ -58,6 +58,11 @@ def find_layer(model: keras.Model, name: str) -> LayerRef:
             "from its input. Use a Sequential or Functional model (or wrap the part to "
             "visualize in one)."
         )
+
+
+def find_layer(model: keras.Model, name: str) -> LayerRef:
+    """The layer called `name` (plain, if unique, or qualified); a clear error listing choices."""
+    check_model(model)
     refs = list(iter_layers(model))
     exact = [r for r in refs if r.name == name]
     if not exact:
@@ -180,6 +185,7 @@ class Operation:
     name: str  # qualified like layer names: "block/relu"
     operation: object  # the keras Layer or Operation
     inputs: int  # how many of its inputs come from the model input (2 for Multiply gating)
+    args: tuple = ()  # its call's positional arguments (tensors and constants), for keras.ops nodes
 
 
 def operations_before(ref: LayerRef) -> list:
@@ -226,19 +232,20 @@ def _walk_back(tensors, prefix: str) -> list:
         for parent in node.input_tensors:
             visit(parent)
         if not isinstance(operation, keras.layers.InputLayer):
-            found.extend(_opened(operation, prefix, len(node.input_tensors)))
+            args = tuple(getattr(getattr(node, "arguments", None), "args", ()) or ())
+            found.extend(_opened(operation, prefix, len(node.input_tensors), args))
 
     for tensor in tensors:
         visit(tensor)
     return found
 
 
-def _opened(operation, prefix: str, inputs: int) -> list:
+def _opened(operation, prefix: str, inputs: int, args: tuple = ()) -> list:
     if isinstance(operation, keras.Model):
         return _whole(operation, f"{prefix}{operation.name}/")
     if isinstance(operation, keras.layers.InputLayer):
         return []
-    return [Operation(f"{prefix}{operation.name}", operation, inputs)]
+    return [Operation(f"{prefix}{operation.name}", operation, inputs, args)]
 
 
 def output_kind(ref: LayerRef, sample_output: tf.Tensor) -> str:

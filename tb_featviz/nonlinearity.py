@@ -103,9 +103,18 @@ def of_function(function: Callable) -> Nonlinearity:
     return Nonlinearity(name, family, function, elementwise, _constant(slope) if family == RELU else None)
 
 
+def computes_as(layer, cls) -> bool:
+    """Whether `layer` is a `cls` that computes what `cls` does (a subclass may override `call`)."""
+    return isinstance(layer, cls) and type(layer).call is cls.call
+
+
 def of_layer(layer) -> Optional[Nonlinearity]:
     """The elementwise nonlinearity a layer applies last: an activation layer's function or a
-    fused ``activation``. None when the layer has none (or only ``linear``)."""
+    fused ``activation``. None when the layer has none (or only ``linear``). A subclass of an
+    activation layer with its own `call` is UNKNOWN: what it computes cannot be seen."""
+    known = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU, keras.layers.Softmax)
+    if isinstance(layer, known) and not any(computes_as(layer, cls) for cls in known):
+        return Nonlinearity(f"{type(layer).__name__} (its own call)", UNKNOWN, layer.call)
     if isinstance(layer, keras.layers.ReLU):
         return _relu_layer(layer)
     if isinstance(layer, keras.layers.LeakyReLU):

@@ -7,6 +7,7 @@ reported as a ConfigurationError that lists the valid choices.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
@@ -57,7 +58,7 @@ class LayerPlan:
         from tb_featviz.am.selected import SelectedChannelsForward
 
         selected = SelectedChannelsForward.for_layer(self.ref)
-        return ActivationMaximizer(self.target, spec, options, selected, liveness_images, affine=not self.path,
+        return ActivationMaximizer(self.target, spec, options, selected, liveness_images, path=self.path,
                                    settings=self.record_settings(spec))
 
     def projector(self, spec: InputSpec, rule: str, batch_size: int = 128):
@@ -83,20 +84,39 @@ def normalize_layers(layers: LayerSpec, max_channels: int = DEFAULT_MAX_CHANNELS
     if isinstance(layers, str):
         layers = [layers]
     if isinstance(layers, Mapping):
-        result = dict(layers)
+        names = list(layers)
     elif isinstance(layers, (list, tuple)):
-        result = {name: ("first", max_channels) for name in layers}
+        names = list(layers)
     else:
         raise ConfigurationError(
             "layers must be a layer name, a list of names, or a dict {name: 'all' | channels}; "
             f"got {type(layers).__name__}"
         )
-    if not result:
+    if not names:
         raise ConfigurationError("layers is empty: name at least one layer to visualize")
-    for name in result:
+    for name in names:
         if not isinstance(name, str):
             raise ConfigurationError(f"layer names must be strings, got {name!r}")
-    return result
+    if not isinstance(layers, Mapping):
+        return {name: ("first", max_channels) for name in names}
+    return {name: _kept(spec, name) for name, spec in layers.items()}
+
+
+_MAX_LISTED_CHANNELS = 1_000_000
+
+
+def _kept(spec: ChannelSpec, layer: str):
+    """A channel spec that can be read again at every fit: iterators and generators become a
+    tuple (at most `_MAX_LISTED_CHANNELS`); ranges stay ranges (checked without listing them)."""
+    if spec is None or isinstance(spec, (str, int, np.integer, range, tuple, list)):
+        return spec
+    try:
+        values = tuple(itertools.islice(iter(spec), _MAX_LISTED_CHANNELS + 1))
+    except TypeError:
+        return spec  # not iterable: resolve_channels names the problem
+    if len(values) > _MAX_LISTED_CHANNELS:
+        raise ConfigurationError(f"channels for layer {layer!r}: more than {_MAX_LISTED_CHANNELS:,} given")
+    return values
 
 
 def resolve_channels(spec: ChannelSpec, num_channels: int, layer: str) -> list:
@@ -115,9 +135,16 @@ def resolve_channels(spec: ChannelSpec, num_channels: int, layer: str) -> list:
         raise ConfigurationError(f"channels for layer {layer!r} must be 'all' or integers, got {spec!r}")
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         values = [int(spec)]
+    elif isinstance(spec, range):
+        if len(spec) and not (0 <= min(spec[0], spec[-1]) and max(spec[0], spec[-1]) < num_channels):
+            raise ConfigurationError(
+                f"channels {spec} out of range for layer {layer!r}, which has {num_channels} channels "
+                f"(valid: 0..{num_channels - 1})"
+            )
+        values = list(spec)
     else:
         try:
-            values = list(spec)
+            values = list(itertools.islice(iter(spec), num_channels + 1))
         except TypeError:
             raise ConfigurationError(
                 f"channels for layer {layer!r} must be 'all', an int or an iterable of ints, got {spec!r}"
@@ -133,6 +160,8 @@ def resolve_channels(spec: ChannelSpec, num_channels: int, layer: str) -> list:
             f"channel(s) {_short_list(bad)} out of range for layer {layer!r}, which has {num_channels} "
             f"channels (valid: 0..{num_channels - 1})"
         )
+    if len(values) > num_channels:  # only read this far: more than the layer has, so some repeat
+        raise ConfigurationError(f"more channels given for layer {layer!r} than its {num_channels} channels")
     if len(set(values)) != len(values):
         raise ConfigurationError(f"channels for layer {layer!r} repeat: {values}")
     return values
@@ -162,15 +191,17 @@ def build_plans(
         if isinstance(ref.layer, InputLayer):
             raise ConfigurationError(f"layer {name!r} is the model's input; pick a layer after it")
         layer_target = target.for_layer(ref, input_spec.channels_first)
-        try:
-            sample = layer_target.output(tf.zeros((1,) + input_spec.model_shape, tf.float32))
-        except Exception as error:  # the layer cannot be reached from the input
-            raise ConfigurationError(f"layer {name!r} cannot be computed from the model input: {error}") from None
+        sample, gradients = _trial(layer_target, input_spec, name)
         kind = output_kind(ref, sample)
         num_channels = int(sample.shape[-1])
         operations = operations_before(ref)
         path = backward.steps_on_path(operations)
         status = method_status(ref, path, has_probe_images, deconv_rule)
+        for method, gradient, through in ((metadata.METHOD_AM, gradients[0], "the AM image (input_range, preprocess)"),
+                                          (metadata.METHOD_DECONV, gradients[1], "the model input")):
+            if gradient is None and status[method] is None:
+                status[method] = (f"no gradient reaches {through} from layer {name!r} (a cast to integers or a "
+                                  "non-differentiable step on the way?)")
         if methods is None:
             chosen = tuple(m for m in metadata.METHODS if status[m] is None)
         else:
@@ -186,6 +217,29 @@ def build_plans(
             path, colour, left_out,
         ))
     return plans
+
+
+def _trial(layer_target, spec: InputSpec, name: str):
+    """The layer's output on one gray image, and whether gradients of its pre-activation reach
+    the [0, 1] image (AM) and the model input (deconv): found once here, not every epoch."""
+    import tensorflow as tf
+
+    unit = tf.fill((1,) + spec.shape, 0.5)
+    try:
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(unit)
+            model_input = spec.to_model(unit)
+            tape.watch(model_input)
+            sample = layer_target.output(model_input)
+            total = tf.reduce_sum(layer_target.pre(model_input))
+        gradients = tape.gradient(total, [unit, model_input])
+    except Exception as error:  # the layer cannot be reached from the input, or preprocess failed
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigurationError(
+            f"layer {name!r} cannot be computed from the model input ({spec.describe_range()}"
+            f"{', through preprocess' if spec.preprocess else ''}): {first}"
+        ) from None
+    return sample, gradients
 
 
 def check_top_k(top_k) -> int:

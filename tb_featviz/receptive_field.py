@@ -16,6 +16,7 @@ from typing import Optional
 import keras
 
 from tb_featviz.model_access import LayerRef, nodes_in
+from tb_featviz.nonlinearity import computes_as
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,14 +69,11 @@ class _Unknown(Exception):
 _ELEMENTWISE = (
     keras.layers.InputLayer,
     keras.layers.BatchNormalization,
-    keras.layers.LayerNormalization,
-    keras.layers.GroupNormalization,
     keras.layers.Activation,
     keras.layers.ReLU,
     keras.layers.LeakyReLU,
     keras.layers.PReLU,
     keras.layers.ELU,
-    keras.layers.Softmax,
     keras.layers.Dropout,
     keras.layers.SpatialDropout2D,
     keras.layers.GaussianNoise,
@@ -158,16 +156,15 @@ def _layer(layer, states):
     if len(states) != 1:
         raise _Unknown()
     y, x = states[0]
-    if isinstance(layer, _ELEMENTWISE):
+    if _pointwise(layer):
         return y, x
-    if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)) and not isinstance(
-        layer, keras.layers.Conv2DTranspose
-    ):
+    if any(computes_as(layer, cls) for cls in (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
+                                               keras.layers.SeparableConv2D)):
         kernel, strides, dilation = layer.kernel_size, layer.strides, layer.dilation_rate
         return tuple(
             axis.window(kernel[i], strides[i], dilation[i], layer.padding) for i, axis in enumerate((y, x))
         )
-    if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+    if any(computes_as(layer, cls) for cls in (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
         pool, strides = layer.pool_size, layer.strides
         return tuple(axis.window(pool[i], strides[i], 1, layer.padding) for i, axis in enumerate((y, x)))
     if isinstance(layer, keras.layers.ZeroPadding2D):
@@ -177,6 +174,18 @@ def _layer(layer, states):
         (top, bottom), (left, right) = layer.cropping
         return y.shifted(-top, -bottom), x.shifted(-left, -right)
     raise _Unknown()
+
+
+def _pointwise(layer) -> bool:
+    """A layer whose every output position depends on the same input position only. Layer
+    norms and softmax qualify only over the channel axis; group norms never (they pool over
+    the image)."""
+    if any(computes_as(layer, cls) for cls in _ELEMENTWISE):
+        return True
+    if computes_as(layer, keras.layers.LayerNormalization) or computes_as(layer, keras.layers.Softmax):
+        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+        return list(axes) in ([-1], [3])
+    return False
 
 
 def _union(axes):

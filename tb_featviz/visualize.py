@@ -7,7 +7,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from tb_featviz import backward, inputs, metadata
+from tb_featviz import backward, checks, inputs, metadata
 from tb_featviz.am.maximize import AMOptions, AMResult
 from tb_featviz.deconv import DeconvResult
 from tb_featviz.errors import ConfigurationError
@@ -37,6 +37,8 @@ def maximize_activation(
     them) a channel is dead when it is constant on them; without, on varied test images.
     """
     check_backend([metadata.METHOD_AM])
+    if progress is not None and not callable(progress):
+        raise ConfigurationError(f"progress must be a function (done, total), got {progress!r}")
     options = _options(options, option_overrides)
     value_range = inputs.check_value_range(input_range)
     probes = None if probe_images is None else inputs.check_probe_images(probe_images, value_range)
@@ -71,6 +73,7 @@ def deconvnet(
     """
     check_backend([metadata.METHOD_DECONV])
     rule = check_rule(rule)
+    batch_size = checks.integer(batch_size, "batch_size", 1)
     value_range = inputs.check_value_range(input_range)
     images = inputs.check_probe_images(images, value_range)
     spec = inputs.for_model(model, value_range=value_range, probe_images=images)

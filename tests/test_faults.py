@@ -121,8 +121,9 @@ def test_unwritable_logdir_warns_once_and_training_finishes(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="tb_featviz"):
         history = fit(small_cnn(), [callback], epochs=3)
     assert len(history.history["loss"]) == 3
-    warnings = [r for r in caplog.records if r.name == "tb_featviz" and r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "could not be written" in warnings[0].getMessage()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tb_featviz" and r.levelno == logging.WARNING]
+    failures = [w for w in warnings if "affine function of the image" not in w]  # conv1's hint is not a failure
+    assert len(failures) == 1 and "could not be written" in failures[0]
     assert callback.lost_records == 8  # 4 steps x (am, weights), each counted
 
 

@@ -194,6 +194,8 @@ def test_a_full_disk_loses_records_with_a_word_and_a_count(tmp_path):
     assert lost > 0 and written > 0 and written + lost == total
     assert "records LOST, not written" in full.stdout
     assert "could not be written" in full.stderr and full.stderr.count("could not be written") == 1
+    header_only = [f for f in (tmp_path / "full").glob("events.out.tfevents.*") if f.stat().st_size < 100]
+    assert not header_only  # a failed write leaves no empty event file behind
     # what was written is whole and readable (the reader raised nothing on the file's tail)
     for steps in read_records(str(tmp_path / "full")).values():
         for header, pngs in steps.values():
@@ -261,12 +263,12 @@ def test_options_are_frozen_so_a_later_change_cannot_skip_the_checks():
         options.steps = -5
 
 
-def test_a_blur_wider_than_the_image_is_refused_before_epoch_1():
+def test_a_blur_wider_than_the_image_is_refused_before_epoch_1(tmp_path):
     model = small_cnn(size=12)
     x, y = image_data(8, size=12)
     with pytest.raises(ConfigurationError, match=r"blur_sigma=50 .* 12 px image"):
-        fit(model, [FeatVizCallback("runs/never", ["conv1"], am=AMOptions(blur_sigma=50))], x=x, y=y)
-    assert not os.path.exists("runs/never")
+        fit(model, [FeatVizCallback(str(tmp_path / "never"), ["conv1"], am=AMOptions(blur_sigma=50))], x=x, y=y)
+    assert not (tmp_path / "never").exists()
 
 
 # -- 10: a Sequential model without keras.Input ------------------------------------------------------
@@ -330,3 +332,132 @@ def test_a_brightness_detector_is_white_and_nothing_is_stretched_unasked():
     # stretching per tile, round 1's only drawing, turns that white optimum into flat mid-gray:
     # it stays a choice a viewer makes knowingly
     assert np.all(result.tiles(contrast="stretch")[0] == 128)
+
+
+# -- found by attacking the callback, the notebook API and the CLI with bad input ------------------
+def pattern_detector():
+    """A conv that fires only on one 5x5 binary pattern, then pooling layers after its ReLU."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 1))
+    conv = keras.layers.Conv2D(1, 5, activation="relu", name="conv1")
+    x = keras.layers.MaxPooling2D(name="pool")(conv(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalMaxPooling2D(name="gmp")(x)))
+    pattern = (np.random.default_rng(0).random((5, 5)) > 0.5).astype("float32")
+    conv.set_weights([(2 * pattern - 1)[:, :, None, None], np.array([0.5 - pattern.sum()], "float32")])
+    return model, pattern
+
+
+def test_layers_behind_a_silent_relu_are_not_called_dead_without_probes():
+    model, pattern = pattern_detector()
+    image = np.zeros((1, 16, 16, 1), "float32")
+    image[0, 4:9, 4:9, 0] = pattern
+    assert float(keras.Model(model.inputs, model.get_layer("gmp").output)(image)[0, 0]) == pytest.approx(0.5)
+    for layer in ("conv1", "pool", "gmp"):
+        assert not tb_featviz.maximize_activation(model, layer, [0], steps=2).dead[0], layer
+    flat = np.full((4, 16, 16, 1), 0.5, "float32")  # with probes it is exact: silent on all of them
+    assert tb_featviz.maximize_activation(model, "pool", [0], steps=2, probe_images=flat).dead[0]
+
+
+def nonlinear_after_relu(make):
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((12, 12, 2))
+    x = keras.layers.Conv2D(3, 3, activation="relu", name="c1")(inputs)
+    return keras.Model(inputs, keras.layers.Conv2D(2, 3, name="c2")(make(x)))
+
+
+class SquaredConv(keras.layers.Conv2D):
+    def call(self, inputs):
+        return keras.ops.square(super().call(inputs))
+
+
+class AbsBatchNorm(keras.layers.BatchNormalization):
+    def call(self, inputs, training=None):
+        return keras.ops.abs(super().call(inputs, training=training))
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: keras.ops.divide(1.0, 1.0 + x),  # a reciprocal, not a scaling
+    lambda x: SquaredConv(3, 1, name="sq")(x),  # a Conv2D that computes something else
+    lambda x: AbsBatchNorm(name="absbn")(x),
+    lambda x: keras.ops.cast(keras.ops.cast(x * 3, "int32"), "float32"),
+], ids=["reciprocal", "conv-subclass", "batchnorm-subclass", "integer-cast"])
+def test_nonlinear_steps_that_look_linear_are_refused(make):
+    model = nonlinear_after_relu(make)
+    images = np.random.default_rng(2).random((4, 12, 12, 2)).astype("float32")
+    with pytest.raises(ConfigurationError, match="is not defined for layer 'c2'|no gradient reaches"):
+        tb_featviz.deconvnet(model, "c2", images, rule="deconvnet")
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: keras.layers.GroupNormalization(groups=1)(x),
+    lambda x: keras.layers.LayerNormalization(axis=[1, 2, 3])(x),
+    lambda x: keras.layers.Softmax(axis=1)(x),
+], ids=["group-norm", "spatial-layer-norm", "softmax-over-rows"])
+def test_layers_that_mix_the_image_widen_the_field_to_the_whole_image(make):
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((16, 16, 2))
+    x = make(keras.layers.Conv2D(3, 3, padding="same", name="c1")(inputs))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, padding="same", name="c2")(x))
+    result = tb_featviz.deconvnet(model, "c2", np.random.default_rng(4).random((3, 16, 16, 2)).astype("float32"),
+                                  top_k=1, rule="gradient")
+    assert {tuple(box) for box in result.boxes.reshape(-1, 4)} == {(0, 0, 16, 16)}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: FeatVizCallback("runs/a\x00b", ["conv1"]), "logdir must be"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], verbose=np.array([0, 1])), "verbose must be"),
+    (lambda: FeatVizCallback("runs/x", [["conv1"]]), "layer names must be strings"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], input_range=(0, 10**400)), "input_range must be finite"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], input_range=(-1e308, 1e308)), "input_range must be finite"),
+    (lambda: FeatVizCallback("runs/x", ["conv1"], probe_images=np.zeros((2, 0, 16, 1), "float32")), "each at least 1"),
+    (lambda: AMOptions(learning_rate=10**400), "learning_rate"),
+    (lambda: AMOptions(total_variation=1e39), "total_variation"),
+    (lambda: AMOptions(maximize=np.array(["auto"])), "maximize must be one of"),
+    (lambda: AMOptions(reduction=np.array(["mean"])), "reduction must be one of"),
+    (lambda: AMOptions(parameterization=np.array(["pixel"])), "parameterization must be"),
+    (lambda: RandomAffine(scale=(1e-40, 1e-40)), "scale"),
+    (lambda: RandomAffine(jitter=10**400), "jitter"),
+    (lambda: tb_featviz.FourierImage(decay_power=float("nan")), "decay_power"),
+    (lambda: tb_featviz.FourierImage(std=None), "std"),
+    (lambda: tb_featviz.am.objectives.channel() * float("nan"), "weight"),
+    (lambda: AMOptions(learning_rate=1 + 2j), "learning_rate"),
+    (lambda: tb_featviz.maximize_activation(None, "conv1"), "expected a keras.Model"),
+    (lambda: tb_featviz.maximize_activation(small_cnn(), "conv1", progress=5), "progress must be a function"),
+    (lambda: tb_featviz.deconvnet(small_cnn(), "conv1", image_data(4)[0], batch_size=-1), "batch_size must be"),
+])
+def test_more_bad_settings_are_refused_when_given(make, message):
+    with pytest.raises(ConfigurationError, match=message):
+        make()
+
+
+def test_numpy_numbers_and_paths_are_accepted(tmp_path):
+    callback = FeatVizCallback(tmp_path / "run", ["conv1"], every_n_epochs=np.int64(2), max_channels=np.int32(4),
+                               max_overhead=np.float32(0.5), verbose=np.int64(0))
+    assert callback.logdir == str(tmp_path / "run")
+
+
+def test_huge_and_one_shot_channel_specs(tmp_path):
+    model = small_cnn()
+    with pytest.raises(ConfigurationError, match="out of range"):
+        fit(model, [FeatVizCallback(str(tmp_path / "a"), {"conv1": range(10**12)}, am=FAST)])
+    callback = FeatVizCallback(str(tmp_path / "b"), {"conv1": (c for c in (0, 2))}, methods=["weights"], verbose=0)
+    fit(small_cnn(), [callback])
+    fit(small_cnn(), [callback])  # a generator is read once, when given, and kept
+    assert read_records(str(tmp_path / "b"))[("conv1", "weights")][1][0]["channels"] == [0, 2]
+
+
+def test_a_preprocess_that_breaks_the_input_is_refused_before_epoch_1(tmp_path):
+    with pytest.raises(ConfigurationError, match="cannot be computed from the model input.*through preprocess"):
+        fit(small_cnn(), [FeatVizCallback(str(tmp_path / "never"), ["logits"], am=FAST,
+                                          preprocess=lambda im: im[:, :8])])
+    assert not (tmp_path / "never").exists()
+
+
+def test_hooks_called_out_of_order_do_nothing(caplog, tmp_path):
+    callback = FeatVizCallback(str(tmp_path / "never"), ["conv1"], am=FAST)
+    with caplog.at_level(logging.WARNING, logger="tb_featviz"):
+        callback.on_epoch_begin(0)
+        callback.on_epoch_end(0)
+        callback.on_train_end()
+    assert "on_train_begin was not called first" in caplog.text
+    assert not (tmp_path / "never").exists()

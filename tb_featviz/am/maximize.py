@@ -14,7 +14,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from tb_featviz import imaging, liveness, nonlinearity
+from tb_featviz import backward, checks, imaging, liveness, nonlinearity
 from tb_featviz.am import objectives, parameterizations
 from tb_featviz.am.transforms import RandomAffine, gaussian_blur, warp
 from tb_featviz.errors import ConfigurationError
@@ -74,20 +74,18 @@ class AMOptions:
     maximize: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_int(self.steps, "steps", 0)
-        _check_number(self.learning_rate, "learning_rate", positive=True)
-        _check_number(self.total_variation, "total_variation")
-        _check_number(self.l2, "l2")
-        _check_int(self.blur_every, "blur_every", 0)
-        _check_number(self.blur_sigma, "blur_sigma", positive=True)
+        checks.integer(self.steps, "AMOptions.steps", 0)
+        checks.number(self.learning_rate, "AMOptions.learning_rate", positive=True, maximum=1e3)
+        checks.number(self.total_variation, "AMOptions.total_variation", minimum=0, maximum=1e6)
+        checks.number(self.l2, "AMOptions.l2", minimum=0, maximum=1e6)
+        checks.integer(self.blur_every, "AMOptions.blur_every", 0)
+        checks.number(self.blur_sigma, "AMOptions.blur_sigma", positive=True, maximum=1e3)
         if self.threshold is not None:
-            _check_number(self.threshold, "threshold", minimum=None)
-        _check_int(self.batch_size, "batch_size", 1)
-        _check_int(self.seed, "seed", 0)
-        if self.maximize not in MAXIMIZE:
-            raise ConfigurationError(f"AMOptions.maximize must be one of {list(MAXIMIZE)}, got {self.maximize!r}")
-        if self.reduction not in ("mean", "center", "max"):
-            raise ConfigurationError(f"AMOptions.reduction must be 'mean', 'center' or 'max', got {self.reduction!r}")
+            checks.number(self.threshold, "AMOptions.threshold")
+        checks.integer(self.batch_size, "AMOptions.batch_size", 1)
+        checks.integer(self.seed, "AMOptions.seed", 0)
+        checks.choice(self.maximize, "AMOptions.maximize", MAXIMIZE)
+        checks.choice(self.reduction, "AMOptions.reduction", ("mean", "center", "max"))
         if self.transforms is not None and not isinstance(self.transforms, RandomAffine):
             raise ConfigurationError("AMOptions.transforms must be a RandomAffine or None")
         if self.objective is not None and not isinstance(self.objective, objectives.Objective):
@@ -96,6 +94,10 @@ class AMOptions:
             raise ConfigurationError(
                 f"AMOptions.selected_channels_only must be True or False, got {self.selected_channels_only!r}"
             )
+        if not isinstance(self.parameterization, (str, parameterizations.PixelImage, parameterizations.FourierImage)):
+            raise ConfigurationError(
+                f"AMOptions.parameterization must be 'pixel', 'fourier' or a PixelImage/FourierImage, "
+                f"got {self.parameterization!r}")
         try:
             parameterizations.get(self.parameterization)
         except ValueError as error:
@@ -107,9 +109,10 @@ class AMOptions:
         if self.blur_every and parameterizations.get(self.parameterization).supports_blur:
             radius = math.ceil(2.0 * self.blur_sigma)
             if radius >= smallest:
+                hint = f"blur_sigma < {smallest / 2:g} (default 0.5) or blur_every=0" if smallest > 2 else "blur_every=0"
                 raise ConfigurationError(
                     f"AMOptions.blur_sigma={self.blur_sigma:g} blurs over {2 * radius + 1} px, more than the "
-                    f"{smallest} px image; use blur_sigma < {smallest / 2:g} (default 0.5) or blur_every=0"
+                    f"{smallest} px image; use {hint}"
                 )
 
     def full_objective(self) -> objectives.Objective:
@@ -136,20 +139,6 @@ class AMOptions:
             "seed": self.seed,
             "maximize": self.maximize,
         }
-
-
-def _check_int(value, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigurationError(f"AMOptions.{name} must be an int >= {minimum}, got {value!r}")
-
-
-def _check_number(value, name: str, positive: bool = False, minimum: Optional[float] = 0.0) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(float(value)):
-        raise ConfigurationError(f"AMOptions.{name} must be a finite number, got {value!r}")
-    if positive and not value > 0:
-        raise ConfigurationError(f"AMOptions.{name} must be > 0, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigurationError(f"AMOptions.{name} must be >= {minimum:g}, got {value!r}")
 
 
 @dataclasses.dataclass
@@ -184,13 +173,15 @@ class ActivationMaximizer:
     """
 
     def __init__(self, target: Target, input_spec: InputSpec, options: AMOptions, selected=None,
-                 liveness_images: Optional[np.ndarray] = None, affine: bool = False,
+                 liveness_images: Optional[np.ndarray] = None, path: Optional[list] = None,
                  settings: Optional[dict] = None):
         """`selected`: a `SelectedChannelsForward` for the layer, used when options allow.
-        `affine`: the layer's pre-activation is an affine function of the image (options.maximize).
+        `path`: the nonlinear steps between the input and the layer (`backward.steps_on_path`);
+        none means its pre-activation is an affine function of the image (options.maximize).
         `settings`: what every result's record says about how it was made."""
         self._settings = {**dict(settings or {}), **options.settings()}
-        self._affine = affine
+        self._path = list(path or [])
+        self._affine = affine = not self._path
         options.check_image(input_spec.shape)
         self._target = target
         self._on_output = target.nonlinearity is not None and (
@@ -249,6 +240,11 @@ class ActivationMaximizer:
                                               self._options.batch_size), test
         batches = [self._to_model(liveness.test_images(self._spec.shape)), self._to_model(images)]
         dead = liveness.constant_channels(self._outputs, batches, channels, self._options.batch_size)
+        found = self._target.nonlinearity
+        if not (found is not None and found.family == nonlinearity.RELU):
+            # A layer after a ReLU (pooling, dropout, ...) is flat where that ReLU is silent: no
+            # search can localize a signal there, so without probes nothing is called dead.
+            return np.zeros_like(dead), liveness.NO_DEAD_TEST
         if dead.any():
             dead[dead] = self._search_finds_nothing(channels[dead])
         return dead, liveness.DEAD_TEST_WITHOUT_PROBES
@@ -267,10 +263,12 @@ class ActivationMaximizer:
         starts = liveness.search_starts(self._spec.shape)
         channels = np.repeat(candidates, len(starts)).astype(np.int32)
         tiled = np.tile(starts, (len(candidates), 1, 1, 1))
-        found = np.concatenate([
-            self._searcher._optimize(tiled[i : i + self._options.batch_size], channels[i : i + self._options.batch_size])[0]
-            for i in range(0, len(channels), self._options.batch_size)
-        ])
+        size = self._options.batch_size
+        with backward.applied(self._path, backward.REDIRECTED):  # silent ReLUs on the way pass a signal
+            found = np.concatenate([
+                self._searcher._optimize(tiled[i : i + size], channels[i : i + size])[0]
+                for i in range(0, len(channels), size)
+            ])
         constant = [
             liveness.constant_channels(self._outputs, [self._to_model(found[i * len(starts) : (i + 1) * len(starts)])],
                                        candidates[i : i + 1], self._options.batch_size)[0]

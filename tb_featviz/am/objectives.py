@@ -43,7 +43,9 @@ class Objective:
         return Objective(lambda c: -self(c), f"-({self.description})")
 
     def __mul__(self, weight: float) -> "Objective":
-        weight = float(weight)
+        from tb_featviz import checks
+
+        weight = checks.number(weight, "an objective's weight", maximum=1e6)
         return Objective(lambda c: weight * self(c), f"{weight:g} * {self.description}")
 
     __rmul__ = __mul__

@@ -68,6 +68,13 @@ class FourierImage:
     supports_blur = False
 
     def __init__(self, decorrelate: bool = True, decay_power: float = 1.0, std: float = 0.01):
+        from tb_featviz import checks
+        from tb_featviz.errors import ConfigurationError
+
+        if not isinstance(decorrelate, bool):
+            raise ConfigurationError(f"FourierImage.decorrelate must be True or False, got {decorrelate!r}")
+        checks.number(decay_power, "FourierImage.decay_power", minimum=0, maximum=4)
+        checks.number(std, "FourierImage.std", positive=True, maximum=10)
         self.decorrelate = decorrelate
         self.decay_power = float(decay_power)
         self.std = float(std)

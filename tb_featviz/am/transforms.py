@@ -27,18 +27,18 @@ class RandomAffine:
     rotate_degrees: float = 6.0
 
     def __post_init__(self) -> None:
+        from tb_featviz import checks
         from tb_featviz.errors import ConfigurationError
 
-        def number(value) -> bool:
-            return not isinstance(value, bool) and isinstance(value, (int, float, np.number)) and math.isfinite(value)
-
-        if not number(self.jitter) or not 0 <= self.jitter < 0.5:
+        if not checks.number(self.jitter, "RandomAffine.jitter", minimum=0) < 0.5:
             raise ConfigurationError(f"RandomAffine.jitter must be a fraction of the image in [0, 0.5), got {self.jitter!r}")
         scale = self.scale
-        if (not isinstance(scale, (tuple, list)) or len(scale) != 2 or not all(number(s) for s in scale)
-                or not 0 < scale[0] <= scale[1]):
-            raise ConfigurationError(f"RandomAffine.scale must be (low, high) with 0 < low <= high, got {scale!r}")
-        if not number(self.rotate_degrees) or not 0 <= self.rotate_degrees <= 180:
+        if not isinstance(scale, (tuple, list)) or len(scale) != 2:
+            raise ConfigurationError(f"RandomAffine.scale must be (low, high), got {scale!r}")
+        low, high = (checks.number(s, "RandomAffine.scale", minimum=0.1, maximum=10.0) for s in scale)
+        if not low <= high:
+            raise ConfigurationError(f"RandomAffine.scale must be (low, high) with 0.1 <= low <= high <= 10, got {scale!r}")
+        if checks.number(self.rotate_degrees, "RandomAffine.rotate_degrees", minimum=0) > 180:
             raise ConfigurationError(f"RandomAffine.rotate_degrees must be in [0, 180], got {self.rotate_degrees!r}")
 
     def sample(
