@@ -14,9 +14,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main() -> None:
-    from tb_featviz import backward, inputs
+    from tb_featviz import backward
     from tb_featviz.model_access import find_layer, operations_before
-    from tb_featviz.plan import build_plans, method_status
+    from tb_featviz.plan import method_status
     from tests import zoo
 
     print("# The model zoo: what each method does on keras.applications networks\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from keras.layers import InputLayer
@@ -181,8 +181,6 @@ def build_plans(
     With `methods` None every method that applies to a layer is planned; the others are named
     with the reason in `LayerPlan.left_out`. Methods asked for by name must apply.
     """
-    import tensorflow as tf
-
     if methods is not None:
         methods = check_methods(methods)
     plans = []

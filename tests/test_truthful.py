@@ -14,7 +14,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import tb_featviz
 from tb_featviz import AMOptions, ConfigurationError, FeatVizCallback, RandomAffine

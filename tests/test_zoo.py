@@ -4,7 +4,6 @@ See tests/zoo.py for what is checked and against which references. `make zoo` ru
 with more steps and channels (ZOO=full).
 """
 
-import keras
 import numpy as np
 import pytest
 

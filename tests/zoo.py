@@ -20,7 +20,6 @@ layer, the reason and what would work.
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 FULL = os.environ.get("ZOO") == "full"
