@@ -158,7 +158,7 @@ class FeatVizCallback(keras.callbacks.Callback):
                     method == metadata.METHOD_DECONV and self.probe_images is None)
                 if not expected:
                     log.warning("tb_featviz: no %s for layer %r: %s", method, plan.name, why)
-            if metadata.METHOD_AM in plan.methods and not plan.path and plan.target.nonlinearity is None:
+            if metadata.METHOD_AM in plan.methods and self._worker(plan, metadata.METHOD_AM).flat_optimum:
                 log.warning("tb_featviz: layer %r is an affine function of the image, so the image that "
                             "maximizes it is flat (black or white by the sign of each filter's sum); the "
                             "nonlinearity after it shows patterns", plan.name)

@@ -240,8 +240,7 @@ class ActivationMaximizer:
                                               self._options.batch_size), test
         batches = [self._to_model(liveness.test_images(self._spec.shape)), self._to_model(images)]
         dead = liveness.constant_channels(self._outputs, batches, channels, self._options.batch_size)
-        found = self._target.nonlinearity
-        if not (found is not None and found.family == nonlinearity.RELU):
+        if not self._own_relu():
             # A layer after a ReLU (pooling, dropout, ...) is flat where that ReLU is silent: no
             # search can localize a signal there, so without probes nothing is called dead.
             return np.zeros_like(dead), liveness.NO_DEAD_TEST
@@ -299,9 +298,18 @@ class ActivationMaximizer:
             raise FloatingPointError(f"layer {self._target.ref.name!r} computes NaN or infinity")
         return objective, output
 
+    @property
+    def flat_optimum(self) -> bool:
+        """The layer's output is an affine function of the image: the image maximizing it is flat."""
+        return self._affine and self._target.nonlinearity is None
+
+    def _own_relu(self) -> bool:
+        found = self._target.nonlinearity
+        return found is not None and found.family == nonlinearity.RELU
+
     def _describe(self) -> tuple:
         if not self._on_output:
-            if self._affine and self._target.nonlinearity is None:
+            if self.flat_optimum:
                 return OUTPUT, ("layer output, an affine function of the image: its maximum is a flat "
                                 "image; the nonlinearity after this layer shows patterns")
             return self._target.maximized, self._target.describe()
@@ -310,27 +318,26 @@ class ActivationMaximizer:
         return OUTPUT, f"layer output ({why}{redirect})"
 
     def _redirects(self) -> bool:
-        found = self._target.nonlinearity
-        return self._on_output and found is not None and found.family == nonlinearity.RELU
+        return self._on_output and self._own_relu()
 
     def _objective_context(self, pre, picked, image):
         """The Context the objective sees: pre-activations, or the layer's output."""
         return objectives.Context(self._target.activate(pre) if self._on_output else pre, picked, image)
 
     def _ascent_value(self, pre, picked, image):
-        """The objective's value; for a silent ReLU channel (constant output, zero gradient)
-        its gradient is redirected to the pre-activation (Lucid's redirected ReLU gradient):
-        the added term is zero in value, so reported numbers are the true ones."""
+        """(the objective's value, its Context); for a silent ReLU channel (constant output, zero
+        gradient) the value's gradient is redirected to the pre-activation (Lucid's redirected
+        ReLU gradient): the added term is zero in value, so reported numbers are the true ones."""
         context = self._objective_context(pre, picked, image)
         value = self._objective(context)
         if not self._redirects():
-            return value
+            return value, context
         own = objectives.selected_channel(context.activations, picked)
         axes = list(range(1, len(own.shape)))
         silent = tf.stop_gradient(tf.cast(
             tf.reduce_max(own, axis=axes) <= tf.reduce_min(own, axis=axes), value.dtype))
         push = self._channel_value(objectives.Context(pre, picked, image))
-        return value + silent * (push - tf.stop_gradient(push))
+        return value + silent * (push - tf.stop_gradient(push)), context
 
     def _evaluate_batch(self, params, channels):
         image = self._param.to_image(params, self._spec.shape)
@@ -416,7 +423,8 @@ class _Renderer:
             image = owner._param.to_image(self.params, shape)
             seen = warp(image, rows) if rows is not None else image
             pre, picked = owner._activations(owner._spec.to_model(seen), channels)
-            loss = -tf.reduce_sum(owner._ascent_value(pre, picked, image))
+            value, context = owner._ascent_value(pre, picked, image)
+            loss = -tf.reduce_sum(value)
         gradient = tape.gradient(loss, self.params)
         # Adam, term for term as keras.optimizers.Adam computes it.
         self._t.assign_add(1.0)
@@ -428,7 +436,7 @@ class _Renderer:
         updated = owner._param.project(updated)
         mask = tf.reshape(active, self._mask_shape)
         self.params.assign(tf.where(mask, updated, self.params))
-        return owner._channel_value(owner._objective_context(pre, picked, image))
+        return owner._channel_value(context)
 
     def _blur(self, active):
         blurred = gaussian_blur(self.params, self._owner._options.blur_sigma)
