@@ -107,6 +107,7 @@ def load(logdir, mode, epochs, layers, channels, rounds):
 
         def complete():
             runs = tb.json("/data/plugin/featviz/runs")["runs"]
+            runs = runs and [tb.json(f"/data/plugin/featviz/run?run={runs[0]['name']}")]
             return runs and len(runs[0]["layers"]) == layers and all(
                 series["steps"][-1] == epochs
                 for layer in runs[0]["layers"] for series in layer["methods"].values())

@@ -70,7 +70,8 @@ def bench_mode(logdir: str, mode: str, channels: int, epochs: int, repeats: int)
 
         def loaded():
             runs = tb.json("/data/plugin/featviz/runs")["runs"]
-            return runs and runs[0]["layers"][0]["methods"]["am"]["steps"][-1] == epochs
+            detail = runs and tb.json(f"/data/plugin/featviz/run?run={runs[0]['name']}")
+            return detail and detail["layers"][0]["methods"]["am"]["steps"][-1] == epochs
 
         tb.wait_until(loaded, timeout=600, what="all epochs loaded")
         load_seconds = time.perf_counter() - start

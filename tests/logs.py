@@ -12,21 +12,33 @@ from tests.conftest import image_data, small_cnn
 EPOCHS = 30  # more than TensorBoard's default 10 samples per tag: every one must be served
 
 
-def write_fit_run(logdir: str, *, epochs: int = EPOCHS, seed: int = 0, probes: bool = True) -> None:
-    """Trains the small CNN for `epochs` with the callback on conv1 (all 8) and conv2 (4 channels)."""
+CLASS_NAMES = ("top left", "top right", "bottom left", "bottom right", "no blob")
+
+
+def write_fit_run(logdir: str, *, epochs: int = EPOCHS, seed: int = 0, probes: bool = True,
+                  learning_rate: float = 3e-3, class_names=None) -> None:
+    """Trains the small CNN for `epochs` with the callback on conv1 (all 8) and conv2 (4 channels),
+    and Keras's own TensorBoard callback in the same logdir (loss and accuracy curves)."""
     keras.utils.set_random_seed(seed)
     model = small_cnn()
     x, y = image_data(64, seed=seed)
+    layers = {"conv1": "all", "conv2": [0, 3, 5, 7]}
+    if class_names:
+        layers["logits"] = "all"
     callback = FeatVizCallback(
         logdir,
-        {"conv1": "all", "conv2": [0, 3, 5, 7]},
+        layers,
+        class_names=class_names,
         probe_images=x[:16] if probes else None,
         am=AMOptions(steps=4),
         top_k=4,
         verbose=False,
     )
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=epochs, batch_size=16, verbose=0, callbacks=[callback])
+    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    keras_board = keras.callbacks.TensorBoard(logdir, write_graph=False, profile_batch=0)
+    model.fit(x, y, epochs=epochs, batch_size=16, verbose=0, validation_split=0.25,
+              callbacks=[callback, keras_board])
 
 
 
@@ -67,10 +79,50 @@ def write_hostile_and_future_runs(root: str) -> None:
     writer.close()
 
 
+CRAFTED_RUN = "crafted"
+RUN_NAMES = ("baseline", "no_probes", "fast_lr", "future", HOSTILE_RUN, CRAFTED_RUN)
+
+
+def write_crafted_run(root: str) -> None:
+    """Records that follow the format's outline but contradict themselves: every route must
+    answer them with a message (404), never a 500, and the readable rest must still be served.
+
+    * ``conv1/deconv``: the tag's plugin content says deconv (2 images per channel) but the
+      header inside says am (1 image per channel);
+    * ``conv3/am``: a rank-0 string tensor instead of the rank-1 blob sequence;
+    * ``conv4/weights``: a readable record, so the run is listed.
+    """
+    import numpy as np
+    from tensorboard.compat.proto import tensor_pb2, tensor_shape_pb2, types_pb2
+
+    from tb_featviz import summary
+    from tb_featviz.event_writer import EventFileWriter
+
+    rng = np.random.default_rng(1)
+    images = [[rng.integers(0, 255, (8, 8, 1), dtype=np.uint8)] for _ in range(3)]
+    am = summary.make_record("conv1", "am", [0, 1, 2], images, {"activation": [1.0, 2.0, 3.0]})
+    lying = summary.Record("conv1", "deconv", am.blobs)
+    scalar = summary.Record("conv3", "am", ()).event(0)
+    value = scalar.summary.value[0]
+    value.tensor.CopyFrom(tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+        string_val=[am.blobs[0]]))
+    good = summary.make_record("conv4", "weights", [0], [images[0]], {"norm": [1.0]})
+    writer = EventFileWriter(os.path.join(root, CRAFTED_RUN))
+    for step in range(2):
+        writer.write(lying.event(step))
+        scalar.step = step
+        writer.write(scalar)
+        writer.write(good.event(step))
+    writer.close()
+
+
 def write_all(root: str) -> None:
     write_fit_run(os.path.join(root, "baseline"))
     write_fit_run(os.path.join(root, "no_probes"), seed=1, probes=False)
+    write_fit_run(os.path.join(root, "fast_lr"), seed=2, learning_rate=1e-2, class_names=CLASS_NAMES)
     write_hostile_and_future_runs(root)
+    write_crafted_run(root)
 
 
 if __name__ == "__main__":

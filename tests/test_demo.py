@@ -81,7 +81,8 @@ def test_demo_trains_logs_every_layer_and_serves_the_dashboard(finished_demo):
 
     def featviz_run():
         runs = get_json(base + "/data/plugin/featviz/runs")["runs"]
-        return next(run for run in runs if run["name"] == "featviz")
+        assert any(run["name"] == "featviz" for run in runs), runs
+        return get_json(base + "/data/plugin/featviz/run?run=featviz")
 
     deadline = time.monotonic() + 60  # TensorBoard reloads the logdir every 5 s
     while featviz_run()["layers"][0]["methods"]["am"]["steps"] != [0, 1, 2]:

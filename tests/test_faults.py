@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import keras
@@ -24,7 +25,8 @@ FAST = AMOptions(steps=2)
 
 
 def listing(tb):
-    return {run["name"]: run for run in tb.json("/data/plugin/featviz/runs")["runs"]}
+    return {run["name"]: tb.json("/data/plugin/featviz/run?run=" + urllib.parse.quote(run["name"]))
+            for run in tb.json("/data/plugin/featviz/runs")["runs"]}
 
 
 def steps_of(run):

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.logs import HOSTILE_LAYER, HOSTILE_RUN
+from tests.logs import HOSTILE_LAYER, HOSTILE_RUN, RUN_NAMES
 from tests.tensorboard_server import TensorBoardServer
 
-ROUTES = ["runs", "grid", "evolution", "image", "static/index.js", "static/../../etc/passwd"]
+ROUTES = ["runs", "run", "scalars", "grid", "evolution", "image", "static/index.js", "static/../../etc/passwd"]
 NAMES = ["run", "layer", "method", "step", "channel", "role", "key", "v"]
-REAL_VALUES = ["baseline", "no_probes", "future", HOSTILE_RUN, "conv1", "conv2", HOSTILE_LAYER,
+REAL_VALUES = ["baseline", "no_probes", "future", "crafted", HOSTILE_RUN, "conv1", "conv2", HOSTILE_LAYER,
                "am", "deconv", "weights", "image", "patches", "projections", "0", "3", "12", "-1"]
 MAX_BODY = 5_000_000
 
@@ -30,7 +30,7 @@ queries = st.lists(st.tuples(st.one_of(st.sampled_from(NAMES), st.text(max_size=
 def server(featviz_logdir):
     with TensorBoardServer(featviz_logdir) as tb:
         tb.wait_for_plugin()
-        tb.wait_until(lambda: len(tb.json("/data/plugin/featviz/runs")["runs"]) == 4, what="runs")
+        tb.wait_until(lambda: len(tb.json("/data/plugin/featviz/runs")["runs"]) == len(RUN_NAMES), what="runs")
         yield tb
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from tb_featviz import metadata
 from tb_featviz.records import read_records
-from tests.logs import EPOCHS, HOSTILE_LAYER, HOSTILE_RUN
+from tests.logs import CRAFTED_RUN, EPOCHS, HOSTILE_LAYER, HOSTILE_RUN, RUN_NAMES
 from tests.tensorboard_server import TensorBoardServer
 
 ALL_EPOCHS = list(range(EPOCHS + 1))  # step 0 (before training) and one per epoch
@@ -29,11 +29,15 @@ def server(request, featviz_logdir):
 
 def _ready(tb):
     runs = json.loads(tb.get("/data/plugin/featviz/runs")[1])["runs"]
-    return len(runs) == 4 and all(
+    return len(runs) == len(RUN_NAMES) and all(
         series["steps"][-1] == EPOCHS
-        for run in runs if run["name"] in ("baseline", "no_probes")
-        for layer in run["layers"] for series in layer["methods"].values()
+        for name in ("baseline", "no_probes", "fast_lr")
+        for layer in run_detail(tb, name)["layers"] for series in layer["methods"].values()
     )
+
+
+def run_detail(tb, name):
+    return tb.json(query("run", run=name))
 
 
 def query(path, **params):
@@ -52,8 +56,9 @@ def test_plugin_is_listed_active_with_its_es_module(server):
 
 
 def test_runs_list_every_epoch_beyond_tensorboards_default_of_10(server):
-    runs = {run["name"]: run for run in server.json("/data/plugin/featviz/runs")["runs"]}
-    assert set(runs) == {"baseline", "no_probes", "future", HOSTILE_RUN}
+    listing = {run["name"]: run for run in server.json("/data/plugin/featviz/runs")["runs"]}
+    assert set(listing) == set(RUN_NAMES)  # Keras's train/validation runs hold no featviz records
+    runs = {name: run_detail(server, name) for name in listing}
     baseline = runs["baseline"]
     assert [layer["name"] for layer in baseline["layers"]] == ["conv1", "conv2"]  # model order
     for layer in baseline["layers"]:
@@ -65,6 +70,7 @@ def test_runs_list_every_epoch_beyond_tensorboards_default_of_10(server):
     # A record from a newer tb-featviz is reported, the readable rest still served.
     assert [layer["name"] for layer in runs["future"]["layers"]] == ["conv1"]
     assert any("newer" in problem for problem in runs["future"]["problems"])
+    assert any("newer" in problem for problem in listing["future"]["problems"])
     assert runs[HOSTILE_RUN]["layers"][0]["name"] == HOSTILE_LAYER
 
 
@@ -182,7 +188,7 @@ def test_users_samples_per_plugin_flag_wins(featviz_logdir):
         tb.wait_for_plugin()
         def loaded():
             runs = json.loads(tb.get("/data/plugin/featviz/runs")[1])["runs"]
-            return next((r for r in runs if r["name"] == "baseline"), None)
+            return any(r["name"] == "baseline" for r in runs) and run_detail(tb, "baseline")
         baseline = tb.wait_until(loaded, what="baseline run")
         steps = baseline["layers"][0]["methods"]["am"]["steps"]
         assert len(steps) == 3 and steps[-1] == EPOCHS  # TensorBoard's reservoir keeps the last
@@ -193,3 +199,46 @@ def test_empty_logdir_lists_the_plugin_inactive(tmp_path):
         listing = tb.wait_for_plugin()
         assert listing["featviz"]["enabled"] is False
         assert tb.json("/data/plugin/featviz/runs")["runs"] == []
+
+
+def test_self_contradicting_records_are_answered_with_a_message(server):
+    """Tag says deconv, header says am; a rank-0 tensor: 404 with what is wrong, never a 500,
+    and the readable record of the same run is still served."""
+    detail = run_detail(server, CRAFTED_RUN)
+    assert [layer["name"] for layer in detail["layers"]][-1] == "conv4"
+    status, body, headers = server.get(query("grid", run=CRAFTED_RUN, layer="conv1", method="deconv"))
+    assert status == 404 and headers["Content-Type"].startswith("text/plain")
+    assert b"tag says conv1/deconv but its header says conv1/am" in body
+    evolution = server.json(query("evolution", run=CRAFTED_RUN, layer="conv1", method="deconv", channel=0))
+    assert evolution["frames"] == [] and "header says conv1/am" in evolution["problems"][0]
+    for path in (query("grid", run=CRAFTED_RUN, layer="conv3", method="am"),
+                 query("evolution", run=CRAFTED_RUN, layer="conv3", method="am", channel=0)):
+        status, body, _ = server.get(path)
+        assert status in (200, 404), (path, status, body[:300])
+        assert b"Traceback" not in body and b"<html" not in body.lower()
+    grid = server.json(query("grid", run=CRAFTED_RUN, layer="conv4", method="weights"))
+    assert grid["channels"] == [0]
+
+
+def test_scalars_are_keras_epoch_curves_on_the_featviz_epoch_axis(server, featviz_logdir):
+    """Keras logs epoch_loss at step = epoch index (0-based); featviz at step = epochs done."""
+    answer = server.json(query("scalars", run="baseline"))
+    assert answer["searched"][:2] == ["baseline/train", "baseline/validation"]
+    series = {(s["split"], s["metric"]): s for s in answer["series"]}
+    assert {("train", "loss"), ("validation", "loss"), ("train", "accuracy")} <= set(series)
+    loss = series[("train", "loss")]["points"]
+    assert [p["keras_step"] for p in loss] == list(range(EPOCHS))
+    assert [p["step"] for p in loss] == list(range(1, EPOCHS + 1))  # after epoch 1 .. after epoch 30
+    # Independent reading of Keras's own event file: the value Keras logged for its epoch 0.
+    from tensorboard.backend.event_processing import event_accumulator
+
+    accumulator = event_accumulator.EventAccumulator(
+        str(featviz_logdir / "baseline" / "train"), size_guidance={event_accumulator.TENSORS: 0})
+    accumulator.Reload()
+    import numpy as np
+
+    logged = {e.step: float(np.frombuffer(e.tensor_proto.tensor_content, np.float32)[0])
+              if e.tensor_proto.tensor_content else e.tensor_proto.float_val[0]
+              for e in accumulator.Tensors("epoch_loss")}
+    assert loss[0]["value"] == pytest.approx(logged[0]) and loss[-1]["value"] == pytest.approx(logged[EPOCHS - 1])
+    assert server.json(query("scalars", run="no_such_run"))["series"] == []

@@ -1,7 +1,9 @@
 """The TBPlugin: HTTP routes under /data/plugin/featviz/ and the frontend's static files.
 
 Routes (all GET; JSON unless noted):
-  /runs                                   runs → layers (model order) → methods → epochs
+  /runs                                   every run with featviz records (one listing call)
+  /run?run                                one run's layers (model order) → methods → epochs
+  /scalars?run                            Keras's epoch_* curves beside the run, on its epoch axis
   /grid?run&layer&method[&step]           every channel at one epoch (latest if no step)
   /evolution?run&layer&method&channel[&role]  one channel at every epoch
   /image?key                              PNG bytes as stored (cacheable: URLs change when data does)
@@ -13,6 +15,8 @@ Bad or unknown parameters raise TensorBoard's public errors, which TensorBoard a
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 
 from tensorboard import errors, plugin_util
@@ -24,8 +28,29 @@ from tb_featviz import metadata
 from tb_featviz.plugin import assets
 from tb_featviz.plugin.reader import RecordReader
 
+logger = logging.getLogger(__name__)
+
 _MAX_PARAM_LENGTH = 4096
 _IMAGE_CACHE_SECONDS = 24 * 3600
+
+
+def _never_500(route):
+    """Unexpected failures reading an event file become a 404 naming them, logged in full."""
+
+    @functools.wraps(route)
+    def guarded(self, request):
+        try:
+            return route(self, request)
+        except errors.PublicError:
+            raise
+        except Exception as error:  # noqa: BLE001 - see the docstring
+            logger.exception("featviz: %s failed", request.path)
+            raise errors.NotFoundError(
+                f"the records behind this request could not be read "
+                f"({type(error).__name__}: {str(error)[:200]}); see TensorBoard's log"
+            ) from None
+
+    return guarded
 
 
 class FeatVizPlugin(base_plugin.TBPlugin):
@@ -39,6 +64,8 @@ class FeatVizPlugin(base_plugin.TBPlugin):
     def get_plugin_apps(self) -> dict:
         return {
             "/runs": self._serve_runs,
+            "/run": self._serve_run,
+            "/scalars": self._serve_scalars,
             "/grid": self._serve_grid,
             "/evolution": self._serve_evolution,
             "/image": self._serve_image,
@@ -55,13 +82,31 @@ class FeatVizPlugin(base_plugin.TBPlugin):
         )
 
     # ---- routes ---------------------------------------------------------------------------
+    # Every route is wrapped by `_never_500`: the reader validates what it reads, and anything
+    # it did not foresee in an event file is still answered with a message, never a 500.
 
     @wrappers.Request.application
+    @_never_500
     def _serve_runs(self, request):
         ctx, experiment = _context(request)
         return _json(request, self._reader.runs(ctx, experiment))
 
     @wrappers.Request.application
+    @_never_500
+    def _serve_run(self, request):
+        ctx, experiment = _context(request)
+        run = _str_param(request, "run", required=True)
+        return _json(request, self._reader.run(ctx, experiment, run))
+
+    @wrappers.Request.application
+    @_never_500
+    def _serve_scalars(self, request):
+        ctx, experiment = _context(request)
+        run = _str_param(request, "run", required=True)
+        return _json(request, self._reader.scalars(ctx, experiment, run))
+
+    @wrappers.Request.application
+    @_never_500
     def _serve_grid(self, request):
         ctx, experiment = _context(request)
         run, layer, method = _series_params(request)
@@ -69,6 +114,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
         return _json(request, self._reader.grid(ctx, experiment, run, layer, method, step))
 
     @wrappers.Request.application
+    @_never_500
     def _serve_evolution(self, request):
         ctx, experiment = _context(request)
         run, layer, method = _series_params(request)
@@ -78,6 +124,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
         return _json(request, answer)
 
     @wrappers.Request.application
+    @_never_500
     def _serve_image(self, request):
         ctx, _ = _context(request)
         key = _str_param(request, "key", required=True)

@@ -8,6 +8,7 @@ decoded here: the grid and evolution answers carry blob keys, and image bytes go
 from __future__ import annotations
 
 import collections
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,11 @@ from tb_featviz import metadata
 _HEADER_CACHE_ENTRIES = 1024
 # Listing a series' blobs costs ~1 ms per 1000 blobs in either loading mode; it is redone only
 # when the listing's signature of that series changes (a new or rewritten step).
-_SERIES_CACHE_ENTRIES = 256
+_SERIES_CACHE_ENTRIES = 4096
+# Parsed plugin contents, keyed by their bytes: one per distinct (layer, method) in the logdir.
+_CONTENT_CACHE_ENTRIES = 65536
 _ALL_STEPS = 1_000_000_000
+_SCALARS_PLUGIN = "scalars"
 # tensorboard-data-server (--load_fast) hands out blob keys it cannot parse back when a run or
 # tag name holds characters that JSON escapes (quotes, backslashes).
 _DATA_SERVER_HINT = (
@@ -61,37 +65,47 @@ class RecordReader:
         self._provider = data_provider
         self._headers: collections.OrderedDict = collections.OrderedDict()
         self._records: collections.OrderedDict = collections.OrderedDict()
+        self._contents: dict = {}
         self._lock = threading.Lock()
 
     # ---- listing -------------------------------------------------------------------------
 
     def runs(self, ctx, experiment_id: str) -> dict:
-        """Every run with featviz records, its layers in model order, methods and epochs."""
-        listing = self._provider.list_blob_sequences(
-            ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME
-        )
+        """Every run with featviz records and the tags it could not read: one listing call.
+
+        Steps and layer order need the records themselves, so they are read per run (`run`) for
+        the runs a page shows, never for all of them: a sweep of 10,000 runs lists as fast as
+        TensorBoard lists its runs.
+        """
+        listing = self._list(ctx, experiment_id, None)
         runs = []
         for run in sorted(listing):
-            layers: dict[str, dict] = {}
-            first_seen: dict[str, float] = {}
-            series_list, problems = _parse_run(run, listing[run])
-            for series, records in self._records_of(ctx, experiment_id, series_list):
-                if not records:
-                    continue
-                layers.setdefault(series.layer, {})[series.method] = {
-                    "steps": [r.step for r in records]
-                }
-                first = min(r.wall_time for r in records)
-                first_seen[series.layer] = min(first_seen.get(series.layer, first), first)
-            ordered = sorted(layers, key=lambda name: (first_seen[name], name))
-            runs.append(
-                {
-                    "name": run,
-                    "layers": [{"name": name, "methods": layers[name]} for name in ordered],
-                    "problems": problems,
-                }
-            )
+            problems = self._parse_run(run, listing[run])[1]
+            runs.append({"name": run, "problems": problems})
         return {"runs": runs, "methods": list(metadata.METHODS), "roles": metadata.ROLES}
+
+    def run(self, ctx, experiment_id: str, run: str) -> dict:
+        """One run's layers in model order (first written first), their methods and epochs."""
+        listing = self._list(ctx, experiment_id, provider.RunTagFilter(runs=[run]))
+        if run not in listing:
+            raise errors.NotFoundError(f"no featviz records in run {run!r}")
+        series_list, problems = self._parse_run(run, listing[run])
+        layers: dict[str, dict] = {}
+        first_seen: dict[str, float] = {}
+        for series, records in self._records_of(ctx, experiment_id, series_list, problems):
+            if not records:
+                continue
+            layers.setdefault(series.layer, {})[series.method] = {
+                "steps": [r.step for r in records]
+            }
+            first = min(r.wall_time for r in records)
+            first_seen[series.layer] = min(first_seen.get(series.layer, first), first)
+        ordered = sorted(layers, key=lambda name: (first_seen[name], name))
+        return {
+            "name": run,
+            "layers": [{"name": name, "methods": layers[name]} for name in ordered],
+            "problems": problems,
+        }
 
     # ---- one epoch of one layer -----------------------------------------------------------
 
@@ -108,7 +122,7 @@ class RecordReader:
                     f"run {run!r} has no {method} record of layer {layer!r} at epoch {step}; "
                     f"epochs: {_describe_ints([r.step for r in records])}"
                 )
-        header = self._header(ctx, record)
+        header = self._header(ctx, record, series)
         roles = list(metadata.ROLES[method])
         images = {
             role: [
@@ -147,9 +161,9 @@ class RecordReader:
         frames, problems, known_channels = [], [], set()
         for record in self._series_records(ctx, experiment_id, series):
             try:
-                header = self._header(ctx, record)
+                header = self._header(ctx, record, series)
             except errors.NotFoundError as error:
-                problems.append(f"epoch {record.step}: {error}")
+                problems.append(f"epoch {record.step}: {_message(error)}")
                 continue
             known_channels.update(header["channels"])
             if channel not in header["channels"]:
@@ -177,6 +191,58 @@ class RecordReader:
             "problems": problems,
         }
 
+    # ---- the run's own training curves -----------------------------------------------------
+
+    def scalars(self, ctx, experiment_id: str, run: str) -> dict:
+        """Keras's epoch scalars (loss, accuracy, ...) written beside this run, on its epoch axis.
+
+        `keras.callbacks.TensorBoard(log_dir=D)` writes `D/train` and `D/validation` with
+        `epoch_<metric>` at step = epoch index (0 = the first epoch, logged when it ends).
+        featviz records use step = epochs completed (0 = before training). The same moment is
+        therefore featviz step = Keras step + 1, and each point carries both.
+        """
+        candidates = _keras_runs(run)
+        listing = _guarded(
+            "list the scalars",
+            lambda: self._provider.list_scalars(
+                ctx,
+                experiment_id=experiment_id,
+                plugin_name=_SCALARS_PLUGIN,
+                run_tag_filter=provider.RunTagFilter(runs=candidates),
+            ),
+        )
+        wanted = {
+            (name, tag)
+            for name, tags in listing.items()
+            for tag in tags
+            if tag.startswith("epoch_")
+        }
+        series = []
+        if wanted:
+            data = _guarded(
+                "read the scalars",
+                lambda: self._provider.read_scalars(
+                    ctx,
+                    experiment_id=experiment_id,
+                    plugin_name=_SCALARS_PLUGIN,
+                    downsample=_ALL_STEPS,
+                    run_tag_filter=provider.RunTagFilter(
+                        runs={name for name, _ in wanted}, tags={tag for _, tag in wanted}
+                    ),
+                ),
+            )
+            for name, tag in sorted(wanted, key=lambda pair: (candidates.index(pair[0]), pair[1])):
+                points = [
+                    {"step": d.step + 1, "keras_step": d.step, "value": _finite_or_none(d.value)}
+                    for d in data.get(name, {}).get(tag, [])
+                ]
+                series.append(
+                    {"run": name, "split": name.rsplit("/", 1)[-1], "tag": tag,
+                     "metric": tag[len("epoch_"):], "points": points}
+                )
+        return {"run": run, "searched": candidates, "series": series,
+                "alignment": "featviz step = Keras epoch index + 1 (epochs completed)"}
+
     # ---- image bytes ----------------------------------------------------------------------
 
     def image(self, ctx, blob_key: str) -> bytes:
@@ -191,25 +257,61 @@ class RecordReader:
 
     # ---- helpers --------------------------------------------------------------------------
 
-    def _read(self, ctx, experiment_id: str, run_tag_filter) -> dict:
-        return self._provider.read_blob_sequences(
-            ctx,
-            experiment_id=experiment_id,
-            plugin_name=metadata.PLUGIN_NAME,
-            downsample=_ALL_STEPS,
-            run_tag_filter=run_tag_filter,
+    def _list(self, ctx, experiment_id: str, run_tag_filter) -> dict:
+        return _guarded(
+            "list the featviz records",
+            lambda: self._provider.list_blob_sequences(
+                ctx,
+                experiment_id=experiment_id,
+                plugin_name=metadata.PLUGIN_NAME,
+                run_tag_filter=run_tag_filter,
+            ),
         )
 
-    def _series(self, ctx, experiment_id: str, run: str, layer: str, method: str) -> Series:
-        listing = self._provider.list_blob_sequences(
-            ctx,
-            experiment_id=experiment_id,
-            plugin_name=metadata.PLUGIN_NAME,
-            run_tag_filter=provider.RunTagFilter(runs=[run]),
+    def _read(self, ctx, experiment_id: str, run_tag_filter) -> dict:
+        return _guarded(
+            "read the featviz records",
+            lambda: self._provider.read_blob_sequences(
+                ctx,
+                experiment_id=experiment_id,
+                plugin_name=metadata.PLUGIN_NAME,
+                downsample=_ALL_STEPS,
+                run_tag_filter=run_tag_filter,
+            ),
         )
+
+    def _parse_run(self, run: str, tags: dict) -> tuple[list, list]:
+        """The readable series of one run's listing, and a message per unreadable tag.
+
+        Parsed plugin contents are remembered by their bytes: a poll over thousands of runs
+        parses nothing new.
+        """
+        series, problems = [], []
+        for tag, time_series in sorted(tags.items()):
+            raw = time_series.plugin_content
+            with self._lock:
+                content = self._contents.get(raw)
+            if content is None:
+                try:
+                    content = metadata.parse_plugin_content(raw)
+                except metadata.FormatError as error:
+                    content = error
+                with self._lock:
+                    self._contents[raw] = content
+                    while len(self._contents) > _CONTENT_CACHE_ENTRIES:
+                        self._contents.pop(next(iter(self._contents)))
+            if isinstance(content, Exception):
+                problems.append(f"{tag}: {content}")
+                continue
+            signature = (time_series.max_step, time_series.max_wall_time, time_series.max_length)
+            series.append(Series(run, tag, content["layer"], content["method"], signature))
+        return series, problems
+
+    def _series(self, ctx, experiment_id: str, run: str, layer: str, method: str) -> Series:
+        listing = self._list(ctx, experiment_id, provider.RunTagFilter(runs=[run]))
         if run not in listing:
             raise errors.NotFoundError(f"no featviz records in run {run!r}")
-        available = {(s.layer, s.method): s for s in _parse_run(run, listing[run])[0]}
+        available = {(s.layer, s.method): s for s in self._parse_run(run, listing[run])[0]}
         if (layer, method) not in available:
             choices = sorted(f"{name}/{kind}" for name, kind in available)
             raise errors.NotFoundError(
@@ -218,13 +320,20 @@ class RecordReader:
         return available[(layer, method)]
 
     def _series_records(self, ctx, experiment_id: str, series: Series) -> list:
-        ((_, records),) = self._records_of(ctx, experiment_id, [series])
+        problems: list = []
+        ((_, records),) = self._records_of(ctx, experiment_id, [series], problems)
+        if problems:
+            raise errors.NotFoundError(problems[0])
         if not records:
             raise errors.NotFoundError(f"no records of {series.layer}/{series.method} yet")
         return records
 
-    def _records_of(self, ctx, experiment_id: str, series_list: list) -> list:
-        """[(series, [Record sorted by step])], read from the provider only where stale."""
+    def _records_of(self, ctx, experiment_id: str, series_list: list, problems: list) -> list:
+        """[(series, [Record sorted by step])], read from the provider only where stale.
+
+        A series the provider cannot read (a record of the wrong shape) gets no records and a
+        line in `problems`; the others are still served.
+        """
         found, stale = {}, []
         with self._lock:
             for series in series_list:
@@ -236,80 +345,134 @@ class RecordReader:
                 else:
                     stale.append(series)
         if stale:
-            data = self._read(
-                ctx,
-                experiment_id,
-                provider.RunTagFilter(
-                    runs={s.run for s in stale}, tags={s.tag for s in stale}
-                ),
-            )
-            with self._lock:
+            try:
+                data = self._read(
+                    ctx,
+                    experiment_id,
+                    provider.RunTagFilter(runs={s.run for s in stale}, tags={s.tag for s in stale}),
+                )
+                batches = [(stale, data)]
+            except errors.NotFoundError:
+                batches = []  # one of them is unreadable: read each alone to find which
                 for series in stale:
-                    key = (experiment_id, series.run, series.tag)
-                    records = [
-                        Record(d.step, d.wall_time, tuple(ref.blob_key for ref in d.values))
-                        for d in data.get(series.run, {}).get(series.tag, [])
-                    ]
-                    found[key] = records
-                    self._records[key] = (series.signature, records)
-                    while len(self._records) > _SERIES_CACHE_ENTRIES:
-                        self._records.popitem(last=False)
+                    try:
+                        one = self._read(
+                            ctx, experiment_id, provider.RunTagFilter(runs=[series.run], tags=[series.tag])
+                        )
+                    except errors.NotFoundError as error:
+                        problems.append(f"{series.tag}: {_message(error)}")
+                        found[(experiment_id, series.run, series.tag)] = []
+                        continue
+                    batches.append(([series], one))
+            with self._lock:
+                for batch, data in batches:
+                    for series in batch:
+                        key = (experiment_id, series.run, series.tag)
+                        records = _records_from(data.get(series.run, {}).get(series.tag, []))
+                        found[key] = records
+                        self._records[key] = (series.signature, records)
+                        while len(self._records) > _SERIES_CACHE_ENTRIES:
+                            self._records.popitem(last=False)
         return [(s, found[(experiment_id, s.run, s.tag)]) for s in series_list]
 
-    def _header(self, ctx, record) -> dict:
-        """The decoded header of a record, cached by (blob key, wall time): a rewritten step
-        (a resumed run) has a new wall time and is read afresh."""
+    def _header(self, ctx, record, series: Series) -> dict:
+        """The decoded header of a record, checked against its series and its element count.
+
+        Cached by (blob key, wall time): a rewritten step (a resumed run) is read afresh.
+        """
         if not record.keys:
             raise errors.NotFoundError(f"record of epoch {record.step} is empty")
         header_key = record.keys[metadata.HEADER_INDEX]
         cache_key = (header_key, record.wall_time)
         with self._lock:
-            if cache_key in self._headers:
+            header = self._headers.get(cache_key)
+            if header is not None:
                 self._headers.move_to_end(cache_key)
-                return self._headers[cache_key]
-        try:
-            raw = self._provider.read_blob(ctx, blob_key=header_key)
-        except errors.NotFoundError:
-            raise
-        except errors.PublicError as error:
+        if header is None:
+            header = self._read_header(ctx, record, header_key, series)
+            with self._lock:
+                self._headers[cache_key] = header
+                while len(self._headers) > _HEADER_CACHE_ENTRIES:
+                    self._headers.popitem(last=False)
+        if header["method"] != series.method or header["layer"] != series.layer:
             raise errors.NotFoundError(
-                f"TensorBoard could not read the record of epoch {record.step}: {error}. "
-                f"{_DATA_SERVER_HINT}"
-            ) from None
-        try:
-            header = metadata.decode_header(raw)
-        except metadata.FormatError as error:
-            raise errors.NotFoundError(f"record of epoch {record.step} is unreadable: {error}")
+                f"record of epoch {record.step} is unreadable: its tag says "
+                f"{series.layer}/{series.method} but its header says "
+                f"{header['layer']}/{header['method']}"
+            )
         expected = metadata.expected_length(len(header["channels"]), header["method"])
         if len(record.keys) != expected:
             raise errors.NotFoundError(
                 f"record of epoch {record.step} is incomplete: "
                 f"{len(record.keys)} of {expected} elements"
             )
-        with self._lock:
-            self._headers[cache_key] = header
-            while len(self._headers) > _HEADER_CACHE_ENTRIES:
-                self._headers.popitem(last=False)
         return header
+
+    def _read_header(self, ctx, record, header_key: str, series: Series) -> dict:
+        try:
+            raw = self._provider.read_blob(ctx, blob_key=header_key)
+        except errors.NotFoundError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the provider's own failure, told as such
+            escaped = any(c in name for name in (series.run, series.tag) for c in "\"\\")
+            raise errors.NotFoundError(
+                f"TensorBoard could not read the record of epoch {record.step}: {error}"
+                + (f". {_DATA_SERVER_HINT}" if escaped else "")
+            ) from None
+        try:
+            header = metadata.decode_header(raw)
+        except metadata.FormatError as error:
+            raise errors.NotFoundError(f"record of epoch {record.step} is unreadable: {error}")
+        if not isinstance(header.get("layer"), str):
+            raise errors.NotFoundError(f"record of epoch {record.step} names no layer")
+        return header
+
+
+def _guarded(what: str, call):
+    """Runs a data-provider call; its failures on a malformed event file become a 404 that says
+    so (the Python loader raises plain exceptions on records of the wrong shape)."""
+    try:
+        return call()
+    except errors.PublicError:
+        raise
+    except Exception as error:  # noqa: BLE001 - see above
+        raise errors.NotFoundError(
+            f"TensorBoard could not {what}: {type(error).__name__}: {str(error)[:200]}"
+        ) from None
+
+
+def _message(error: errors.PublicError) -> str:
+    """The error's text without TensorBoard's "Not found: " prefix (it goes into a list)."""
+    text = str(error)
+    prefix = "Not found: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def _records_from(data) -> list:
+    return [Record(d.step, d.wall_time, tuple(ref.blob_key for ref in d.values)) for d in data]
+
+
+def _keras_runs(run: str) -> list:
+    """Where Keras's TensorBoard callback puts a run's curves: `<run>/train` and
+    `<run>/validation`, or beside the run when featviz wrote into a subdirectory of it."""
+    parents = [run] if run == "." else [run] + ([run.rsplit("/", 1)[0]] if "/" in run else ["."])
+    names = []
+    for parent in parents:
+        for split in ("train", "validation"):
+            name = split if parent == "." else f"{parent}/{split}"
+            if name not in names and name != run:
+                names.append(name)
+    return names
+
+
+def _finite_or_none(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def _image_url(record, index: int) -> str:
     """Relative URL of one image; the wall time makes a rewritten step a new (uncached) URL."""
     return f"image?key={record.keys[index]}&v={record.wall_time!r}"
-
-
-def _parse_run(run: str, tags: dict) -> tuple[list, list]:
-    """The readable series of one run's listing, and a message per unreadable tag."""
-    series, problems = [], []
-    for tag, time_series in tags.items():
-        try:
-            content = metadata.parse_plugin_content(time_series.plugin_content)
-        except metadata.FormatError as error:
-            problems.append(f"{tag}: {error}")
-            continue
-        signature = (time_series.max_step, time_series.max_wall_time, time_series.max_length)
-        series.append(Series(run, tag, content["layer"], content["method"], signature))
-    return series, problems
 
 
 def _describe_ints(values: list[int]) -> str:
