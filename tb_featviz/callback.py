@@ -18,7 +18,7 @@ from tb_featviz.event_writer import EventFileWriter, WriteFailed
 from tb_featviz.model_access import ensure_built
 from tb_featviz.plan import (
     DEFAULT_MAX_CHANNELS, LayerSpec, build_plans, check_backend, check_methods, check_rule, check_top_k,
-    normalize_layers,
+    check_class_names, name_class_units, normalize_layers,
 )
 
 log = logging.getLogger("tb_featviz")
@@ -54,6 +54,8 @@ class FeatVizCallback(keras.callbacks.Callback):
         visualization (estimated by the last one), stays within this fraction of the training
         time so far. Trades which epochs are recorded (then timing-dependent) for speed.
         None (default): every N-th epoch.
+      class_names: one name per unit of the model's output (e.g. ["cat", "dog", ...]); the
+        class layer's tiles are labelled with them (kept in its records as `channel_names`).
       verbose: 1 prints one line per visualized epoch with the time it took (and how many
         records could not be written, if any); 0 is silent.
 
@@ -80,6 +82,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         image_size: Optional[Sequence[int]] = None,
         max_channels: int = DEFAULT_MAX_CHANNELS,
         max_overhead: Optional[float] = None,
+        class_names: Optional[Sequence[str]] = None,
         verbose: int = 1,
     ):
         super().__init__()
@@ -114,6 +117,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         self.preprocess = inputs.check_preprocess(preprocess)
         self.image_size = inputs.check_image_size(image_size)
         self.max_channels = max_channels
+        self.class_names = check_class_names(class_names)
         self.verbose = verbose
         self.timings: list = []  # (step, seconds) of each visualization pass
         self.method_timings: list = []  # (step, layer, method, seconds) of each visualization
@@ -147,6 +151,7 @@ class FeatVizCallback(keras.callbacks.Callback):
             self.model, self.layers, spec, self.methods, self.probe_images is not None, self.max_channels,
             self.deconv_rule,
         )
+        name_class_units(self.model, self._plans, self.class_names)
         self._probes_last = None if self.probe_images is None else spec.from_model_layout(self.probe_images)
         self._workers = {}
         for plan in self._plans:  # made now, so settings that need the model fail before epoch 1

@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--rule", choices=("deconvnet", "guided", "gradient"), default="deconvnet",
                         help="deconv: backward rule at ReLUs (gradient: the plain gradient, the only one "
                         "defined through gelu, swish and other nonlinearities)")
+    render.add_argument("--class-names", help="am: names of the model's output units, comma-separated "
+                        "(or @FILE, one per line); label the class layer's tiles")
     render.add_argument("--contrast", choices=("absolute", "stretch"), default="absolute",
                         help="absolute (default): images as the model sees them, the input range as "
                         "black..white; stretch: each tile stretched on its own (labelled on the grid)")
@@ -129,7 +131,8 @@ def _render(args) -> int:
             bar = _progress_bar(f"activation maximization of {args.layer}")
             options = {"steps": args.steps} if args.steps else {}
             result = tb_featviz.maximize_activation(
-                model, args.layer, channels, input_range=input_range, progress=bar, **options
+                model, args.layer, channels, input_range=input_range, progress=bar,
+                class_names=_parse_class_names(args.class_names), **options
             )
         elif args.method == "deconv":
             if probes is None:
@@ -192,6 +195,22 @@ def _parse_channels(text: str):
                             "channels at most); use 'all' for every channel")
         channels.update(range(low, high + 1))
     return sorted(channels)
+
+
+def _parse_class_names(text: str | None):
+    if text is None:
+        return None
+    if text.startswith("@"):
+        try:
+            with open(text[1:], encoding="utf-8") as f:
+                names = [line.strip() for line in f if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"--class-names: cannot read {text[1:]}: {error}") from None
+    else:
+        names = [name.strip() for name in text.split(",")]
+    if not names or not all(names):
+        raise UserError("--class-names: give names separated by commas (no empty names), or @FILE")
+    return names
 
 
 def _parse_range(text: str) -> tuple:
@@ -284,6 +303,9 @@ def _write_grid(path: str, method: str, result, contrast: str = "absolute") -> N
     if method == "am":
         tiles = result.tiles(contrast)
         names = labels.channel_labels(channels, result.activation, result.dead)
+        class_names = result.settings.get("channel_names")
+        if class_names:
+            names = [f"{label} {name}" for label, name in zip(names, class_names)]
     elif method == "deconv":
         pairs = zip(result.projection_tiles(), result.patch_tiles(contrast=contrast))
         tiles = np.stack([labels.side_by_side(p, q) for p, q in pairs])

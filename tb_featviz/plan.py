@@ -47,6 +47,7 @@ class LayerPlan:
     path: list  # the nonlinear steps between the input and the layer (backward.Step)
     colour: bool  # the layer reads the model's RGB input directly (weights are RGB pictures)
     left_out: dict = dataclasses.field(default_factory=dict)  # {method: why it does not apply}
+    channel_names: Optional[list] = None  # the user's class names of the chosen channels
 
     @property
     def name(self) -> str:
@@ -76,7 +77,47 @@ class LayerPlan:
 
     def record_settings(self, spec: InputSpec) -> dict:
         """What every record of this layer says about how it was made (docs/FORMAT.md)."""
-        return {"input": spec.settings(), "num_channels": self.num_channels}
+        settings = {"input": spec.settings(), "num_channels": self.num_channels}
+        if self.channel_names is not None:
+            settings["channel_names"] = list(self.channel_names)
+        return settings
+
+
+def check_class_names(class_names) -> Optional[tuple]:
+    """The user's class names as a tuple of strings (None stays None)."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Iterable):
+        raise ConfigurationError(
+            f"class_names must be a list of strings, one per class unit; got {type(class_names).__name__}"
+        )
+    names = tuple(class_names)
+    if not names or not all(isinstance(n, (str, np.str_)) for n in names):
+        raise ConfigurationError("class_names must be a non-empty list of strings, one per class unit")
+    if len(names) > 1_000_000:
+        raise ConfigurationError(f"class_names has {len(names)} entries; at most 1,000,000")
+    return tuple(str(n) for n in names)
+
+
+def name_class_units(model, plans: Sequence[LayerPlan], class_names: Optional[tuple]) -> None:
+    """Gives the class layer's chosen channels their class names.
+
+    The class layer is the model's last layer with weights when it has one unit per class
+    (a Dense logits layer, softmax or not); other layers' channels are not classes. A model
+    output of another size is a misconfiguration, named before the first epoch.
+    """
+    if class_names is None:
+        return
+    output_units = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if output_units != len(class_names):
+        raise ConfigurationError(
+            f"class_names has {len(class_names)} names but the model's output has {output_units} units"
+        )
+    weighted = [layer for layer in model.layers if layer.weights]
+    class_layer = weighted[-1] if weighted else None
+    for plan in plans:
+        if plan.ref.layer is class_layer and plan.kind != SPATIAL and plan.num_channels == len(class_names):
+            plan.channel_names = [class_names[c] for c in plan.channels]
 
 
 def normalize_layers(layers: LayerSpec, max_channels: int = DEFAULT_MAX_CHANNELS) -> dict:

@@ -12,7 +12,9 @@ from tb_featviz.am.maximize import AMOptions, AMResult
 from tb_featviz.deconv import DeconvResult
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.model_access import ensure_built
-from tb_featviz.plan import ChannelSpec, LayerPlan, build_plans, check_backend, check_rule, check_top_k
+from tb_featviz.plan import (
+    ChannelSpec, LayerPlan, build_plans, check_backend, check_class_names, check_rule, check_top_k, name_class_units,
+)
 from tb_featviz.weights import WeightsResult
 
 
@@ -27,6 +29,7 @@ def maximize_activation(
     image_size: Optional[Sequence[int]] = None,
     probe_images: Optional[np.ndarray] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    class_names: Optional[Sequence[str]] = None,
     **option_overrides,
 ) -> AMResult:
     """Images that maximize each chosen channel of `layer` (all channels in one batch).
@@ -35,8 +38,10 @@ def maximize_activation(
     `result.images` are floats in [0, 1] (mapped to `input_range` before the model sees them);
     `result.tiles()` gives displayable uint8 images. With `probe_images` (as the model takes
     them) a channel is dead when it is constant on them; without, on varied test images.
+    `class_names` (one per model output unit) name the class layer's channels in its records.
     """
     check_backend([metadata.METHOD_AM])
+    class_names = check_class_names(class_names)
     if progress is not None and not callable(progress):
         raise ConfigurationError(f"progress must be a function (done, total), got {progress!r}")
     options = _options(options, option_overrides)
@@ -50,6 +55,7 @@ def maximize_activation(
         probe_images=probes,
     )
     plan = _plan(model, layer, channels, spec, metadata.METHOD_AM, has_probes=False)
+    name_class_units(model, [plan], class_names)
     return plan.maximizer(spec, options, probes).run(plan.channels, progress)
 
 

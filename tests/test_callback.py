@@ -221,3 +221,26 @@ def test_summary_api_from_a_custom_training_loop(tmp_path):
     np.testing.assert_allclose(header["numbers"]["activation"], result.activation, rtol=1e-6)
     np.testing.assert_array_equal(tf.io.decode_png(images[1]).numpy(), result.tiles()[1])
     assert sorted(records[("conv1", "weights")]) == [7]
+
+
+def test_class_names_label_the_class_layer_only_and_a_wrong_count_fails_before_training(tmp_path, data):
+    from tb_featviz.errors import ConfigurationError
+
+    x, y = data
+    model = small_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    names = ["a", "b", "c", "d", "none"]
+    callback = FeatVizCallback(str(tmp_path / "named"), {"logits": [4, 1], "conv2": [0, 1]},
+                               am=AMOptions(steps=2), class_names=names, methods=["am"], verbose=0)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    records = read_records(str(tmp_path / "named"))
+    assert records[("logits", "am")][1][0]["settings"]["channel_names"] == ["none", "b"]
+    assert "channel_names" not in records[("conv2", "am")][1][0]["settings"]  # not class units
+    wrong = FeatVizCallback(str(tmp_path / "wrong"), "logits", class_names=["cat", "dog"], verbose=0)
+    before = [w.numpy().copy() for w in model.weights]
+    with pytest.raises(ConfigurationError, match="class_names has 2 names but the model's output has 5 units"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[wrong])
+    assert all((w.numpy() == b).all() for w, b in zip(model.weights, before))  # nothing trained
+    for bad in ("cat,dog", [1, 2], []):
+        with pytest.raises(ConfigurationError, match="class_names"):
+            FeatVizCallback(str(tmp_path), "logits", class_names=bad)

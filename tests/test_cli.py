@@ -172,3 +172,17 @@ def test_console_script_exit_codes(saved):
     assert bad.stderr.strip() == f"tb-featviz: error: no such file: {saved / 'missing.keras'}"
     usage = subprocess.run([*script, "render"], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage:" in usage.stderr
+
+
+def test_render_class_names_label_the_output_units(saved, capsys, tmp_path):
+    names = tmp_path / "classes.txt"
+    names.write_text("top left\ntop right\nbottom left\nbottom right\nno blob\n")
+    logdir = tmp_path / "logs"
+    code, _, _ = run(capsys, "render", saved / "model.keras", "--layer", "logits", "--steps", "2",
+                     "--class-names", f"@{names}", "--logdir", logdir)
+    assert code == 0
+    header = read_records(str(logdir))[("logits", "am")][0][0]
+    assert header["settings"]["channel_names"] == ["top left", "top right", "bottom left", "bottom right", "no blob"]
+    code, _, err = run(capsys, "render", saved / "model.keras", "--layer", "logits", "--class-names", "cat,dog",
+                       "--out", tmp_path / "x.png")
+    assert code == 2 and "class_names has 2 names but the model's output has 5 units" in err
