@@ -1,7 +1,7 @@
 // One channel across all epochs (Zeiler & Fergus 2013, Fig. 4): a strip with a frame per epoch,
 // its number over epochs as a chart, and downloads of the strip (PNG) and the animation (GIF).
 
-import {lineChart} from './chart.js';
+import {PALETTE, lineChart} from './chart.js';
 import {CONTRASTS, STRETCHABLE, stretchImage} from './contrast.js';
 import {download, fileSafe, formatNumber, h, loadImage} from './dom.js';
 import {encodeGif} from './gif.js';
@@ -11,15 +11,18 @@ const STRIP_COLUMNS = 20;
 const LABEL_BAND = 16;
 
 /**
- * @param {!Object} evolution  the /evolution answer
+ * @param {!Object} evolution  the /evolution answer of the run whose tile was clicked
  * @param {{step: ?number, roles: !Array<string>, onStep: function(number),
- *          onRole: function(string), onClose: function(), contrast: string}} options
- * @return {!HTMLElement}
+ *          onRole: function(string), onClose: function(), contrast: string,
+ *          overlays: !Array<!Object>, scalars: ?Object, colours: !Object<string, string>}} options
+ *     overlays: the same channel's /evolution in the other runs shown; scalars: /scalars
+ * @return {{element: !HTMLElement, setStep: function(?number)}}
  */
-export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose, contrast = 'absolute'}) {
+export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose, contrast = 'absolute',
+                                            overlays = [], scalars = null, colours = {}, name = ''}) {
   const stretch = contrast === 'stretch' && STRETCHABLE.has(evolution.role);
   const headline = HEADLINE[evolution.method];
-  const title = `${evolution.layer} · channel ${evolution.channel} · ${evolution.method}`;
+  const title = `${evolution.layer} · channel ${evolution.channel}${name ? ` (${name})` : ''} · ${evolution.method}`;
   const frames = evolution.frames.map((frame) => {
     const dead = frame.numbers.dead === true;
     return h('figure', {
@@ -38,8 +41,37 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
                  onchange: (event) => onRole(event.target.value)},
     roles.map((role) => h('option', {value: role, selected: role === evolution.role}, role))) :
     null;
-  const points = evolution.frames.map((f) => ({x: f.step, y: f.numbers[headline]}));
-  return h('section', {class: 'evolution', 'aria-label': 'channel evolution'},
+
+  // The channel's number in every shown run, then the run's Keras curves, on one epoch axis.
+  const runs = [evolution, ...overlays];
+  const activationSeries = runs.map((e) => ({
+    label: e.run, colour: colours[e.run] || PALETTE[0],
+    points: e.frames.map((f) => ({x: f.step, y: f.numbers[headline]})),
+  }));
+  const metrics = groupScalars(scalars);
+  const allX = [...activationSeries, ...metrics.flatMap((m) => m.series)]
+      .flatMap((s) => s.points.map((p) => p.x));
+  const xDomain = allX.length ? [Math.min(...allX), Math.max(...allX)] : [0, 1];
+  const readout = h('p', {class: 'readout', 'aria-live': 'polite'});
+  const charts = [];
+  const hover = (x) => {
+    for (const chart of charts) chart.setHover(x);
+    readout.textContent = describeMoment(x ?? current, headline, activationSeries, metrics);
+  };
+  let current = step;
+  const chartOptions = {xDomain, marker: step, width: 380, height: 130, onHover: hover,
+                        onClick: (x) => onStep(x)};
+  charts.push(lineChart({...chartOptions, title: `${headline} of channel ${evolution.channel}`,
+                         series: activationSeries}));
+  for (const metric of metrics) {
+    charts.push(lineChart({...chartOptions, title: `${metric.name} (Keras)`, series: metric.series}));
+  }
+  readout.textContent = describeMoment(step, headline, activationSeries, metrics);
+  const scalarNote = scalars && !metrics.length ?
+    h('p', {class: 'note'}, 'No Keras epoch scalars beside this run (looked in ',
+        scalars.searched.join(', '), '): add keras.callbacks.TensorBoard(log_dir=<the same logdir>)') :
+    null;
+  const element = h('section', {class: 'evolution', 'aria-label': 'channel evolution'},
       h('header', {class: 'evolution-header'},
           h('h2', {}, title),
           h('span', {class: 'evolution-run'}, `run ${evolution.run}`),
@@ -50,12 +82,57 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
                        onclick: () => downloadStrip(evolution, title)}, 'Strip PNG'),
           h('button', {type: 'button', class: 'download-gif',
                        onclick: () => downloadGif(evolution, title)}, 'GIF'),
-          h('button', {type: 'button', class: 'close', 'aria-label': 'close',
+          h('button', {type: 'button', class: 'close', 'aria-label': 'close', title: 'close (Esc)',
                        onclick: onClose}, '✕')),
       evolution.problems.length ?
         h('p', {class: 'problems'}, evolution.problems.join('; ')) : null,
       h('div', {class: 'strip'}, frames),
-      lineChart(points, {label: headline, marker: step, width: 420, height: 130}));
+      h('div', {class: 'charts'}, charts.map((c) => c.element)),
+      readout, scalarNote);
+  return {
+    element,
+    setStep(newStep) {
+      current = newStep;
+      for (const chart of charts) chart.setMarker(newStep);
+      for (const frame of element.querySelectorAll('.frame')) {
+        const isCurrent = Number(frame.dataset.step) === newStep;
+        frame.classList.toggle('current', isCurrent);
+        if (isCurrent) frame.scrollIntoView({block: 'nearest', inline: 'nearest'});
+      }
+      readout.textContent = describeMoment(newStep, headline, activationSeries, metrics);
+    },
+  };
+}
+
+/** Keras curves grouped by metric: [{name: 'loss', series: [train, validation]}]. */
+function groupScalars(scalars) {
+  const byMetric = new Map();
+  for (const s of (scalars && scalars.series) || []) {
+    if (!byMetric.has(s.metric)) byMetric.set(s.metric, []);
+    byMetric.get(s.metric).push({
+      label: s.split, colour: s.split === 'validation' ? PALETTE[1] : PALETTE[2],
+      dashed: s.split === 'validation', points: s.points.map((p) => ({x: p.step, y: p.value})),
+    });
+  }
+  const rank = (name) => (name === 'loss' ? 0 : /acc/.test(name) ? 1 : name === 'learning_rate' ? 3 : 2);
+  return [...byMetric].sort((a, b) => rank(a[0]) - rank(b[0])).slice(0, 2)
+      .map(([name, series]) => ({name, series}));
+}
+
+/** Every number shown for one epoch, in one line: the channel's and the run's own. */
+function describeMoment(x, headline, activationSeries, metrics) {
+  if (x === null || x === undefined) return '';
+  const at = (s) => s.points.find((p) => p.x === x)?.y;
+  const parts = [`after ${x} epoch${x === 1 ? '' : 's'}`];
+  const activations = activationSeries.filter((s) => typeof at(s) === 'number')
+      .map((s) => activationSeries.length > 1 ? `${formatNumber(at(s))} (${s.label})` : formatNumber(at(s)));
+  if (activations.length) parts.push(`${headline} ${activations.join(', ')}`);
+  for (const metric of metrics) {
+    const values = metric.series.filter((s) => typeof at(s) === 'number')
+        .map((s) => `${s.label} ${formatNumber(at(s))}`);
+    if (values.length) parts.push(`${metric.name}: ${values.join(', ')}`);
+  }
+  return parts.join(' · ');
 }
 
 function withContrast(img, stretch) {

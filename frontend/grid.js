@@ -3,9 +3,12 @@
 
 import {CONTRASTS, STRETCHABLE, stretchImage} from './contrast.js';
 import {formatNumber, h} from './dom.js';
+import {numberFormat} from './numbers.js';
 
 /** The number shown on each tile, per method. */
 export const HEADLINE = {am: 'activation', deconv: 'activation', weights: 'norm'};
+
+const ROLE_CAPTIONS = {projections: 'projection', patches: 'image patch'};
 
 const ROLE_LABELS = {image: 'AM image', projections: 'deconv projections',
                      patches: 'image patches', filter: 'filter weights'};
@@ -18,7 +21,9 @@ const ROLE_LABELS = {image: 'AM image', projections: 'deconv projections',
 export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolute'}) {
   const headline = HEADLINE[grid.method];
   const values = grid.numbers[headline] || [];
+  const format = numberFormat(values);
   const dead = grid.numbers.dead || [];
+  const names = channelNames(grid);
   const tiles = grid.channels.map((channel, position) => {
     const isDead = dead[position] === true;
     const images = grid.roles.map((role) => {
@@ -30,7 +35,8 @@ export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolut
         class: `role-${role}`,
       });
       if (contrast === 'stretch' && STRETCHABLE.has(role) && !legacyStretched(grid)) stretchImage(img);
-      return img;
+      if (grid.roles.length < 2) return img;
+      return h('span', {class: 'role-figure'}, img, h('span', {class: 'role-caption'}, ROLE_CAPTIONS[role] || role));
     });
     return h('button', {
       type: 'button',
@@ -44,9 +50,17 @@ export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolut
     h('span', {class: 'tile-label'},
       h('span', {class: 'tile-index'}, `#${channel}`),
       isDead ? h('span', {class: 'tile-dead'}, 'dead')
-             : h('span', {class: 'tile-value'}, formatNumber(values[position]))));
+             : h('span', {class: 'tile-value'}, format(values[position]))),
+    names[position] ? h('span', {class: 'tile-name', title: names[position]}, names[position]) : null);
   });
   return h('div', {class: `grid method-${grid.method}`, role: 'list'}, tiles);
+}
+
+/** The user's names of the channels (class names of an output layer), aligned with channels. */
+export function channelNames(grid) {
+  const names = grid.settings && grid.settings.channel_names;
+  return Array.isArray(names) && names.length === grid.channels.length ?
+    names.map((n) => (typeof n === 'string' ? n : '')) : grid.channels.map(() => '');
 }
 
 /** Records written before tb-featviz drew images in the input's range were stretched already. */
@@ -73,29 +87,35 @@ export function describeGrid(grid, contrast) {
     for (const entry of path) counts[entry.rule] = (counts[entry.rule] || 0) + 1;
     const rules = Object.entries(counts).map(([rule, n]) => `${n} × ${rule}`).join(', ');
     parts.push(`rule: ${settings.rule || 'deconvnet'}${rules ? ` (${rules} on the path)` : ''}`);
-    parts.push('left: projections (gray = 0), right: the image patches');
+    parts.push('each tile: left, the strongest activations projected to pixels (gray = 0); ' +
+               'right, the image patches that caused them');
   }
   if (grid.method === 'weights') {
     const layout = grid.layout || {};
     parts.push(layout.orientation === 'stamp' ?
-      'what one input unit adds to the output (transposed conv)' :
-      'the weights over the input window');
-    if (!layout.colour) parts.push('one gray slice per input channel, gray = 0');
+      'each tile: what one input unit adds to the output (transposed conv)' :
+      'each tile: one filter, its weights over the input window');
+    if (!layout.colour) {
+      const slices = layout.slices_shown;
+      parts.push(`a mosaic of ${slices ? `${slices} ` : ''}input-channel slices of that one filter ` +
+                 '(gray = 0, blue gaps between slices)');
+    }
   }
   return parts.join(' · ');
 }
 
 /** Tooltip text: every number the record holds for this channel. */
 function describeChannel(grid, position) {
-  const lines = [`channel ${grid.channels[position]} · epoch ${grid.step}`];
-  for (const [name, values] of Object.entries(grid.numbers)) {
+  const name = channelNames(grid)[position];
+  const lines = [`channel ${grid.channels[position]}${name ? ` (${name})` : ''} · epoch ${grid.step}`];
+  for (const [key, values] of Object.entries(grid.numbers)) {
     const value = values[position];
-    if (name === 'input_channels' && Array.isArray(value)) {
+    if (key === 'input_channels' && Array.isArray(value)) {
       lines.push(`reads input channels: ${value.length > 8 ? `${value[0]}…${value[value.length - 1]}` : value.join(', ')}`);
       continue;
     }
     if (Array.isArray(value)) continue;  // per-probe lists (top_k) are too long for a tooltip
-    lines.push(`${name}: ${formatNumber(value)}`);
+    lines.push(`${key}: ${formatNumber(value)}`);
   }
   lines.push('click to see this channel at every epoch');
   return lines.join('\n');

@@ -1,25 +1,32 @@
 // tb-featviz dashboard: TensorBoard imports this module in the plugin's iframe and calls render().
-// Pick a run, layer and method; scrub or play the epochs; click a tile to follow one channel
-// through training; compare two runs side by side. New epochs appear while training runs.
+// Pick runs, a layer and a method; scrub or play the epochs; click a tile to follow one channel
+// through training beside the run's own loss and accuracy; compare any number of runs side by
+// side. New epochs appear while training runs; the view lives in the URL.
 
-import {ApiError, fetchEvolution, fetchGrid, fetchRuns} from './api.js';
+import {ApiError, fetchEvolution, fetchGrid, fetchRun, fetchRuns, fetchScalars, onActivity} from './api.js';
+import {PALETTE} from './chart.js';
 import {h, replace} from './dom.js';
 import {renderEvolution} from './evolution.js';
 import {CONTRASTS} from './contrast.js';
-import {describeGrid, renderGrid} from './grid.js';
+import {channelNames, describeGrid, renderGrid} from './grid.js';
+import {Poller} from './poller.js';
+import {RunPicker, fillSelect} from './runpicker.js';
+import {followTheme} from './theme.js';
+import {readUrlState, writeUrlState} from './urlstate.js';
 
-const POLL_MS = 5000;
-const PLAY_MS = 700;
+const METHODS = ['am', 'deconv', 'weights'];
 const METHOD_LABELS = {am: 'Activation max.', deconv: 'Deconvnet', weights: 'Weights'};
 const MISSING_METHOD_HINT = {
   am: 'no activation-maximization records for this layer',
   deconv: 'no deconvnet records: pass probe_images=... to FeatVizCallback',
   weights: 'this layer has no filter weights to show',
 };
+const PLAY_SPEEDS = [['1400', '0.5×'], ['700', '1×'], ['350', '2×'], ['150', '4×']];
 
 export async function render() {
   const stylesheet = h('link', {rel: 'stylesheet', href: new URL('./style.css', import.meta.url).href});
   document.head.append(stylesheet);
+  followTheme();
   const app = new Dashboard(document.body);
   window.featviz = app;  // for debugging from the console (and for the browser tests)
   await app.start();
@@ -28,13 +35,18 @@ export async function render() {
 class Dashboard {
   constructor(root) {
     this.state = {
-      runs: [], run: null, compare: '', layer: null, method: null, step: null,
-      follow: true, channel: null, role: null, tileSize: 96, contrast: 'absolute',
+      runs: [], filter: '', run: null, compare: [], layer: null, method: null, step: null,
+      follow: true, channel: null, channelRun: null, role: null, tileSize: 96,
+      contrast: 'absolute', playMs: 700,
     };
+    this.details = new Map();  // run name → its /run answer
+    this.grids = new Map();  // run name → the /grid answer shown for it
     this.listingText = '';
+    this.detailsText = '';
     this.rolesByMethod = {};
     this.gridToken = 0;
     this.evolutionToken = 0;
+    this.evolution = null;
     this.playTimer = null;
     this.build(root);
   }
@@ -43,9 +55,15 @@ class Dashboard {
 
   build(root) {
     const s = this.state;
-    this.runSelect = h('select', {id: 'run', onchange: (e) => this.setRun(e.target.value)});
-    this.compareSelect = h('select', {id: 'compare',
-      onchange: (e) => this.update({compare: e.target.value})});
+    this.picker = new RunPicker({
+      onRun: (run) => this.setRun(run),
+      onCompare: (runs) => this.setCompare(runs),
+      onFilter: (filter) => {
+        s.filter = filter;
+        this.renderControls();
+        this.saveUrl();
+      },
+    });
     this.layerSelect = h('select', {id: 'layer', onchange: (e) => this.setLayer(e.target.value)});
     this.methodButtons = h('div', {class: 'methods', role: 'radiogroup'});
     this.tileInput = h('input', {type: 'range', id: 'tile-size', min: '48', max: '256', step: '8',
@@ -54,93 +72,162 @@ class Dashboard {
     this.contrastSelect = h('select', {id: 'contrast', 'aria-label': 'contrast',
       onchange: (e) => this.update({contrast: e.target.value})},
     Object.entries(CONTRASTS).map(([value, label]) => h('option', {value}, label)));
-    this.playButton = h('button', {type: 'button', id: 'play', onclick: () => this.togglePlay()}, '▶');
+    this.playButton = h('button', {type: 'button', id: 'play', 'aria-label': 'play',
+      title: 'play the epochs', onclick: () => this.togglePlay()}, '▶');
+    this.speedSelect = h('select', {id: 'play-speed', 'aria-label': 'play speed', title: 'play speed',
+      onchange: (e) => this.setPlaySpeed(Number(e.target.value))},
+    PLAY_SPEEDS.map(([value, label]) => h('option', {value}, label)));
     this.slider = h('input', {type: 'range', id: 'epoch', min: '0', max: '0', value: '0',
       'aria-label': 'epoch', oninput: (e) => this.setStepIndex(Number(e.target.value))});
     this.epochLabel = h('span', {id: 'epoch-label', class: 'epoch-label'});
     this.liveLabel = h('span', {class: 'live', title: 'new epochs are shown as they arrive'});
+    this.loading = h('span', {id: 'loading', class: 'loading', role: 'status', hidden: true}, 'loading…');
+    onActivity((count) => {
+      this.loading.hidden = count === 0;
+    });
     this.problems = h('div', {class: 'problems'});
     this.panels = h('div', {class: 'panels'});
     this.evolutionArea = h('div', {class: 'evolution-area'});
     this.toolbar = h('div', {class: 'toolbar'},
-        h('label', {}, 'Run ', this.runSelect),
+        this.picker.element,
         h('label', {}, 'Layer ', this.layerSelect),
         this.methodButtons,
-        h('label', {}, 'Compare with ', this.compareSelect),
         h('label', {}, 'Images ', this.contrastSelect),
         h('label', {class: 'tile-size'}, 'Tile size ', this.tileInput));
     this.epochBar = h('div', {class: 'epoch-bar'},
-        this.playButton, this.slider, this.epochLabel, this.liveLabel);
+        this.playButton, this.speedSelect, this.slider, this.epochLabel, this.liveLabel, this.loading);
     this.main = h('main', {}, this.problems, this.panels);
     replace(root, h('div', {class: 'featviz'},
         this.toolbar, this.epochBar, this.main, this.evolutionArea));
     this.applyTileSize();
+    document.addEventListener('keydown', (event) => this.onKey(event));
   }
 
   async start() {
-    await this.refreshRuns();
-    this.pollTimer = setInterval(() => {
-      if (!document.hidden) this.refreshRuns();
-    }, POLL_MS);
+    this.restoreUrl();
+    await this.refresh();
+    this.poller = new Poller(() => this.refresh());
+    this.poller.start();
+  }
+
+  // ---- the URL ------------------------------------------------------------------------------
+
+  restoreUrl() {
+    const saved = readUrlState();
+    const s = this.state;
+    if (saved.run) s.run = saved.run;
+    if (saved.filter) s.filter = saved.filter;
+    if (saved.compare) {
+      try {
+        const list = JSON.parse(saved.compare);
+        if (Array.isArray(list)) s.compare = list.filter((n) => typeof n === 'string');
+      } catch (error) {
+        // a hand-edited link: ignore the comparison
+      }
+    }
+    if (saved.layer) s.layer = saved.layer;
+    if (METHODS.includes(saved.method)) s.method = saved.method;
+    if (/^\d+$/.test(saved.step || '')) {
+      s.step = Number(saved.step);
+      s.follow = false;
+    }
+    if (/^\d+$/.test(saved.channel || '')) {
+      s.channel = Number(saved.channel);
+      s.channelRun = saved.channelRun || s.run;
+    }
+    if (saved.role) s.role = saved.role;
+    if (saved.contrast in CONTRASTS) s.contrast = saved.contrast;
+    this.restored = {layer: s.layer, method: s.method, step: s.step};
+  }
+
+  saveUrl() {
+    const s = this.state;
+    writeUrlState({
+      run: s.run, filter: s.filter, compare: s.compare.length ? JSON.stringify(s.compare) : null,
+      layer: s.layer, method: s.method, step: s.follow ? null : s.step,
+      channel: s.channel, channelRun: s.channel !== null && s.channelRun !== s.run ? s.channelRun : null,
+      role: s.channel !== null ? s.role : null,
+      contrast: s.contrast === 'absolute' ? null : s.contrast,
+    });
   }
 
   // ---- data -------------------------------------------------------------------------------
 
-  /** Reloads the run listing; keeps every selection that still exists. */
-  async refreshRuns() {
+  shownRuns() {
+    const s = this.state;
+    return s.run ? [s.run, ...s.compare.filter((r) => r !== s.run)] : [];
+  }
+
+  /** Reloads the run list and the shown runs; keeps every selection that still exists.
+   *  Resolves true when something changed (the poller backs off otherwise). */
+  async refresh() {
     let listing;
     try {
       listing = await fetchRuns();
     } catch (error) {
       this.showMessage(`Could not load the run list: ${error.message}`);
-      return;
+      return true;
     }
-    const text = JSON.stringify(listing);
-    if (text === this.listingText) return;
-    this.listingText = text;
-    this.rolesByMethod = listing.roles || {};
     const s = this.state;
-    const previousSteps = this.steps().join(',');
+    const listingText = JSON.stringify(listing);
+    const listingChanged = listingText !== this.listingText;
+    this.listingText = listingText;
+    this.rolesByMethod = listing.roles || {};
     s.runs = listing.runs;
-    if (!s.runs.some((r) => r.name === s.run)) s.run = s.runs.length ? s.runs[0].name : null;
-    if (s.compare && !s.runs.some((r) => r.name === s.compare)) s.compare = '';
+    const names = new Set(s.runs.map((r) => r.name));
+    if (!names.has(s.run)) s.run = s.runs.length ? s.runs[0].name : null;
+    s.compare = s.compare.filter((r) => names.has(r) && r !== s.run);
+    if (!s.runs.length) {
+      this.renderControls();
+      this.renderProblems();
+      this.showEmpty();
+      return listingChanged;
+    }
+    const previousSteps = this.steps().join(',');
+    const detailsChanged = await this.loadDetails();
+    if (!listingChanged && !detailsChanged) return false;
     this.chooseLayerAndMethod();
     const steps = this.steps();
     if (s.follow || !steps.includes(s.step)) s.step = steps.length ? steps[steps.length - 1] : null;
     this.renderControls();
     this.renderProblems();
-    const stepsChanged = steps.join(',') !== previousSteps;
-    if (!s.runs.length) {
-      this.showEmpty();
-      return;
-    }
     await this.loadGrids();
-    if (s.channel !== null && stepsChanged) await this.loadEvolution();
+    if (s.channel !== null && steps.join(',') !== previousSteps) await this.loadEvolution();
+    this.saveUrl();
+    return true;
+  }
+
+  /** Fetches /run for every shown run; true when any answer changed. */
+  async loadDetails() {
+    const runs = this.shownRuns();
+    const answers = await Promise.all(runs.map((run) => fetchRun(run).catch((error) => ({
+      name: run, layers: [], problems: [error.message],
+    }))));
+    this.details = new Map(answers.map((answer, i) => [runs[i], answer]));
+    const text = JSON.stringify(answers);
+    const changed = text !== this.detailsText;
+    this.detailsText = text;
+    return changed;
   }
 
   chooseLayerAndMethod() {
     const s = this.state;
-    const run = this.runInfo(s.run);
-    const layers = run ? run.layers : [];
+    const layers = this.details.get(s.run)?.layers || [];
     if (!layers.some((l) => l.name === s.layer)) {
       s.layer = layers.length ? layers[0].name : null;
       s.channel = null;
     }
     const methods = this.layerInfo()?.methods || {};
     if (!(s.method in methods)) {
-      s.method = ['am', 'deconv', 'weights'].find((m) => m in methods) || null;
+      s.method = METHODS.find((m) => m in methods) || null;
       s.channel = null;
     }
     if (s.method && !(s.role && this.roles().includes(s.role))) s.role = this.roles()[0];
   }
 
-  runInfo(name) {
-    return this.state.runs.find((r) => r.name === name) || null;
-  }
-
   layerInfo(runName = this.state.run) {
-    const run = this.runInfo(runName);
-    return run ? run.layers.find((l) => l.name === this.state.layer) || null : null;
+    const detail = this.details.get(runName);
+    return detail ? detail.layers.find((l) => l.name === this.state.layer) || null : null;
   }
 
   steps(runName = this.state.run) {
@@ -153,17 +240,37 @@ class Dashboard {
     return this.rolesByMethod[this.state.method] || ['image'];
   }
 
+  colour(run) {
+    const index = this.shownRuns().indexOf(run);
+    return PALETTE[Math.max(0, index) % PALETTE.length];
+  }
+
   // ---- user actions ------------------------------------------------------------------------
 
   update(changes) {
     Object.assign(this.state, changes);
     this.renderControls();
     this.loadGrids();
+    if (this.state.channel !== null && 'contrast' in changes) this.loadEvolution();
+    this.saveUrl();
   }
 
-  setRun(run) {
-    this.state.run = run;
-    if (this.state.compare === run) this.state.compare = '';
+  async setRun(run) {
+    const s = this.state;
+    s.run = run;
+    s.compare = s.compare.filter((r) => r !== run);
+    if (s.channelRun !== run && !s.compare.includes(s.channelRun)) s.channel = null;
+    await this.loadDetails();
+    this.afterSeriesChange();
+  }
+
+  async setCompare(runs) {
+    const s = this.state;
+    s.compare = runs.filter((r) => r !== s.run);
+    if (s.channel !== null && s.channelRun !== s.run && !s.compare.includes(s.channelRun)) {
+      s.channelRun = s.run;
+    }
+    await this.loadDetails();
     this.afterSeriesChange();
   }
 
@@ -187,7 +294,8 @@ class Dashboard {
     this.renderControls();
     this.loadGrids();
     if (s.channel !== null) this.loadEvolution();
-    else replace(this.evolutionArea);
+    else this.clearEvolution();
+    this.saveUrl();
   }
 
   setStepIndex(index) {
@@ -198,12 +306,18 @@ class Dashboard {
     this.state.follow = index === steps.length - 1;
     this.renderEpoch();
     this.loadGrids();
-    this.markEvolutionStep();
+    if (this.evolution) this.evolution.setStep(this.state.step);
+    this.saveUrl();
   }
 
   setStep(step) {
     const index = this.steps().indexOf(step);
     if (index >= 0) this.setStepIndex(index);
+  }
+
+  stepBy(delta) {
+    const steps = this.steps();
+    if (steps.length) this.setStepIndex(Math.max(0, steps.indexOf(this.state.step)) + delta);
   }
 
   togglePlay() {
@@ -216,12 +330,22 @@ class Dashboard {
     if (steps.indexOf(this.state.step) === steps.length - 1) this.setStepIndex(0);
     this.playButton.textContent = '❚❚';
     this.playButton.setAttribute('aria-label', 'pause');
+    this.schedulePlay();
+  }
+
+  schedulePlay() {
+    clearInterval(this.playTimer);
     this.playTimer = setInterval(() => {
       const all = this.steps();
       const next = all.indexOf(this.state.step) + 1;
       if (next >= all.length) this.stopPlay();
       else this.setStepIndex(next);
-    }, PLAY_MS);
+    }, this.state.playMs);
+  }
+
+  setPlaySpeed(ms) {
+    this.state.playMs = ms;
+    if (this.playTimer) this.schedulePlay();
   }
 
   stopPlay() {
@@ -231,12 +355,34 @@ class Dashboard {
     this.playButton.setAttribute('aria-label', 'play');
   }
 
-  selectChannel(channel) {
-    this.state.channel = channel;
-    for (const tile of this.panels.querySelectorAll('.tile')) {
-      tile.classList.toggle('selected', Number(tile.dataset.channel) === channel);
+  onKey(event) {
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+    const tag = event.target && event.target.tagName;
+    const typing = tag === 'INPUT' || tag === 'SELECT' || tag === 'TEXTAREA';
+    if (event.key === 'Escape' && this.state.channel !== null) {
+      this.closeEvolution();
+      event.preventDefault();
+    } else if (!typing && (event.key === 'ArrowLeft' || event.key === 'ArrowRight')) {
+      this.stepBy(event.key === 'ArrowLeft' ? -1 : 1);
+      event.preventDefault();
     }
+  }
+
+  selectChannel(channel, run) {
+    this.state.channel = channel;
+    this.state.channelRun = run;
+    this.markSelected();
     this.loadEvolution();
+    this.saveUrl();
+  }
+
+  markSelected() {
+    const s = this.state;
+    for (const tile of this.panels.querySelectorAll('.tile')) {
+      const panel = tile.closest('.panel');
+      tile.classList.toggle('selected', s.channel !== null && panel.dataset.run === s.channelRun &&
+          Number(tile.dataset.channel) === s.channel);
+    }
   }
 
   setTileSize(size) {
@@ -252,15 +398,13 @@ class Dashboard {
 
   renderControls() {
     const s = this.state;
-    const runNames = s.runs.map((r) => r.name);
-    fillSelect(this.runSelect, runNames.map((n) => [n, n]), s.run);
-    fillSelect(this.compareSelect,
-        [['', '— none —'], ...runNames.filter((n) => n !== s.run).map((n) => [n, n])], s.compare);
-    const run = this.runInfo(s.run);
-    fillSelect(this.layerSelect, (run ? run.layers : []).map((l) => [l.name, l.name]), s.layer);
+    this.picker.render(s.runs.map((r) => r.name), {filter: s.filter, run: s.run, compared: s.compare});
+    const layers = this.details.get(s.run)?.layers || [];
+    fillSelect(this.layerSelect, layers.map((l) => l.name), s.layer);
     this.contrastSelect.value = s.contrast;
+    this.speedSelect.value = String(s.playMs);
     const methods = this.layerInfo()?.methods || {};
-    replace(this.methodButtons, ['am', 'deconv', 'weights'].map((method) => h('button', {
+    replace(this.methodButtons, METHODS.map((method) => h('button', {
       type: 'button',
       role: 'radio',
       class: method === s.method ? 'active' : '',
@@ -286,9 +430,18 @@ class Dashboard {
   }
 
   renderProblems() {
-    const messages = this.state.runs.flatMap((r) => r.problems.map((p) => `${r.name}: ${p}`));
+    const s = this.state;
+    const messages = [];
+    for (const run of s.runs) {
+      const shown = this.details.get(run.name);
+      const problems = shown ? shown.problems : run.problems;
+      for (const problem of problems) messages.push(`${run.name}: ${problem}`);
+    }
+    const text = messages.length > 3 ?
+      `${messages.slice(0, 3).join('; ')}; and ${messages.length - 3} more` : messages.join('; ');
     replace(this.problems, messages.length ?
-      h('p', {class: 'warning'}, `Some records could not be read: ${messages.join('; ')}`) : null);
+      h('p', {class: 'warning', title: messages.join('\n')}, `Some records could not be read: ${text}`) :
+      null);
   }
 
   showEmpty() {
@@ -300,11 +453,11 @@ class Dashboard {
                      '    FeatVizCallback("runs/exp1", layers=["conv1", "conv2"],\n' +
                      '                    probe_images=x_val[:256])])'),
         h('p', {}, 'This page checks for new data every few seconds.')));
-    replace(this.evolutionArea);
+    this.clearEvolution();
   }
 
   showMessage(text) {
-    replace(this.panels, h('div', {class: 'empty'}, h('p', {}, text)));
+    replace(this.panels, h('div', {class: 'empty'}, h('p', {class: 'error'}, text)));
   }
 
   async loadGrids() {
@@ -314,34 +467,39 @@ class Dashboard {
       return;
     }
     const token = ++this.gridToken;
-    const runs = s.compare ? [s.run, s.compare] : [s.run];
+    const runs = this.shownRuns();
     const panels = await Promise.all(runs.map((run) => this.loadPanel(run)));
     if (token !== this.gridToken) return;  // a newer request superseded this one
     this.panels.classList.toggle('side-by-side', runs.length > 1);
+    this.panels.style.setProperty('--columns', String(Math.min(runs.length, 3)));
     replace(this.panels, panels);
+    this.markSelected();
   }
 
   async loadPanel(run) {
     const s = this.state;
-    const title = h('h3', {class: 'panel-title'}, run);
+    const title = h('h3', {class: 'panel-title'},
+        h('span', {class: 'swatch', style: `background: ${this.colour(run)}`}), run);
+    const panel = (...content) => h('section', {class: 'panel', dataset: {run}}, title, ...content);
     if (!this.steps(run).includes(s.step)) {
       const reason = this.layerInfo(run) ?
         `no ${METHOD_LABELS[s.method]} record at epoch ${s.step}` :
         `no layer ${s.layer} in this run`;
-      return h('section', {class: 'panel', dataset: {run}}, title, h('p', {class: 'empty'}, reason));
+      return panel(h('p', {class: 'empty'}, reason));
     }
     try {
       const grid = await fetchGrid(run, s.layer, s.method, s.step);
-      return h('section', {class: 'panel', dataset: {run}}, title,
+      this.grids.set(run, grid);
+      return panel(
           h('p', {class: 'panel-legend'}, describeGrid(grid, s.contrast)),
           renderGrid(grid, {
-            selected: run === s.run ? s.channel : null,
-            onSelect: (channel) => this.selectChannel(channel),
+            selected: run === s.channelRun ? s.channel : null,
+            onSelect: (channel) => this.selectChannel(channel, run),
             contrast: s.contrast,
           }));
     } catch (error) {
       const text = error instanceof ApiError ? error.message : String(error);
-      return h('section', {class: 'panel', dataset: {run}}, title, h('p', {class: 'error'}, text));
+      return panel(h('p', {class: 'error'}, text));
     }
   }
 
@@ -349,52 +507,71 @@ class Dashboard {
     const s = this.state;
     if (s.channel === null) return;
     const token = ++this.evolutionToken;
+    const run = this.shownRuns().includes(s.channelRun) ? s.channelRun : s.run;
+    const others = this.shownRuns().filter((r) => r !== run && this.steps(r).length);
     let content;
     try {
-      const evolution = await fetchEvolution(s.run, s.layer, s.method, s.channel, s.role);
+      const [evolution, overlays, scalars] = await Promise.all([
+        fetchEvolution(run, s.layer, s.method, s.channel, s.role),
+        Promise.all(others.map((other) =>
+          fetchEvolution(other, s.layer, s.method, s.channel, s.role).catch(() => null))),
+        fetchScalars(run).catch(() => null),
+      ]);
       content = renderEvolution(evolution, {
         step: s.step,
         contrast: s.contrast,
         roles: this.roles(),
+        overlays: overlays.filter(Boolean),
+        scalars,
+        name: this.channelName(run),
+        colours: Object.fromEntries(this.shownRuns().map((r) => [r, this.colour(r)])),
         onStep: (step) => this.setStep(step),
         onRole: (role) => {
           this.state.role = role;
           this.loadEvolution();
+          this.saveUrl();
         },
         onClose: () => this.closeEvolution(),
       });
     } catch (error) {
-      content = h('section', {class: 'evolution'}, h('p', {class: 'error'}, error.message));
+      const element = h('section', {class: 'evolution'},
+          h('p', {class: 'error'}, error.message),
+          h('button', {type: 'button', class: 'close', 'aria-label': 'close',
+                       onclick: () => this.closeEvolution()}, '✕'));
+      content = {element, setStep: () => {}};
     }
     if (token !== this.evolutionToken) return;
-    replace(this.evolutionArea, content);
-    this.markEvolutionStep();
+    this.evolution = content;
+    replace(this.evolutionArea, content.element);
+    content.setStep(this.state.step);
+    this.revealSelected();
   }
 
-  markEvolutionStep() {
-    for (const frame of this.evolutionArea.querySelectorAll('.frame')) {
-      const current = Number(frame.dataset.step) === this.state.step;
-      frame.classList.toggle('current', current);
-      if (current) frame.scrollIntoView({block: 'nearest', inline: 'nearest'});
-    }
+  /** Scrolls the chosen tile into the space left between the epoch bar and the evolution panel. */
+  revealSelected() {
+    const root = document.documentElement;
+    root.style.scrollPaddingTop = `${this.epochBar.getBoundingClientRect().height}px`;
+    root.style.scrollPaddingBottom = `${this.evolutionArea.getBoundingClientRect().height}px`;
+    const tile = this.panels.querySelector('.tile.selected');
+    if (tile) tile.scrollIntoView({block: 'nearest'});
+  }
+
+  /** The user's name of the chosen channel (a class name), from the grid shown for `run`. */
+  channelName(run) {
+    const grid = this.grids.get(run);
+    return grid ? channelNames(grid)[grid.channels.indexOf(this.state.channel)] || '' : '';
+  }
+
+  clearEvolution() {
+    this.evolutionToken++;
+    this.evolution = null;
+    replace(this.evolutionArea);
   }
 
   closeEvolution() {
     this.state.channel = null;
-    this.evolutionToken++;
-    replace(this.evolutionArea);
-    for (const tile of this.panels.querySelectorAll('.tile.selected')) {
-      tile.classList.remove('selected');
-    }
+    this.clearEvolution();
+    this.markSelected();
+    this.saveUrl();
   }
-}
-
-/** Sets a select's options ([value, label] pairs) and its value, without extra DOM churn. */
-function fillSelect(select, options, value) {
-  const current = Array.from(select.options, (o) => [o.value, o.text]);
-  if (JSON.stringify(current) !== JSON.stringify(options)) {
-    replace(select, options.map(([v, label]) => h('option', {value: v}, label)));
-  }
-  select.value = value ?? '';
-  select.disabled = options.length === 0;
 }

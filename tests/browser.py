@@ -56,10 +56,14 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
     raise TimeoutError(f"timed out waiting for {what}; last error: {last_error!r}")
 
 
-def open_dashboard(driver, base_url: str) -> None:
-    """Opens TensorBoard on the FeatViz tab and switches into the plugin's iframe."""
+def open_dashboard(driver, base_url: str, state: dict | None = None) -> None:
+    """Opens TensorBoard on the FeatViz tab (with the dashboard's URL `state`, e.g.
+    {"run": "baseline"}, as a shared link would) and switches into the plugin's iframe."""
+    from urllib.parse import quote
+
     driver.get("about:blank")  # same URL + fragment would not reload the page
-    driver.get(base_url + "/#featviz")
+    extra = "".join(f"&p.featviz.{key}={quote(str(value), safe='')}" for key, value in (state or {}).items())
+    driver.get(base_url + "/#featviz" + extra)
     frame = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "iframe"), what="plugin iframe")
     driver.switch_to.frame(frame)
 

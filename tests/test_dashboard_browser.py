@@ -16,7 +16,7 @@ from selenium.webdriver.support.ui import Select
 from tb_featviz import summary
 from tests.browser import images_loaded, open_dashboard, screenshot, start_chromium, wait_for
 from tests.gif import decode_gif
-from tests.logs import EPOCHS, HOSTILE_LAYER, HOSTILE_RUN
+from tests.logs import CLASS_NAMES, CRAFTED_RUN, EPOCHS, HOSTILE_LAYER, HOSTILE_RUN, RUN_NAMES
 from tests.tensorboard_server import TensorBoardServer
 
 
@@ -25,7 +25,7 @@ def server(featviz_logdir):
     with TensorBoardServer(featviz_logdir) as tb:
         tb.wait_for_plugin()
         tb.wait_until(
-            lambda: len(tb.json("/data/plugin/featviz/runs")["runs"]) == 4, what="all runs"
+            lambda: len(tb.json("/data/plugin/featviz/runs")["runs"]) == len(RUN_NAMES), what="all runs"
         )
         yield tb
 
@@ -77,6 +77,24 @@ def choose(driver, select_id, value):
     Select(driver.find_element(By.ID, select_id)).select_by_value(value)
 
 
+def compare_with(driver, *runs):
+    """Ticks exactly `runs` in the "Compare with" list."""
+    summary = driver.find_element(By.CSS_SELECTOR, "#compare summary")
+    if driver.find_element(By.ID, "compare").get_attribute("open") is None:
+        summary.click()
+    def next_wrong():
+        return next((box for box in driver.find_elements(By.CSS_SELECTOR, "#compare input[type=checkbox]")
+                     if box.is_selected() != (box.get_attribute("value") in runs)), None)
+
+    for _ in range(20):  # one at a time: the list may be redrawn after each tick
+        box = wait_for(lambda: next_wrong() or "done", what="a checkbox")
+        if box == "done":
+            break
+        box.click()
+        time.sleep(0.3)
+    summary.click()  # close the list again
+
+
 def method_button(driver, method):
     return driver.find_element(By.CSS_SELECTOR, f'.methods button[data-method="{method}"]')
 
@@ -120,7 +138,8 @@ def test_grid_slider_and_evolution(dashboard, server):
     assert [f.get_attribute("data-step") for f in frames] == [str(s) for s in range(EPOCHS + 1)]
     assert "channel 5" in driver.find_element(By.CSS_SELECTOR, ".evolution h2").text
     assert "current" in frames[3].get_attribute("class")
-    assert len(driver.find_elements(By.CSS_SELECTOR, ".evolution .chart .dot")) == EPOCHS + 1
+    activation_chart = driver.find_elements(By.CSS_SELECTOR, ".evolution .chart")[0]
+    assert len(activation_chart.find_elements(By.CSS_SELECTOR, ".dot")) == EPOCHS + 1
     wait_for(lambda: images_loaded(driver, ".evolution .frame img") == EPOCHS + 1, what="frames")
     screenshot(driver, "evolution_conv1_channel5")
 
@@ -169,7 +188,7 @@ def test_layers_methods_deconv_patches_and_weights(dashboard):
 
 def test_two_runs_side_by_side_and_missing_deconv_explained(dashboard):
     driver = dashboard
-    choose(driver, "compare", "no_probes")
+    compare_with(driver, "no_probes")
     wait_for(lambda: len(tiles(driver, "no_probes")) == 8 and len(tiles(driver, "baseline")) == 8,
              what="two grids")
     assert "side-by-side" in driver.find_element(By.CSS_SELECTOR, ".panels").get_attribute("class")
@@ -182,7 +201,7 @@ def test_two_runs_side_by_side_and_missing_deconv_explained(dashboard):
         what="no-deconv message",
     )
     assert "no Deconvnet record" in message
-    choose(driver, "compare", "")
+    compare_with(driver)
     choose(driver, "run", "no_probes")
     button = wait_for(lambda: method_button(driver, "deconv"), what="method buttons")
     wait_for(lambda: not button.is_enabled(), what="deconv disabled")
@@ -339,4 +358,268 @@ def test_images_are_drawn_as_recorded_and_stretching_is_a_labelled_choice(dashbo
     click(lambda: method_button(driver, "deconv"), "deconv")
     wait_for(lambda: "rule: deconvnet (1 × deconvnet, 1 × switches on the path)" in legend(driver),
              what="the deconv legend")
-    assert "left: projections (gray = 0), right: the image patches" in legend(driver)
+    assert "left, the strongest activations projected to pixels (gray = 0); right, the image patches" in legend(driver)
+
+
+# ---- the dashboard tells the truth about what it shows (issue 11) -----------------------------
+
+def chart_marker(driver):
+    return driver.find_element(By.CSS_SELECTOR, ".evolution .chart").get_attribute("data-marker")
+
+
+def shown_step(driver):
+    return epoch_label(driver).split(" ")[1]
+
+
+def test_the_chart_marker_follows_the_strip_and_play(dashboard):
+    driver = dashboard
+    click_tile(driver, 5)
+    wait_for(lambda: chart_marker(driver) == str(EPOCHS), what="marker at the last epoch")
+    click(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")[8], "frame 8")
+    wait_for(lambda: shown_step(driver) == "8", what="epoch 8")
+    assert chart_marker(driver) == "8"
+    current = driver.find_elements(By.CSS_SELECTOR, ".evolution .chart .dot.current")
+    assert {dot.get_attribute("data-x") for dot in current} == {"8"}
+    driver.find_element(By.ID, "play").click()
+    mismatches = []
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        step, marker = driver.execute_script(
+            "return [document.getElementById('epoch-label').textContent.split(' ')[1],"
+            " document.querySelector('.evolution .chart').dataset.marker]")
+        if step != marker:
+            mismatches.append((step, marker))
+        time.sleep(0.05)
+    driver.find_element(By.ID, "play").click()
+    assert shown_step(driver) != "8" and not mismatches, mismatches
+
+
+def test_compare_three_runs_and_a_click_opens_the_clicked_runs_channel(dashboard):
+    driver = dashboard
+    compare_with(driver, "no_probes", "fast_lr")
+    wait_for(lambda: all(len(tiles(driver, run)) == 8 for run in ("baseline", "no_probes", "fast_lr")),
+             what="three grids")
+    titles = [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".panel-title")]
+    assert titles == ["baseline", "fast_lr", "no_probes"]  # the list's order
+    click(lambda: tiles(driver, "fast_lr")[2], "fast_lr's tile 2")
+    wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".evolution-run").text == "run fast_lr",
+             what="fast_lr's evolution")
+    selected = driver.find_elements(By.CSS_SELECTOR, ".tile.selected")
+    assert len(selected) == 1 and selected[0].find_element(By.XPATH, "./ancestor::section").get_attribute("data-run") == "fast_lr"
+    # The channel's activation in all three runs, one line each, and the run's Keras curves.
+    charts = driver.find_elements(By.CSS_SELECTOR, ".evolution .chart")
+    legend = charts[0].find_elements(By.CSS_SELECTOR, ".legend text")
+    assert [t.text for t in legend] == ["fast_lr", "baseline", "no_probes"]
+    for run in ("fast_lr", "baseline", "no_probes"):
+        grid = json.loads(driver.execute_script(
+            "return fetch(`grid?run=${arguments[0]}&layer=conv1&method=am&step=30`).then(r => r.text())", run))
+        assert grid["channels"][2] == 2
+    wait_for(lambda: images_loaded(driver, ".tile img") == 24, what="three grids' images")
+    screenshot(driver, "compare_three_runs")
+
+
+def test_labels_never_run_together_and_one_number_format_per_grid(dashboard):
+    driver = dashboard
+    driver.execute_script("window.featviz.setTileSize(48)")
+    overlapping = driver.execute_script("""
+      return Array.from(document.querySelectorAll('.tile-label')).filter((label) => {
+        const [a, b] = label.children;
+        const ra = a.getBoundingClientRect(), rb = b.getBoundingClientRect();
+        const sameLine = ra.top < rb.bottom && rb.top < ra.bottom;
+        return sameLine && rb.left - ra.right < 3;
+      }).map((l) => l.textContent);""")
+    assert not overlapping
+    values = [v.text for v in driver.find_elements(By.CSS_SELECTOR, ".tile-value")]
+    decimals = {len(v.split(".")[1]) if "." in v else 0 for v in values}
+    assert len(decimals) == 1 and all("e" not in v for v in values), values
+    formats = driver.execute_script("""
+      return import('./static/numbers.js').then((m) => [
+        [0.914, 0.0242, 0.00013, -0.5].map(m.numberFormat([0.914, 0.0242, 0.00013, -0.5])),
+        [0.0031, 0.00013].map(m.numberFormat([0.0031, 0.00013]))]);""")
+    assert formats == [["0.914", "0.024", "0.000", "-0.500"], ["3.10e-3", "1.30e-4"]]
+
+
+def test_a_self_contradicting_record_shows_one_line_never_a_page(driver, server):
+    open_dashboard(driver, server.url, {"run": CRAFTED_RUN, "layer": "conv1", "method": "deconv"})
+    message = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".panel .error").text, what="message")
+    assert "tag says conv1/deconv but its header says conv1/am" in message
+    assert "\n" not in message and "<" not in message
+    line = driver.execute_script("""
+      return import('./static/api.js').then((m) => m.errorLine(500, 'INTERNAL SERVER ERROR',
+        '<!doctype html>\\n<html lang=en>\\n<title>500 Internal Server Error</title>\\n' +
+        '<h1>Internal Server Error</h1>\\n<p>The server encountered an internal error.</p>', 'text/html'));""")
+    assert line == "500 Internal Server Error The server encountered an internal error."
+
+
+def test_the_view_lives_in_the_url_and_survives_a_reload(dashboard):
+    driver = dashboard
+    compare_with(driver, "fast_lr")
+    choose(driver, "layer", "conv2")
+    wait_for(lambda: len(tiles(driver, "baseline")) == 4, what="conv2")
+    click(lambda: method_button(driver, "weights"), "weights")
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".grid.method-weights"), what="weights")
+    driver.find_element(By.ID, "epoch").send_keys(Keys.HOME)
+    wait_for(lambda: shown_step(driver) == "0", what="epoch 0")
+    click(lambda: tiles(driver, "fast_lr")[1], "fast_lr's channel 3")
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame"), what="evolution")
+    driver.switch_to.default_content()
+    link = driver.current_url
+    assert "p.featviz.run=baseline" in link and "p.featviz.step=0" in link
+    driver.get("about:blank")
+    driver.get(link)  # a shared link or a reload
+    driver.switch_to.frame(wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "iframe"), what="iframe"))
+    wait_for(lambda: len(tiles(driver, "fast_lr")) == 4, what="the restored comparison")
+    assert Select(driver.find_element(By.ID, "run")).first_selected_option.text == "baseline"
+    assert Select(driver.find_element(By.ID, "layer")).first_selected_option.text == "conv2"
+    assert "active" in method_button(driver, "weights").get_attribute("class")
+    assert shown_step(driver) == "0"
+    header = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".evolution h2").text, what="evolution")
+    assert "channel 3" in header and driver.find_element(By.CSS_SELECTOR, ".evolution-run").text == "run fast_lr"
+
+
+def test_dark_mode_follows_tensorboards_theme(driver, server):
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                           {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    try:
+        open_dashboard(driver, server.url, {"run": "baseline"})
+        wait_for(lambda: len(tiles(driver)) == 8, what="grid")
+        background = lambda: driver.execute_script(  # noqa: E731
+            "return getComputedStyle(document.body).backgroundColor")
+        wait_for(lambda: background() == "rgb(32, 33, 36)", what="dark background")
+        wait_for(lambda: images_loaded(driver, ".tile img") == 8, what="tile images")
+        click_tile(driver, 5)
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .chart"), what="chart")
+        screenshot(driver, "dark_mode_grid_and_evolution")
+        driver.execute_script("document.body.classList.remove('dark-mode')")  # TensorBoard's toggle
+        driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe"))
+        wait_for(lambda: background() == "rgb(245, 245, 245)", what="light again")
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def test_run_filter_like_tensorboards(dashboard):
+    driver = dashboard
+    box = driver.find_element(By.ID, "run-filter")
+    box.send_keys("^(base|fast)")
+    wait_for(lambda: driver.find_element(By.ID, "run-count").text == f"2 of {len(RUN_NAMES)} runs match",
+             what="filtered count")
+    options = [o.get_attribute("value") for o in Select(driver.find_element(By.ID, "run")).options]
+    assert options == ["baseline", "fast_lr"]
+    box.clear()
+    box.send_keys("(")  # not a regular expression: matched as text, and marked
+    wait_for(lambda: "invalid" in box.get_attribute("class"), what="invalid mark")
+    assert driver.find_element(By.ID, "run-count").text.startswith("0 of")
+
+
+def test_evolution_beside_the_runs_keras_curves_on_one_epoch_axis(dashboard):
+    driver = dashboard
+    click_tile(driver, 5)
+    charts = wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".evolution .chart")) == 3 and
+                      driver.find_elements(By.CSS_SELECTOR, ".evolution .chart"), what="three charts")
+    titles = [c.find_element(By.CSS_SELECTOR, ".chart-label").text for c in charts]
+    assert titles == ["activation of channel 5", "loss (Keras)", "accuracy (Keras)"]
+    assert len(charts[1].find_elements(By.CSS_SELECTOR, ".tick")) >= 6  # ticked axes
+    scalars = json.loads(driver.execute_script("return fetch('scalars?run=baseline').then(r => r.text())"))
+    loss = next(s for s in scalars["series"] if s["tag"] == "epoch_loss" and s["split"] == "train")
+    evolution = json.loads(driver.execute_script(
+        "return fetch('evolution?run=baseline&layer=conv1&method=am&channel=5').then(r => r.text())"))
+    readout = driver.find_element(By.CSS_SELECTOR, ".readout")
+    # At the shown epoch (30): the channel's value after 30 epochs with Keras's value of epoch index 29.
+    text = readout.text
+    assert text.startswith(f"after {EPOCHS} epochs")
+    last_loss = next(p for p in loss["points"] if p["step"] == EPOCHS)
+    assert last_loss["keras_step"] == EPOCHS - 1
+    from tests.gif import decode_gif  # noqa: F401 - same numbers formatting as the page
+    shown = text.split("loss: train ")[1].split(",")[0]
+    assert float(shown) == pytest.approx(last_loss["value"], rel=0.01)
+    act = float(text.split("activation ")[1].split(" ")[0])
+    assert act == pytest.approx(evolution["frames"][-1]["numbers"]["activation"], rel=0.01, abs=1e-3)
+    # Hovering epoch 3 on the loss chart reports epoch 3 everywhere.
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    capture = charts[1].find_element(By.CSS_SELECTOR, ".capture")
+    box = capture.rect
+    x = 3 / EPOCHS * box["width"] - box["width"] / 2
+    ActionChains(driver).move_to_element_with_offset(capture, int(x), 0).perform()
+    wait_for(lambda: readout.text.startswith("after 3 epochs"), what="hover readout")
+    loss3 = next(p for p in loss["points"] if p["step"] == 3)
+    assert float(readout.text.split("loss: train ")[1].split(",")[0]) == pytest.approx(loss3["value"], rel=0.01)
+    screenshot(driver, "evolution_with_keras_scalars")
+
+
+def test_everyday_keys_speed_loading_and_small_windows(dashboard):
+    driver = dashboard
+    wait_for(lambda: not driver.find_element(By.ID, "loading").is_displayed(), what="idle")
+    body = driver.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.ARROW_LEFT)
+    wait_for(lambda: shown_step(driver) == str(EPOCHS - 1), what="← one epoch back")
+    body.send_keys(Keys.ARROW_RIGHT)
+    wait_for(lambda: shown_step(driver) == str(EPOCHS), what="→ one epoch on")
+    choose(driver, "play-speed", "150")
+    assert driver.execute_script("return window.featviz.state.playMs") == 150
+    click_tile(driver, 5)
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution"), what="evolution")
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    wait_for(lambda: not driver.find_elements(By.CSS_SELECTOR, ".evolution"), what="Esc closes it")
+    assert not driver.find_elements(By.CSS_SELECTOR, ".tile.selected")
+    driver.switch_to.default_content()
+    driver.set_window_size(1024, 700)
+    try:
+        driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe"))
+        click_tile(driver, 5)
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .chart"), what="evolution")
+        # The clicked tile, and a whole row with it, stays visible between the epoch bar and the panel.
+        visible = driver.execute_script("""
+          const top = document.querySelector('.epoch-bar').getBoundingClientRect().bottom;
+          const bottom = document.querySelector('.evolution-area').getBoundingClientRect().top;
+          return Array.from(document.querySelectorAll('.tile')).filter((t) => {
+            const r = t.getBoundingClientRect();
+            return r.top >= top && r.bottom <= bottom;
+          }).map((t) => t.classList.contains('selected'));""")
+        screenshot(driver, "small_window_1024x700")
+        assert len(visible) >= 4 and True in visible, visible
+    finally:
+        driver.switch_to.default_content()
+        driver.set_window_size(1400, 1000)
+
+
+def test_class_units_show_the_users_class_names(dashboard):
+    driver = dashboard
+    choose(driver, "run", "fast_lr")
+    wait_for(lambda: "logits" in [o.text for o in Select(driver.find_element(By.ID, "layer")).options],
+             what="logits layer")
+    choose(driver, "layer", "logits")
+    wait_for(lambda: len(tiles(driver)) == 5, what="5 class units")
+    names = [n.text for n in driver.find_elements(By.CSS_SELECTOR, ".tile-name")]
+    assert names == list(CLASS_NAMES)
+    click_tile(driver, 4)
+    header = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".evolution h2").text, what="header")
+    assert "channel 4 (no blob)" in header
+
+
+def test_polling_waits_for_each_answer_and_backs_off(dashboard):
+    driver = dashboard
+    calls = driver.execute_async_script("""
+      const done = arguments[arguments.length - 1];
+      import('./static/poller.js').then(({Poller}) => {
+        const calls = [];
+        let active = 0;
+        const poller = new Poller(async () => {
+          active += 1;
+          calls.push({at: performance.now(), overlapping: active > 1});
+          await new Promise((resolve) => setTimeout(resolve, 120));  // a slow answer
+          active -= 1;
+          return false;  // nothing new
+        }, {base: 40, ceiling: 320});
+        poller.start();
+        setTimeout(() => { clearTimeout(poller.timer); poller.tick = () => {}; done(calls); }, 2500);
+      });""")
+    assert calls and not any(c["overlapping"] for c in calls)
+    gaps = [b["at"] - a["at"] - 120 for a, b in zip(calls, calls[1:])]  # the wait after each answer
+    assert gaps[0] < 100 and max(gaps) > 250, gaps  # 40 ms, then 80, 160, 320 ms while idle
+
+
+def test_still_no_errors_in_the_browser_console(driver):
+    errors = [e for e in driver.get_log("browser")
+              if e["level"] == "SEVERE" and e.get("source") != "network"]
+    assert not errors, json.dumps(errors, indent=1)
