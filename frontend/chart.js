@@ -52,9 +52,9 @@ export function lineChart({title, series, xDomain, marker = null, width = 420, h
   }
   let [yMin, yMax] = [Math.min(...valid.map((p) => p.y)), Math.max(...valid.map((p) => p.y))];
   if (yMin === yMax) [yMin, yMax] = [yMin - (Math.abs(yMin) || 1) / 2, yMax + (Math.abs(yMax) || 1) / 2];
-  const yTicks = niceTicks(yMin, yMax, 4);
-  yMin = Math.min(yMin, yTicks[0]);
-  yMax = Math.max(yMax, yTicks[yTicks.length - 1]);
+  const yTicks = coveringTicks(yMin, yMax, 4);
+  yMin = yTicks[0];
+  yMax = yTicks[yTicks.length - 1];
   const sy = (y) => PAD.top + (1 - (y - yMin) / (yMax - yMin)) * (bottom - PAD.top);
   const yDecimals = decimalsOf(yTicks);
   for (const tick of yTicks) {
@@ -146,6 +146,18 @@ export function niceTicks(min, max, count) {
     ticks.push(Number(t.toPrecision(12)));
   }
   return ticks.filter((t) => t >= min - step * 1e-9);
+}
+
+/** Round ticks from at or below `min` to at or above `max`: both ends of the data labelled. */
+export function coveringTicks(min, max, count) {
+  const raw = (max - min) / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || 10 * power;
+  const first = Math.floor(min / step + 1e-9);
+  const last = Math.ceil(max / step - 1e-9);
+  const ticks = [];
+  for (let i = first; i <= last; i++) ticks.push(Number((i * step).toPrecision(12)));
+  return ticks;
 }
 
 function decimalsOf(ticks) {

@@ -6,6 +6,7 @@ import {CONTRASTS, STRETCHABLE, stretchImage} from './contrast.js';
 import {download, fileSafe, formatNumber, h, loadImage} from './dom.js';
 import {encodeGif} from './gif.js';
 import {HEADLINE} from './grid.js';
+import {significant} from './numbers.js';
 
 const STRIP_COLUMNS = 20;
 const LABEL_BAND = 16;
@@ -48,7 +49,8 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
     label: e.run, colour: colours[e.run] || PALETTE[0],
     points: e.frames.map((f) => ({x: f.step, y: f.numbers[headline]})),
   }));
-  const metrics = groupScalars(scalars);
+  const runColour = colours[evolution.run] || PALETTE[0];
+  const metrics = groupScalars(scalars, runColour);
   const allX = [...activationSeries, ...metrics.flatMap((m) => m.series)]
       .flatMap((s) => s.points.map((p) => p.x));
   const xDomain = allX.length ? [Math.min(...allX), Math.max(...allX)] : [0, 1];
@@ -56,7 +58,7 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
   const charts = [];
   const hover = (x) => {
     for (const chart of charts) chart.setHover(x);
-    readout.textContent = describeMoment(x ?? current, headline, activationSeries, metrics);
+    readout.textContent = describeMoment(x ?? current, headline, activationSeries, metrics, evolution.run);
   };
   let current = step;
   const chartOptions = {xDomain, marker: step, width: 380, height: 130, onHover: hover,
@@ -64,9 +66,10 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
   charts.push(lineChart({...chartOptions, title: `${headline} of channel ${evolution.channel}`,
                          series: activationSeries}));
   for (const metric of metrics) {
-    charts.push(lineChart({...chartOptions, title: `${metric.name} (Keras)`, series: metric.series}));
+    charts.push(lineChart({...chartOptions, title: `${metric.name} of run ${evolution.run} (Keras)`,
+                           series: metric.series}));
   }
-  readout.textContent = describeMoment(step, headline, activationSeries, metrics);
+  readout.textContent = describeMoment(step, headline, activationSeries, metrics, evolution.run);
   const scalarNote = scalars && !metrics.length ?
     h('p', {class: 'note'}, 'No Keras epoch scalars beside this run (looked in ',
         scalars.searched.join(', '), '): add keras.callbacks.TensorBoard(log_dir=<the same logdir>)') :
@@ -87,8 +90,9 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
       evolution.problems.length ?
         h('p', {class: 'problems'}, evolution.problems.join('; ')) : null,
       h('div', {class: 'strip'}, frames),
+      readout,
       h('div', {class: 'charts'}, charts.map((c) => c.element)),
-      readout, scalarNote);
+      scalarNote);
   return {
     element,
     setStep(newStep) {
@@ -99,19 +103,20 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
         frame.classList.toggle('current', isCurrent);
         if (isCurrent) frame.scrollIntoView({block: 'nearest', inline: 'nearest'});
       }
-      readout.textContent = describeMoment(newStep, headline, activationSeries, metrics);
+      readout.textContent = describeMoment(newStep, headline, activationSeries, metrics, evolution.run);
     },
   };
 }
 
-/** Keras curves grouped by metric: [{name: 'loss', series: [train, validation]}]. */
-function groupScalars(scalars) {
+/** Keras curves grouped by metric: [{name: 'loss', series: [train, validation]}], in the run's
+ *  own colour (train solid, validation dashed): they belong to that run, not to another. */
+function groupScalars(scalars, colour) {
   const byMetric = new Map();
   for (const s of (scalars && scalars.series) || []) {
     if (!byMetric.has(s.metric)) byMetric.set(s.metric, []);
     byMetric.get(s.metric).push({
-      label: s.split, colour: s.split === 'validation' ? PALETTE[1] : PALETTE[2],
-      dashed: s.split === 'validation', points: s.points.map((p) => ({x: p.step, y: p.value})),
+      label: s.split, colour, dashed: s.split === 'validation',
+      points: s.points.map((p) => ({x: p.step, y: p.value})),
     });
   }
   const rank = (name) => (name === 'loss' ? 0 : /acc/.test(name) ? 1 : name === 'learning_rate' ? 3 : 2);
@@ -119,18 +124,23 @@ function groupScalars(scalars) {
       .map(([name, series]) => ({name, series}));
 }
 
-/** Every number shown for one epoch, in one line: the channel's and the run's own. */
-function describeMoment(x, headline, activationSeries, metrics) {
+/** Every number shown for one epoch, in one line: the channel's in each run, then the clicked
+ *  run's own curves, each to three significant digits (trailing zeros kept: 1.00, not 1). */
+function describeMoment(x, headline, activationSeries, metrics, run) {
   if (x === null || x === undefined) return '';
   const at = (s) => s.points.find((p) => p.x === x)?.y;
+  const formatOf = () => significant;
   const parts = [`after ${x} epoch${x === 1 ? '' : 's'}`];
+  const formatActivation = formatOf(activationSeries);
   const activations = activationSeries.filter((s) => typeof at(s) === 'number')
-      .map((s) => activationSeries.length > 1 ? `${formatNumber(at(s))} (${s.label})` : formatNumber(at(s)));
+      .map((s) => activationSeries.length > 1 ?
+        `${formatActivation(at(s))} (${s.label})` : formatActivation(at(s)));
   if (activations.length) parts.push(`${headline} ${activations.join(', ')}`);
   for (const metric of metrics) {
+    const format = formatOf(metric.series);
     const values = metric.series.filter((s) => typeof at(s) === 'number')
-        .map((s) => `${s.label} ${formatNumber(at(s))}`);
-    if (values.length) parts.push(`${metric.name}: ${values.join(', ')}`);
+        .map((s) => `${s.label} ${format(at(s))}`);
+    if (values.length) parts.push(`${metric.name}${activationSeries.length > 1 ? ` (${run})` : ''}: ${values.join(', ')}`);
   }
   return parts.join(' · ');
 }

@@ -8,6 +8,13 @@ import {numberFormat} from './numbers.js';
 /** The number shown on each tile, per method. */
 export const HEADLINE = {am: 'activation', deconv: 'activation', weights: 'norm'};
 
+/** What the number on a tile is, per method: said in the legend and the tooltip. */
+export const HEADLINE_MEANING = {
+  am: 'the activation the AM image reached',
+  deconv: 'the strongest activation on the probe images',
+  weights: 'the filter\'s L2 norm',
+};
+
 const ROLE_CAPTIONS = {projections: 'projection', patches: 'image patch'};
 
 const ROLE_LABELS = {image: 'AM image', projections: 'deconv projections',
@@ -18,10 +25,10 @@ const ROLE_LABELS = {image: 'AM image', projections: 'deconv projections',
  * @param {{selected: ?number, onSelect: function(number), contrast: string}} options
  * @return {!HTMLElement}
  */
-export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolute'}) {
+export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolute', format = null}) {
   const headline = HEADLINE[grid.method];
   const values = grid.numbers[headline] || [];
-  const format = numberFormat(values);
+  format = format || numberFormat(values);
   const dead = grid.numbers.dead || [];
   const names = channelNames(grid);
   const tiles = grid.channels.map((channel, position) => {
@@ -79,6 +86,7 @@ export function describeGrid(grid, contrast) {
     parts.push(legacyStretched(grid) ? 'images stretched per tile when recorded (older tb-featviz)' :
       `images ${CONTRASTS[contrast] || CONTRASTS.absolute}`);
   }
+  parts.push(`number: ${HEADLINE_MEANING[grid.method]}`);
   if (grid.method === 'am' && settings.target) parts.push(`maximized: ${settings.target}`);
   if (grid.method === 'am' && settings.dead_test) parts.push(`dead = constant on ${settings.dead_test}`);
   if (grid.method === 'deconv') {
@@ -117,6 +125,7 @@ function describeChannel(grid, position) {
     if (Array.isArray(value)) continue;  // per-probe lists (top_k) are too long for a tooltip
     lines.push(`${key}: ${formatNumber(value)}`);
   }
+  lines.push(`the number on the tile: ${HEADLINE_MEANING[grid.method]}`);
   lines.push('click to see this channel at every epoch');
   return lines.join('\n');
 }

@@ -8,9 +8,10 @@ import {PALETTE} from './chart.js';
 import {h, replace} from './dom.js';
 import {renderEvolution} from './evolution.js';
 import {CONTRASTS} from './contrast.js';
-import {channelNames, describeGrid, renderGrid} from './grid.js';
+import {HEADLINE, channelNames, describeGrid, renderGrid} from './grid.js';
+import {numberFormat} from './numbers.js';
 import {Poller} from './poller.js';
-import {RunPicker, fillSelect} from './runpicker.js';
+import {RunPicker, fillSelect, runMatcher} from './runpicker.js';
 import {followTheme} from './theme.js';
 import {readUrlState, writeUrlState} from './urlstate.js';
 
@@ -59,8 +60,10 @@ class Dashboard {
       onRun: (run) => this.setRun(run),
       onCompare: (runs) => this.setCompare(runs),
       onFilter: (filter) => {
+        const before = this.shownRuns().join('\n');
         s.filter = filter;
         this.renderControls();
+        if (this.shownRuns().join('\n') !== before) this.afterSeriesChange();
         this.saveUrl();
       },
     });
@@ -88,12 +91,14 @@ class Dashboard {
     this.problems = h('div', {class: 'problems'});
     this.panels = h('div', {class: 'panels'});
     this.evolutionArea = h('div', {class: 'evolution-area'});
+    // Two fixed rows (which runs; what of them), so that the layout never jumps as text changes.
     this.toolbar = h('div', {class: 'toolbar'},
-        this.picker.element,
-        h('label', {}, 'Layer ', this.layerSelect),
-        this.methodButtons,
-        h('label', {}, 'Images ', this.contrastSelect),
-        h('label', {class: 'tile-size'}, 'Tile size ', this.tileInput));
+        h('div', {class: 'toolbar-row'}, this.picker.element),
+        h('div', {class: 'toolbar-row'},
+            h('label', {}, 'Layer ', this.layerSelect),
+            this.methodButtons,
+            h('label', {}, 'Images ', this.contrastSelect),
+            h('label', {class: 'tile-size'}, 'Tile size ', this.tileInput)));
     this.epochBar = h('div', {class: 'epoch-bar'},
         this.playButton, this.speedSelect, this.slider, this.epochLabel, this.liveLabel, this.loading);
     this.main = h('main', {}, this.problems, this.panels);
@@ -101,6 +106,9 @@ class Dashboard {
         this.toolbar, this.epochBar, this.main, this.evolutionArea));
     this.applyTileSize();
     document.addEventListener('keydown', (event) => this.onKey(event));
+    // Panel titles stick just under the (sticky) epoch bar, whatever its height.
+    new ResizeObserver(() => document.documentElement.style.setProperty(
+        '--bar-height', `${this.epochBar.getBoundingClientRect().height}px`)).observe(this.epochBar);
   }
 
   async start() {
@@ -137,7 +145,10 @@ class Dashboard {
     }
     if (saved.role) s.role = saved.role;
     if (saved.contrast in CONTRASTS) s.contrast = saved.contrast;
-    this.restored = {layer: s.layer, method: s.method, step: s.step};
+    if (PLAY_SPEEDS.some(([ms]) => ms === saved.speed)) s.playMs = Number(saved.speed);
+    if (/^\d+$/.test(saved.tile || '')) s.tileSize = Math.max(48, Math.min(256, Number(saved.tile)));
+    this.tileInput.value = String(s.tileSize);
+    this.applyTileSize();
   }
 
   saveUrl() {
@@ -148,14 +159,18 @@ class Dashboard {
       channel: s.channel, channelRun: s.channel !== null && s.channelRun !== s.run ? s.channelRun : null,
       role: s.channel !== null ? s.role : null,
       contrast: s.contrast === 'absolute' ? null : s.contrast,
+      speed: s.playMs === 700 ? null : s.playMs,
+      tile: s.tileSize === 96 ? null : s.tileSize,
     });
   }
 
   // ---- data -------------------------------------------------------------------------------
 
+  /** The main run, then the compared runs that match the run filter (the others stay ticked). */
   shownRuns() {
     const s = this.state;
-    return s.run ? [s.run, ...s.compare.filter((r) => r !== s.run)] : [];
+    const matcher = runMatcher(s.filter);
+    return s.run ? [s.run, ...s.compare.filter((r) => r !== s.run && matcher.test(r))] : [];
   }
 
   /** Reloads the run list and the shown runs; keeps every selection that still exists.
@@ -177,6 +192,7 @@ class Dashboard {
     const names = new Set(s.runs.map((r) => r.name));
     if (!names.has(s.run)) s.run = s.runs.length ? s.runs[0].name : null;
     s.compare = s.compare.filter((r) => names.has(r) && r !== s.run);
+    if (s.channel !== null && !s.channelRun) s.channelRun = s.run;
     if (!s.runs.length) {
       this.renderControls();
       this.renderProblems();
@@ -219,8 +235,8 @@ class Dashboard {
     }
     const methods = this.layerInfo()?.methods || {};
     if (!(s.method in methods)) {
+      if (s.method !== null) s.channel = null;  // a link without a method keeps its channel
       s.method = METHODS.find((m) => m in methods) || null;
-      s.channel = null;
     }
     if (s.method && !(s.role && this.roles().includes(s.role))) s.role = this.roles()[0];
   }
@@ -240,8 +256,10 @@ class Dashboard {
     return this.rolesByMethod[this.state.method] || ['image'];
   }
 
+  /** One colour per run for as long as the run list stands, wherever the run is shown
+   *  (TensorBoard's convention): by its place in the whole sorted list. */
   colour(run) {
-    const index = this.shownRuns().indexOf(run);
+    const index = this.state.runs.findIndex((r) => r.name === run);
     return PALETTE[Math.max(0, index) % PALETTE.length];
   }
 
@@ -346,6 +364,7 @@ class Dashboard {
   setPlaySpeed(ms) {
     this.state.playMs = ms;
     if (this.playTimer) this.schedulePlay();
+    this.saveUrl();
   }
 
   stopPlay() {
@@ -388,6 +407,7 @@ class Dashboard {
   setTileSize(size) {
     this.state.tileSize = size;
     this.applyTileSize();
+    this.saveUrl();
   }
 
   applyTileSize() {
@@ -468,39 +488,48 @@ class Dashboard {
     }
     const token = ++this.gridToken;
     const runs = this.shownRuns();
-    const panels = await Promise.all(runs.map((run) => this.loadPanel(run)));
+    const answers = await Promise.all(runs.map((run) => this.fetchPanel(run)));
     if (token !== this.gridToken) return;  // a newer request superseded this one
+    // One number format for every panel shown together, so that runs compare at a glance.
+    const headline = HEADLINE[s.method];
+    const format = numberFormat(answers.flatMap((a) => (a.grid && a.grid.numbers[headline]) || []));
     this.panels.classList.toggle('side-by-side', runs.length > 1);
     this.panels.style.setProperty('--columns', String(Math.min(runs.length, 3)));
-    replace(this.panels, panels);
+    replace(this.panels, answers.map((answer) => this.renderPanel(answer, format)));
     this.markSelected();
   }
 
-  async loadPanel(run) {
+  /** {run, grid} for a run with a record at the shown epoch, else {run, message}. */
+  async fetchPanel(run) {
     const s = this.state;
-    const title = h('h3', {class: 'panel-title'},
-        h('span', {class: 'swatch', style: `background: ${this.colour(run)}`}), run);
-    const panel = (...content) => h('section', {class: 'panel', dataset: {run}}, title, ...content);
     if (!this.steps(run).includes(s.step)) {
-      const reason = this.layerInfo(run) ?
-        `no ${METHOD_LABELS[s.method]} record at epoch ${s.step}` :
-        `no layer ${s.layer} in this run`;
-      return panel(h('p', {class: 'empty'}, reason));
+      const message = this.layerInfo(run) ?
+        `no ${METHOD_LABELS[s.method]} record at epoch ${s.step}` : `no layer ${s.layer} in this run`;
+      return {run, message, empty: true};
     }
     try {
       const grid = await fetchGrid(run, s.layer, s.method, s.step);
       this.grids.set(run, grid);
-      return panel(
-          h('p', {class: 'panel-legend'}, describeGrid(grid, s.contrast)),
-          renderGrid(grid, {
-            selected: run === s.channelRun ? s.channel : null,
-            onSelect: (channel) => this.selectChannel(channel, run),
-            contrast: s.contrast,
-          }));
+      return {run, grid};
     } catch (error) {
-      const text = error instanceof ApiError ? error.message : String(error);
-      return panel(h('p', {class: 'error'}, text));
+      return {run, message: error instanceof ApiError ? error.message : String(error)};
     }
+  }
+
+  renderPanel({run, grid, message, empty}, format) {
+    const s = this.state;
+    const title = h('h3', {class: 'panel-title'},
+        h('span', {class: 'swatch', style: `background: ${this.colour(run)}`}), run);
+    const panel = (...content) => h('section', {class: 'panel', dataset: {run}}, title, ...content);
+    if (!grid) return panel(h('p', {class: empty ? 'empty' : 'error'}, message));
+    return panel(
+        h('p', {class: 'panel-legend'}, describeGrid(grid, s.contrast)),
+        renderGrid(grid, {
+          selected: run === s.channelRun ? s.channel : null,
+          onSelect: (channel) => this.selectChannel(channel, run),
+          contrast: s.contrast,
+          format,
+        }));
   }
 
   async loadEvolution() {

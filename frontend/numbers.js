@@ -16,3 +16,13 @@ export function numberFormat(values) {
     return value.toFixed(decimals);
   };
 }
+
+/** Three significant digits, trailing zeros kept ("1.00", "0.0134"); scientific outside
+ *  [0.01, 10,000). For single values read on their own (the chart read-out, tooltips). */
+export function significant(value) {
+  if (typeof value !== 'number' || Number.isNaN(value)) return '–';
+  if (!Number.isFinite(value)) return value > 0 ? '∞' : '−∞';
+  const magnitude = Math.abs(value);
+  if (magnitude !== 0 && (magnitude < 1e-2 || magnitude >= 1e4)) return value.toExponential(2);
+  return value === 0 ? '0' : value.toPrecision(3);
+}

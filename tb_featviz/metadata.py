@@ -39,6 +39,10 @@ ROLES = {
 }
 
 HEADER_INDEX = 0
+# Channel indices are below this (the plugin's routes take up to 12 digits).
+MAX_CHANNEL_INDEX = 10**12
+# No record has more elements than this (a header and 2 images for each of 100,000 channels).
+MAX_RECORD_LENGTH = 1 + 2 * 100_000
 
 
 class FormatError(ValueError):
@@ -137,13 +141,16 @@ def decode_header(data: bytes) -> dict:
     if method not in METHODS:
         raise FormatError(f"record header names unknown method {method!r}")
     channels = header.get("channels")
-    if not isinstance(channels, list) or not all(isinstance(c, int) for c in channels):
-        raise FormatError("record header has no channel list")
+    if not isinstance(channels, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c < MAX_CHANNEL_INDEX for c in channels
+    ):
+        raise FormatError(f"record header has no list of channel indices in [0, {MAX_CHANNEL_INDEX})")
     numbers = header.get("numbers")
     if not isinstance(numbers, dict) or any(
         not isinstance(v, list) or len(v) != len(channels) for v in numbers.values()
     ):
         raise FormatError("record header numbers do not match its channels")
+    header["numbers"] = _json_safe(numbers)  # an infinity in a crafted header reads as null
     header.setdefault("roles", list(ROLES[method]))
     return header
 
@@ -167,10 +174,13 @@ def _check_method(method: str) -> None:
 
 
 def _loads(data: bytes, what: str) -> dict:
+    # Only bytes: bytes(n) of an integer (a numeric tensor read as a blob) would allocate n bytes.
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise FormatError(f"{what} is not a string element but {type(data).__name__}")
     try:
         value = json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, TypeError) as error:
-        raise FormatError(f"{what} is not valid JSON: {error}") from None
+    except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as error:
+        raise FormatError(f"{what} is not valid JSON: {str(error)[:120]}") from None
     if not isinstance(value, dict):
         raise FormatError(f"{what} is not a JSON object")
     return value

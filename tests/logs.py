@@ -90,8 +90,13 @@ def write_crafted_run(root: str) -> None:
     * ``conv1/deconv``: the tag's plugin content says deconv (2 images per channel) but the
       header inside says am (1 image per channel);
     * ``conv3/am``: a rank-0 string tensor instead of the rank-1 blob sequence;
-    * ``conv4/weights``: a readable record, so the run is listed.
+    * ``conv4/weights``: a readable record, so the run is listed;
+    * from the bad-input attack: plugin content nested 100,000 deep (``deep/am``), a tensor
+      declaring 3,000,000 elements (``huge/am``), an int64 tensor whose value would be read as
+      a size (``int64/am``), a header with bool channels (``bools/am``) and one with an
+      infinite number (``infinite/am``).
     """
+    import json
     import numpy as np
     from tensorboard.compat.proto import tensor_pb2, tensor_shape_pb2, types_pb2
 
@@ -108,12 +113,28 @@ def write_crafted_run(root: str) -> None:
         dtype=types_pb2.DT_STRING, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
         string_val=[am.blobs[0]]))
     good = summary.make_record("conv4", "weights", [0], [images[0]], {"norm": [1.0]})
+    deep = summary.Record("deep", "am", am.blobs).event(0)
+    deep.summary.value[0].metadata.plugin_data.content = b"[" * 100_000 + b"]" * 100_000
+    huge = summary.Record("huge", "am", am.blobs[:2]).event(0)
+    huge.summary.value[0].tensor.tensor_shape.dim[0].size = 3_000_000
+    int64 = summary.Record("int64", "am", ()).event(0)
+    int64.summary.value[0].tensor.CopyFrom(tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_INT64, int64_val=[1_000_000_000],
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)])))
+    header = json.loads(am.blobs[0])
+    bools = summary.Record("bools", "am", (json.dumps({**header, "layer": "bools", "channels": [True, False, True]})
+                                           .encode(),) + am.blobs[1:])
+    infinite = summary.Record("infinite", "am", (json.dumps({**header, "layer": "infinite",
+                                                             "numbers": {"activation": [1.0, 1e999, 3.0]}}).encode(),)
+                              + am.blobs[1:])
     writer = EventFileWriter(os.path.join(root, CRAFTED_RUN))
     for step in range(2):
         writer.write(lying.event(step))
         scalar.step = step
         writer.write(scalar)
         writer.write(good.event(step))
+    for event in (deep, huge, int64, bools.event(0), infinite.event(0)):
+        writer.write(event)
     writer.close()
 
 

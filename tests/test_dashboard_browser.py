@@ -203,8 +203,7 @@ def test_two_runs_side_by_side_and_missing_deconv_explained(dashboard):
     assert "no Deconvnet record" in message
     compare_with(driver)
     choose(driver, "run", "no_probes")
-    button = wait_for(lambda: method_button(driver, "deconv"), what="method buttons")
-    wait_for(lambda: not button.is_enabled(), what="deconv disabled")
+    wait_for(lambda: not method_button(driver, "deconv").is_enabled(), what="deconv disabled")
     assert "probe_images" in method_button(driver, "deconv").get_attribute("title")
 
 
@@ -517,7 +516,7 @@ def test_evolution_beside_the_runs_keras_curves_on_one_epoch_axis(dashboard):
     charts = wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".evolution .chart")) == 3 and
                       driver.find_elements(By.CSS_SELECTOR, ".evolution .chart"), what="three charts")
     titles = [c.find_element(By.CSS_SELECTOR, ".chart-label").text for c in charts]
-    assert titles == ["activation of channel 5", "loss (Keras)", "accuracy (Keras)"]
+    assert titles == ["activation of channel 5", "loss of run baseline (Keras)", "accuracy of run baseline (Keras)"]
     assert len(charts[1].find_elements(By.CSS_SELECTOR, ".tick")) >= 6  # ticked axes
     scalars = json.loads(driver.execute_script("return fetch('scalars?run=baseline').then(r => r.text())"))
     loss = next(s for s in scalars["series"] if s["tag"] == "epoch_loss" and s["split"] == "train")
@@ -620,6 +619,68 @@ def test_polling_waits_for_each_answer_and_backs_off(dashboard):
 
 
 def test_still_no_errors_in_the_browser_console(driver):
+    errors = [e for e in driver.get_log("browser")
+              if e["level"] == "SEVERE" and e.get("source") != "network"]
+    assert not errors, json.dumps(errors, indent=1)
+
+
+def swatch(driver, run):
+    return driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{run}"] .swatch').get_attribute("style")
+
+
+def test_a_run_keeps_its_colour_and_its_curves_wear_it(dashboard):
+    """From the new-user trial: colours followed panel positions, and Keras curves were green and
+    blue like other runs; y axes had one label; the filter did not hide compared runs."""
+    driver = dashboard
+    compare_with(driver, "fast_lr")
+    wait_for(lambda: len(tiles(driver, "fast_lr")) == 8, what="fast_lr's grid")
+    colour = swatch(driver, "fast_lr").split("background:")[1].strip(" ;")
+    click(lambda: tiles(driver, "fast_lr")[5], "fast_lr's tile 5")
+    charts = wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".evolution .chart")) == 3 and
+                      driver.find_elements(By.CSS_SELECTOR, ".evolution .chart"), what="charts")
+    for chart in charts[1:]:  # loss and accuracy of fast_lr, in fast_lr's colour
+        strokes = {line.get_attribute("style") for line in chart.find_elements(By.CSS_SELECTOR, "polyline")}
+        assert strokes == {f"stroke: {colour};"}, strokes
+    for chart in charts:  # both ends of the data labelled
+        labels = [t for t in chart.find_elements(By.CSS_SELECTOR, "text.tick") if t.get_attribute("text-anchor") == "end"]
+        assert len(labels) >= 3, [t.text for t in labels]
+    assert "loss (fast_lr): train" in driver.find_element(By.CSS_SELECTOR, ".readout").text
+    border = driver.execute_script("return getComputedStyle(document.querySelector('.tile img')).borderTopWidth")
+    assert border == "1px"  # a white image is framed, never an empty tile
+    # The same run, its same colour, wherever it is shown.
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    choose(driver, "run", "fast_lr")
+    compare_with(driver, "baseline")
+    wait_for(lambda: len(tiles(driver, "baseline")) == 8 and len(tiles(driver, "fast_lr")) == 8, what="swapped")
+    assert swatch(driver, "fast_lr").split("background:")[1].strip(" ;") == colour
+    # The filter hides compared runs that do not match; they stay ticked for later.
+    driver.find_element(By.ID, "run-filter").send_keys("^fast")
+    wait_for(lambda: not tiles(driver, "baseline"), what="baseline hidden by the filter")
+    assert driver.find_element(By.CSS_SELECTOR, "#compare summary").text == "Compare with (1)"
+
+
+def test_play_speed_and_tile_size_are_part_of_the_link(dashboard):
+    driver = dashboard
+    choose(driver, "play-speed", "350")
+    driver.execute_script("window.featviz.setTileSize(160)")
+    driver.switch_to.default_content()
+    link = driver.current_url
+    driver.get("about:blank")
+    driver.get(link)
+    driver.switch_to.frame(wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "iframe"), what="iframe"))
+    wait_for(lambda: len(tiles(driver)) == 8, what="grid")
+    assert driver.execute_script("return [window.featviz.state.playMs, window.featviz.state.tileSize]") == [350, 160]
+    assert Select(driver.find_element(By.ID, "play-speed")).first_selected_option.text == "2×"
+
+
+def test_a_hand_written_link_without_a_method_keeps_its_channel(driver, server):
+    open_dashboard(driver, server.url, {"run": "baseline", "layer": "conv2", "channel": 5})
+    header = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".evolution h2").text, what="evolution")
+    assert "conv2 · channel 5" in header
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".tile.selected")) == 1
+
+
+def test_finally_no_errors_in_the_browser_console(driver):
     errors = [e for e in driver.get_log("browser")
               if e["level"] == "SEVERE" and e.get("source") != "network"]
     assert not errors, json.dumps(errors, indent=1)

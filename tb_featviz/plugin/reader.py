@@ -11,7 +11,6 @@ import collections
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 from tensorboard import errors
 from tensorboard.data import provider
@@ -211,14 +210,35 @@ class RecordReader:
                 run_tag_filter=provider.RunTagFilter(runs=candidates),
             ),
         )
+        # Only the nearest place that has curves: `<run>/train` before a sibling `train`, so a
+        # run never shows another run's curves beside its own.
+        found = [name for name in candidates if any(t.startswith("epoch_") for t in listing.get(name, {}))]
+        nearest = {name for name in found if _keras_parent(name) == _keras_parent(found[0])} if found else set()
         wanted = {
             (name, tag)
-            for name, tags in listing.items()
-            for tag in tags
+            for name in nearest
+            for tag in listing[name]
             if tag.startswith("epoch_")
         }
-        series = []
-        if wanted:
+        series, problems = [], []
+        data = self._read_scalars(ctx, experiment_id, wanted, problems)
+        for name, tag in sorted(wanted, key=lambda pair: (candidates.index(pair[0]), pair[1])):
+            if (name, tag) not in data:
+                continue
+            points = [
+                {"step": d.step + 1, "keras_step": d.step, "value": _finite_or_none(d.value)}
+                for d in data[(name, tag)]
+            ]
+            series.append(
+                {"run": name, "split": name.rsplit("/", 1)[-1], "tag": tag,
+                 "metric": tag[len("epoch_"):], "points": points}
+            )
+        return {"run": run, "searched": candidates, "series": series, "problems": problems,
+                "alignment": "featviz step = Keras epoch index + 1 (epochs completed)"}
+
+    def _read_scalars(self, ctx, experiment_id: str, wanted: set, problems: list) -> dict:
+        """{(run, tag): points}; one unreadable curve (a malformed point) loses only itself."""
+        def read(pairs):
             data = _guarded(
                 "read the scalars",
                 lambda: self._provider.read_scalars(
@@ -227,21 +247,24 @@ class RecordReader:
                     plugin_name=_SCALARS_PLUGIN,
                     downsample=_ALL_STEPS,
                     run_tag_filter=provider.RunTagFilter(
-                        runs={name for name, _ in wanted}, tags={tag for _, tag in wanted}
+                        runs={name for name, _ in pairs}, tags={tag for _, tag in pairs}
                     ),
                 ),
             )
-            for name, tag in sorted(wanted, key=lambda pair: (candidates.index(pair[0]), pair[1])):
-                points = [
-                    {"step": d.step + 1, "keras_step": d.step, "value": _finite_or_none(d.value)}
-                    for d in data.get(name, {}).get(tag, [])
-                ]
-                series.append(
-                    {"run": name, "split": name.rsplit("/", 1)[-1], "tag": tag,
-                     "metric": tag[len("epoch_"):], "points": points}
-                )
-        return {"run": run, "searched": candidates, "series": series,
-                "alignment": "featviz step = Keras epoch index + 1 (epochs completed)"}
+            return {(n, t): data[n][t] for n, t in pairs if t in data.get(n, {})}
+
+        if not wanted:
+            return {}
+        try:
+            return read(wanted)
+        except errors.NotFoundError:
+            found = {}
+            for pair in sorted(wanted):
+                try:
+                    found.update(read({pair}))
+                except errors.NotFoundError as error:
+                    problems.append(f"{pair[0]}: {pair[1]}: {_message(error)}")
+            return found
 
     # ---- image bytes ----------------------------------------------------------------------
 
@@ -302,6 +325,13 @@ class RecordReader:
                         self._contents.pop(next(iter(self._contents)))
             if isinstance(content, Exception):
                 problems.append(f"{tag}: {content}")
+                continue
+            if time_series.max_length > metadata.MAX_RECORD_LENGTH:
+                # Never read: TensorBoard's Python loader would build a key per declared element.
+                problems.append(
+                    f"{tag}: a record declares {time_series.max_length} elements, more than any "
+                    f"featviz record has ({metadata.MAX_RECORD_LENGTH})"
+                )
                 continue
             signature = (time_series.max_step, time_series.max_wall_time, time_series.max_length)
             series.append(Series(run, tag, content["layer"], content["method"], signature))
@@ -463,6 +493,10 @@ def _keras_runs(run: str) -> list:
             if name not in names and name != run:
                 names.append(name)
     return names
+
+
+def _keras_parent(name: str) -> str:
+    return name.rsplit("/", 1)[0] if "/" in name else "."
 
 
 def _finite_or_none(value) -> float | None:
