@@ -13,7 +13,9 @@ waits until the plugin's /runs lists all N runs (the "listed" time, from process
 times TensorBoard's own `/data/runs` (the reference) and the plugin's /runs, /run, /grid and
 /evolution, each as the median of several requests to one run after a warm-up ("warm"), and as
 the first requests for runs never asked for before, in the page's order /run → /grid →
-/evolution ("cold"). Ratios are to `/data/runs` in the same server.
+/evolution ("cold"). Ratios are to `/data/runs` in the same server. The warm /runs is a poll
+with nothing new (the plugin answers from its cache while TensorBoard's run list is unchanged);
+"full listing" is one /runs after that cache expired (not in --smoke).
 """
 
 from __future__ import annotations
@@ -143,7 +145,10 @@ def routes(run: str) -> dict:
     }
 
 
-def bench_server(logdir: Path, mode: str, n: int, repeats: int, timeout: float) -> dict:
+LISTING_TTL = 10.0  # tb_featviz.plugin.reader._LISTING_TTL: how long a /runs answer stands
+
+
+def bench_server(logdir: Path, mode: str, n: int, repeats: int, timeout: float, relist: bool = True) -> dict:
     from tests.tensorboard_server import TensorBoardServer
 
     reload_interval = str(int(max(3600, 4 * timeout)))
@@ -189,6 +194,10 @@ def bench_server(logdir: Path, mode: str, n: int, repeats: int, timeout: float) 
                           "/runs": median_time(tb, "/data/plugin/featviz/runs", repeats)}
         for route, path in routes(names[0]).items():
             result["warm"][route] = median_time(tb, path, repeats)
+        # A full listing: once the cached answer has expired (a poll while runs change pays this).
+        if relist:
+            time.sleep(LISTING_TTL + 0.5)
+            result["relist"] = timed_once(tb, "/data/plugin/featviz/runs")
     return result
 
 
@@ -223,7 +232,8 @@ def main() -> None:
             repeats = args.repeats or (9 if n <= 100 else 5 if n <= 1000 else 3)
             for mode in modes:
                 try:
-                    results[mode, n] = bench_server(logdir, mode, n, repeats, args.timeout)
+                    results[mode, n] = bench_server(logdir, mode, n, repeats, args.timeout,
+                                                    relist=not args.smoke)
                 except Exception as error:  # noqa: BLE001 - one configuration failing is a result
                     results[mode, n] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
                 print(f"  load_fast={mode}: {_summary(results[mode, n])}", flush=True)
@@ -232,10 +242,10 @@ def main() -> None:
 
     warm_routes = ("/runs", "/run", "/grid", "/evolution")
     print()
-    print("| loader | runs | server up (s) | listed (s) | /data/runs ms | "
+    print("| loader | runs | server up (s) | listed (s) | /data/runs ms | full /runs listing ms | "
           + " | ".join(f"{r} ms (x ref)" for r in warm_routes)
           + " | cold " + " | cold ".join(f"{r} ms" for r in warm_routes[1:]) + " |")
-    print("|" + "---|" * (5 + 2 * len(warm_routes) - 1))
+    print("|" + "---|" * (6 + 2 * len(warm_routes) - 1))
     for (mode, n), r in results.items():
         loader = "rust (load_fast=true)" if mode == "true" else "python (load_fast=false)"
         if "error" in r or r["timed_out"]:
@@ -246,16 +256,18 @@ def main() -> None:
         ref = r["warm"]["/data/runs"]
         cells = [f"{r['warm'][route] * 1000:.1f} ({r['warm'][route] / ref:.1f})" for route in warm_routes]
         cells += [f"{r['cold'][route] * 1000:.1f}" for route in warm_routes[1:]]
-        print(f"| {loader} | {n} | {r['up']:.1f} | {r['listed']:.1f} | {ref * 1000:.1f} | "
+        relist = f"{r['relist'] * 1000:.0f}" if "relist" in r else "–"
+        print(f"| {loader} | {n} | {r['up']:.1f} | {r['listed']:.1f} | {ref * 1000:.1f} | {relist} | "
               + " | ".join(cells) + " |")
     print()
     for (mode, n), r in results.items():
         if n == max(sizes) and "warm" in r:
-            seconds = r["warm"]["/runs"]
+            seconds = max(r["warm"]["/runs"], r.get("relist", 0.0))
             verdict = ("" if n < GOAL_RUNS else
                        f" (goal for {GOAL_RUNS} runs: < {GOAL_SECONDS:.0f} s: "
                        f"{'met' if seconds < GOAL_SECONDS else 'MISSED'})")
-            print(f"load_fast={mode}: plugin /runs lists {n} runs in {seconds:.3f} s{verdict}")
+            print(f"load_fast={mode}: plugin /runs lists {n} runs in {seconds:.3f} s at most "
+                  f"(full listing; a poll with nothing new: {r['warm']['/runs']:.3f} s){verdict}")
     print(f"whole benchmark: {total:.0f} s")
 
 

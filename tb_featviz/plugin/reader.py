@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import math
 import threading
+import time
 from dataclasses import dataclass
 
 from tensorboard import errors
@@ -27,6 +28,9 @@ _SERIES_CACHE_ENTRIES = 4096
 _CONTENT_CACHE_ENTRIES = 65536
 _ALL_STEPS = 1_000_000_000
 _SCALARS_PLUGIN = "scalars"
+# How long a /runs answer stands while TensorBoard's run list is unchanged (seconds).
+_LISTING_TTL = 10.0
+_LISTING_CACHE_ENTRIES = 16
 # tensorboard-data-server (--load_fast) hands out blob keys it cannot parse back when a run or
 # tag name holds characters that JSON escapes (quotes, backslashes).
 _DATA_SERVER_HINT = (
@@ -65,6 +69,7 @@ class RecordReader:
         self._headers: collections.OrderedDict = collections.OrderedDict()
         self._records: collections.OrderedDict = collections.OrderedDict()
         self._contents: dict = {}
+        self._listings: dict = {}  # experiment → (TensorBoard's run list, when, the /runs answer)
         self._lock = threading.Lock()
 
     # ---- listing -------------------------------------------------------------------------
@@ -76,12 +81,29 @@ class RecordReader:
         the runs a page shows, never for all of them: a sweep of 10,000 runs lists as fast as
         TensorBoard lists its runs.
         """
+        # A poll with no new run costs what TensorBoard's own /data/runs costs: the listing is
+        # redone only when TensorBoard's run list changes, or after _LISTING_TTL seconds (a
+        # run's first featviz record, or a new unreadable tag, shows within that time).
+        run_list = _guarded(
+            "list the runs", lambda: self._provider.list_runs(ctx, experiment_id=experiment_id)
+        )
+        key = tuple(sorted((r.run_name, r.start_time) for r in run_list))
+        now = time.monotonic()
+        with self._lock:
+            cached = self._listings.get(experiment_id)
+        if cached is not None and cached[0] == key and now - cached[1] < _LISTING_TTL:
+            return cached[2]
         listing = self._list(ctx, experiment_id, None)
         runs = []
         for run in sorted(listing):
             problems = self._parse_run(run, listing[run])[1]
             runs.append({"name": run, "problems": problems})
-        return {"runs": runs, "methods": list(metadata.METHODS), "roles": metadata.ROLES}
+        answer = {"runs": runs, "methods": list(metadata.METHODS), "roles": metadata.ROLES}
+        with self._lock:
+            self._listings[experiment_id] = (key, now, answer)
+            while len(self._listings) > _LISTING_CACHE_ENTRIES:
+                self._listings.pop(next(iter(self._listings)))
+        return answer
 
     def run(self, ctx, experiment_id: str, run: str) -> dict:
         """One run's layers in model order (first written first), their methods and epochs."""
