@@ -680,6 +680,22 @@ def test_a_hand_written_link_without_a_method_keeps_its_channel(driver, server):
     assert len(driver.find_elements(By.CSS_SELECTOR, ".tile.selected")) == 1
 
 
+def test_a_slow_answer_shows_the_loading_indicator(dashboard):
+    driver = dashboard
+    assert not driver.find_element(By.ID, "loading").is_displayed()
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1})
+    try:
+        choose(driver, "layer", "conv2")
+        wait_for(lambda: driver.find_element(By.ID, "loading").is_displayed(), timeout=5, what="loading…")
+    finally:
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+            "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    wait_for(lambda: len(tiles(driver)) == 4 and not driver.find_element(By.ID, "loading").is_displayed(),
+             what="conv2 loaded and the indicator gone")
+
+
 def test_finally_no_errors_in_the_browser_console(driver):
     errors = [e for e in driver.get_log("browser")
               if e["level"] == "SEVERE" and e.get("source") != "network"]
