@@ -86,7 +86,10 @@ export function describeGrid(grid, contrast) {
     parts.push(legacyStretched(grid) ? 'images stretched per tile when recorded (older tb-featviz)' :
       `images ${CONTRASTS[contrast] || CONTRASTS.absolute}`);
   }
-  parts.push(`number: ${HEADLINE_MEANING[grid.method]}`);
+  const squashed = grid.method === 'am' && /before (softmax|sigmoid)/.test(settings.target || '');
+  parts.push(squashed ?
+    'number: the probability the AM image reached (the logit was maximized: hover a tile for it)' :
+    `number: ${HEADLINE_MEANING[grid.method]}`);
   if (grid.method === 'am' && settings.target) parts.push(`maximized: ${settings.target}`);
   if (grid.method === 'am' && settings.dead_test) parts.push(`dead = constant on ${settings.dead_test}`);
   if (grid.method === 'deconv') {

@@ -595,6 +595,7 @@ class Dashboard {
     this.evolutionToken++;
     this.evolution = null;
     replace(this.evolutionArea);
+    document.documentElement.style.scrollPaddingBottom = '';
   }
 
   closeEvolution() {

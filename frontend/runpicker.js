@@ -50,12 +50,14 @@ export class RunPicker {
     const runOptions = listed.includes(run) || run === null ? listed : [run, ...listed];
     fillSelect(this.runSelect, runOptions, run);
     const candidates = [...new Set([...compared, ...listed])].filter((name) => name !== run);
-    const key = JSON.stringify(candidates);
+    const key = JSON.stringify([candidates, filter]);
     if (key !== this.compareKey) {  // rebuilt only when the candidates change: ticking keeps focus
       this.compareKey = key;
       replace(this.compareList, candidates.length ? candidates.map((name) => h('label', {},
           h('input', {type: 'checkbox', value: name, onchange: () => this.onCompare(this.ticked())}),
-          h('span', {}, name))) : h('span', {class: 'note'}, 'no other runs match the filter'));
+          h('span', {}, name),
+          matcher.test(name) ? null : h('span', {class: 'note'}, ' (hidden by the filter)'))) :
+        h('span', {class: 'note'}, 'no other runs match the filter'));
     }
     for (const box of this.compareList.querySelectorAll('input')) box.checked = compared.includes(box.value);
     this.compareSummary.textContent = compared.length ?

@@ -591,6 +591,8 @@ def test_class_units_show_the_users_class_names(dashboard):
     wait_for(lambda: len(tiles(driver)) == 5, what="5 class units")
     names = [n.text for n in driver.find_elements(By.CSS_SELECTOR, ".tile-name")]
     assert names == list(CLASS_NAMES)
+    # softmax outputs saturate at 1.00: the legend says the number is a probability, the logit maximized
+    assert "number: the probability the AM image reached (the logit was maximized" in legend(driver, "fast_lr")
     click_tile(driver, 4)
     header = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".evolution h2").text, what="header")
     assert "channel 4 (no blob)" in header
@@ -657,6 +659,9 @@ def test_a_run_keeps_its_colour_and_its_curves_wear_it(dashboard):
     driver.find_element(By.ID, "run-filter").send_keys("^fast")
     wait_for(lambda: not tiles(driver, "baseline"), what="baseline hidden by the filter")
     assert driver.find_element(By.CSS_SELECTOR, "#compare summary").text == "Compare with (1)"
+    hidden = driver.execute_script(
+        "return document.querySelector('#compare .compare-list label').textContent")
+    assert hidden == "baseline (hidden by the filter)"
 
 
 def test_play_speed_and_tile_size_are_part_of_the_link(dashboard):
