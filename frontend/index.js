@@ -106,6 +106,12 @@ class Dashboard {
         this.toolbar, this.epochBar, this.main, this.evolutionArea));
     this.applyTileSize();
     document.addEventListener('keydown', (event) => this.onKey(event));
+    // While the evolution panel is open, scrolling (by focus or to a chosen tile) keeps clear of
+    // it, whatever its height once its images and charts are in.
+    new ResizeObserver(() => {
+      const height = this.evolution ? this.evolutionArea.getBoundingClientRect().height : 0;
+      document.documentElement.style.scrollPaddingBottom = height ? `${height + 8}px` : '';
+    }).observe(this.evolutionArea);
     // Panel titles stick just under the (sticky) epoch bar, whatever its height.
     new ResizeObserver(() => document.documentElement.style.setProperty(
         '--bar-height', `${this.epochBar.getBoundingClientRect().height}px`)).observe(this.epochBar);
@@ -580,9 +586,13 @@ class Dashboard {
   revealSelected() {
     const root = document.documentElement;
     root.style.scrollPaddingTop = `${this.epochBar.getBoundingClientRect().height}px`;
-    root.style.scrollPaddingBottom = `${this.evolutionArea.getBoundingClientRect().height}px`;
+    root.style.scrollPaddingBottom = `${this.evolutionArea.getBoundingClientRect().height + 8}px`;
     const tile = this.panels.querySelector('.tile.selected');
-    if (tile) tile.scrollIntoView({block: 'nearest'});
+    if (tile) {
+      tile.scrollIntoView({block: 'nearest'});
+      // once more after the panel's first layout (its strip and charts may still be sizing)
+      requestAnimationFrame(() => requestAnimationFrame(() => tile.scrollIntoView({block: 'nearest'})));
+    }
   }
 
   /** The user's name of the chosen channel (a class name), from the grid shown for `run`. */

@@ -568,13 +568,15 @@ def test_everyday_keys_speed_loading_and_small_windows(dashboard):
         click_tile(driver, 5)
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .chart"), what="evolution")
         # The clicked tile, and a whole row with it, stays visible between the epoch bar and the panel.
-        visible = driver.execute_script("""
+        visible_tiles = """
           const top = document.querySelector('.epoch-bar').getBoundingClientRect().bottom;
           const bottom = document.querySelector('.evolution-area').getBoundingClientRect().top;
           return Array.from(document.querySelectorAll('.tile')).filter((t) => {
             const r = t.getBoundingClientRect();
-            return r.top >= top && r.bottom <= bottom;
-          }).map((t) => t.classList.contains('selected'));""")
+            return r.top >= top - 2 && r.bottom <= bottom + 2;  // sub-pixel edges
+          }).map((t) => t.classList.contains('selected'));"""
+        visible = wait_for(lambda: (lambda v: len(v) >= 4 and True in v and v)(driver.execute_script(visible_tiles)),
+                           timeout=5, what="the chosen tile and its row in view")
         screenshot(driver, "small_window_1024x700")
         assert len(visible) >= 4 and True in visible, visible
     finally:
@@ -617,7 +619,8 @@ def test_polling_waits_for_each_answer_and_backs_off(dashboard):
       });""")
     assert calls and not any(c["overlapping"] for c in calls)
     gaps = [b["at"] - a["at"] - 120 for a, b in zip(calls, calls[1:])]  # the wait after each answer
-    assert gaps[0] < 100 and max(gaps) > 250, gaps  # 40 ms, then 80, 160, 320 ms while idle
+    # 80 ms after the first idle answer, then 160 and 320 (timers may run late on a busy machine)
+    assert gaps[0] < 250 and max(gaps) > 250 and max(gaps) >= 2.5 * gaps[0], gaps
 
 
 def test_still_no_errors_in_the_browser_console(driver):
