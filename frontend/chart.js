@@ -135,12 +135,17 @@ function segments(points) {
   return out;
 }
 
-/** About `count` round tick values (1, 2 or 5 × 10^k apart) covering [min, max]. */
-export function niceTicks(min, max, count) {
-  if (!(max > min)) return [min];
+/** The round distance (1, 2 or 5 × 10^k) that splits [min, max] into about `count` parts. */
+function roundStep(min, max, count) {
   const raw = (max - min) / count;
   const power = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || 10 * power;
+  return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || 10 * power;
+}
+
+/** About `count` round tick values inside [min, max]. */
+function niceTicks(min, max, count) {
+  if (!(max > min)) return [min];
+  const step = roundStep(min, max, count);
   const ticks = [];
   for (let t = Math.floor(min / step) * step; t <= max + step * 1e-9; t += step) {
     ticks.push(Number(t.toPrecision(12)));
@@ -149,10 +154,8 @@ export function niceTicks(min, max, count) {
 }
 
 /** Round ticks from at or below `min` to at or above `max`: both ends of the data labelled. */
-export function coveringTicks(min, max, count) {
-  const raw = (max - min) / count;
-  const power = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || 10 * power;
+function coveringTicks(min, max, count) {
+  const step = roundStep(min, max, count);
   const first = Math.floor(min / step + 1e-9);
   const last = Math.ceil(max / step - 1e-9);
   const ticks = [];

@@ -9,7 +9,7 @@ import {numberFormat} from './numbers.js';
 export const HEADLINE = {am: 'activation', deconv: 'activation', weights: 'norm'};
 
 /** What the number on a tile is, per method: said in the legend and the tooltip. */
-export const HEADLINE_MEANING = {
+const HEADLINE_MEANING = {
   am: 'the activation the AM image reached',
   deconv: 'the strongest activation on the probe images',
   weights: 'the filter\'s L2 norm',

@@ -4,7 +4,7 @@
 
 import {h, replace} from './dom.js';
 
-export const LIST_LIMIT = 500;
+const LIST_LIMIT = 500;
 
 /** A predicate for run names from the filter text; invalid expressions match as plain text. */
 export function runMatcher(text) {

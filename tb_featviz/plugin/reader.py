@@ -222,7 +222,8 @@ class RecordReader:
         featviz records use step = epochs completed (0 = before training). The same moment is
         therefore featviz step = Keras step + 1, and each point carries both.
         """
-        candidates = _keras_runs(run)
+        places = _keras_places(run)
+        candidates = [name for place in places for name in place]
         listing = _guarded(
             "list the scalars",
             lambda: self._provider.list_scalars(
@@ -234,14 +235,9 @@ class RecordReader:
         )
         # Only the nearest place that has curves: `<run>/train` before a sibling `train`, so a
         # run never shows another run's curves beside its own.
-        found = [name for name in candidates if any(t.startswith("epoch_") for t in listing.get(name, {}))]
-        nearest = {name for name in found if _keras_parent(name) == _keras_parent(found[0])} if found else set()
-        wanted = {
-            (name, tag)
-            for name in nearest
-            for tag in listing[name]
-            if tag.startswith("epoch_")
-        }
+        curves = {name: [t for t in listing.get(name, {}) if t.startswith("epoch_")] for name in candidates}
+        nearest = next(([n for n in place if curves[n]] for place in places if any(curves[n] for n in place)), [])
+        wanted = {(name, tag) for name in nearest for tag in curves[name]}
         series, problems = [], []
         data = self._read_scalars(ctx, experiment_id, wanted, problems)
         for name, tag in sorted(wanted, key=lambda pair: (candidates.index(pair[0]), pair[1])):
@@ -260,6 +256,9 @@ class RecordReader:
 
     def _read_scalars(self, ctx, experiment_id: str, wanted: set, problems: list) -> dict:
         """{(run, tag): points}; one unreadable curve (a malformed point) loses only itself."""
+        if not wanted:
+            return {}
+
         def read(pairs):
             data = _guarded(
                 "read the scalars",
@@ -275,18 +274,7 @@ class RecordReader:
             )
             return {(n, t): data[n][t] for n, t in pairs if t in data.get(n, {})}
 
-        if not wanted:
-            return {}
-        try:
-            return read(wanted)
-        except errors.NotFoundError:
-            found = {}
-            for pair in sorted(wanted):
-                try:
-                    found.update(read({pair}))
-                except errors.NotFoundError as error:
-                    problems.append(f"{pair[0]}: {pair[1]}: {_message(error)}")
-            return found
+        return _all_or_each(read, sorted(wanted), problems, lambda pair: f"{pair[0]}: {pair[1]}")
 
     # ---- image bytes ----------------------------------------------------------------------
 
@@ -397,34 +385,26 @@ class RecordReader:
                 else:
                     stale.append(series)
         if stale:
-            try:
+            def read(batch):
                 data = self._read(
                     ctx,
                     experiment_id,
-                    provider.RunTagFilter(runs={s.run for s in stale}, tags={s.tag for s in stale}),
+                    provider.RunTagFilter(runs={s.run for s in batch}, tags={s.tag for s in batch}),
                 )
-                batches = [(stale, data)]
-            except errors.NotFoundError:
-                batches = []  # one of them is unreadable: read each alone to find which
-                for series in stale:
-                    try:
-                        one = self._read(
-                            ctx, experiment_id, provider.RunTagFilter(runs=[series.run], tags=[series.tag])
-                        )
-                    except errors.NotFoundError as error:
-                        problems.append(f"{series.tag}: {_message(error)}")
-                        found[(experiment_id, series.run, series.tag)] = []
-                        continue
-                    batches.append(([series], one))
+                return {s: data.get(s.run, {}).get(s.tag, []) for s in batch}
+
+            read_now = _all_or_each(read, stale, problems, lambda s: s.tag)
             with self._lock:
-                for batch, data in batches:
-                    for series in batch:
-                        key = (experiment_id, series.run, series.tag)
-                        records = _records_from(data.get(series.run, {}).get(series.tag, []))
-                        found[key] = records
-                        self._records[key] = (series.signature, records)
-                        while len(self._records) > _SERIES_CACHE_ENTRIES:
-                            self._records.popitem(last=False)
+                for series in stale:
+                    key = (experiment_id, series.run, series.tag)
+                    if series not in read_now:  # unreadable: no records, and not cached
+                        found[key] = []
+                        continue
+                    records = _records_from(read_now[series])
+                    found[key] = records
+                    self._records[key] = (series.signature, records)
+                    while len(self._records) > _SERIES_CACHE_ENTRIES:
+                        self._records.popitem(last=False)
         return [(s, found[(experiment_id, s.run, s.tag)]) for s in series_list]
 
     def _header(self, ctx, record, series: Series) -> dict:
@@ -493,6 +473,22 @@ def _guarded(what: str, call):
         ) from None
 
 
+def _all_or_each(read, items: list, problems: list, name) -> dict:
+    """`read(items)` → {item: data} in one provider call; when that call fails (one malformed
+    item spoils the batch), each item is read alone, so that only the bad ones are lost, each
+    with a line `name(item): why` in `problems`."""
+    try:
+        return read(items)
+    except errors.NotFoundError:
+        found = {}
+        for item in items:
+            try:
+                found.update(read([item]))
+            except errors.NotFoundError as error:
+                problems.append(f"{name(item)}: {_message(error)}")
+        return found
+
+
 def _message(error: errors.PublicError) -> str:
     """The error's text without TensorBoard's "Not found: " prefix (it goes into a list)."""
     text = str(error)
@@ -504,21 +500,18 @@ def _records_from(data) -> list:
     return [Record(d.step, d.wall_time, tuple(ref.blob_key for ref in d.values)) for d in data]
 
 
-def _keras_runs(run: str) -> list:
-    """Where Keras's TensorBoard callback puts a run's curves: `<run>/train` and
-    `<run>/validation`, or beside the run when featviz wrote into a subdirectory of it."""
+def _keras_places(run: str) -> list:
+    """Where Keras's TensorBoard callback puts a run's curves, nearest first: `<run>/train` and
+    `<run>/validation`, then beside the run (featviz wrote into a subdirectory of Keras's
+    log_dir). Each place is its [train, validation] run names."""
     parents = [run] if run == "." else [run] + ([run.rsplit("/", 1)[0]] if "/" in run else ["."])
-    names = []
+    places = []
     for parent in parents:
-        for split in ("train", "validation"):
-            name = split if parent == "." else f"{parent}/{split}"
-            if name not in names and name != run:
-                names.append(name)
-    return names
-
-
-def _keras_parent(name: str) -> str:
-    return name.rsplit("/", 1)[0] if "/" in name else "."
+        names = [split if parent == "." else f"{parent}/{split}" for split in ("train", "validation")]
+        names = [name for name in names if name != run]
+        if names:
+            places.append(names)
+    return places
 
 
 def _finite_or_none(value) -> float | None:
