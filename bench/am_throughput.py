@@ -64,13 +64,15 @@ def featviz(model, layer, channels, size, steps, **overrides):
 
 def featviz_reused(model, layer, channels, size, steps, **overrides):
     """The callback's path: the maximizer is built and traced once, then run each epoch."""
-    from tb_featviz import inputs, metadata, visualize
+    from tb_featviz import metadata
     from tb_featviz.am import AMOptions
+    from tb_featviz.methods import REGISTRY, Settings
+    from tb_featviz.plan import build_plans
 
-    spec = inputs.for_model(model, value_range=(0, 1))
-    plan = visualize._plan(model, layer, channels, spec, metadata.METHOD_AM, has_probes=False)
-    maximizer = plan.maximizer(spec, AMOptions(steps=steps, **overrides))
-    return lambda: maximizer.run(plan.channels)
+    settings = Settings.checked(input_range=(0, 1), am=AMOptions(steps=steps, **overrides))
+    spec = settings.input_spec(model)
+    plan = build_plans(model, {layer: channels}, spec, [metadata.METHOD_AM], settings)[0]
+    return REGISTRY[metadata.METHOD_AM].runner(plan, spec, settings)
 
 
 def timed(fn, repeats):

@@ -10,15 +10,16 @@ from typing import Callable, Optional, Sequence
 import keras
 import numpy as np
 
-from tb_featviz import backward, checks, inputs, metadata, summary
+from tb_featviz import backward, checks, metadata, summary
 from tb_featviz.am.maximize import AMOptions
 from tb_featviz.distribute import is_chief
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.event_writer import EventFileWriter, WriteFailed
+from tb_featviz.methods import REGISTRY, Settings
 from tb_featviz.model_access import ensure_built
+from tb_featviz.occlude import OcclusionOptions
 from tb_featviz.plan import (
-    DEFAULT_MAX_CHANNELS, LayerSpec, build_plans, check_backend, check_methods, check_rule, check_top_k,
-    check_class_names, name_class_units, normalize_layers,
+    DEFAULT_MAX_CHANNELS, LayerSpec, build_plans, check_backend, check_methods, name_class_units, normalize_layers,
 )
 
 log = logging.getLogger("tb_featviz")
@@ -31,15 +32,19 @@ class FeatVizCallback(keras.callbacks.Callback):
       logdir: where to write event files (the run's directory, e.g. "runs/exp1").
       layers: a layer name, a list of names (all channels, at most `max_channels` each), or a
         dict {name: "all" | int | iterable of channel indices}. Nested layers as "outer/inner".
-      probe_images: fixed images (as `fit` takes them) for deconv projections and the dead test
-        (a channel constant on all of them is dead); float images also give the input value
-        range when `input_range` is not given (integer images need `input_range`).
+      probe_images: fixed images (as `fit` takes them) for deconv projections, occlusion and the
+        dead test (a channel constant on all of them is dead); float images also give the input
+        value range when `input_range` is not given (integer images need `input_range`).
+      probe_labels: the true class of each probe image (ints, or one-hot rows as `fit` takes
+        them); turns on occlusion sensitivity: the model's output layer (added when not in
+        `layers`) and every chosen layer, on the first `occlusion.images` probes.
       every_n_epochs: visualize after every N-th epoch (step = epoch number, 1-based as Keras
         prints them); step 0 (or `initial_epoch`) before training and the final epoch are always
         written.
-      methods: any of "am", "deconv", "weights"; default every method that applies to each
-        layer (one that does not is left out with a warning saying why).
+      methods: any of "am", "deconv", "weights", "occlusion"; default every method that
+        applies to each layer (one that does not is left out with a warning saying why).
       am: `AMOptions` for activation maximization (steps, parameterization, regularization...).
+      occlusion: `OcclusionOptions` (images, square size and stride, batch size).
       top_k: top activations per channel for deconv projections.
       deconv_rule: "deconvnet" (Zeiler & Fergus), "guided" (guided backprop) or "gradient" (the
         plain gradient: the only one defined through gelu, swish and other non-ReLU layers).
@@ -72,9 +77,11 @@ class FeatVizCallback(keras.callbacks.Callback):
         layers: LayerSpec,
         probe_images: Optional[np.ndarray] = None,
         *,
+        probe_labels: Optional[np.ndarray] = None,
         every_n_epochs: int = 1,
         methods: Optional[Sequence[str]] = None,
         am: Optional[AMOptions] = None,
+        occlusion: Optional[OcclusionOptions] = None,
         top_k: int = 9,
         deconv_rule: str = backward.DECONVNET,
         input_range: Optional[Sequence[float]] = None,
@@ -97,27 +104,24 @@ class FeatVizCallback(keras.callbacks.Callback):
             if not max_overhead < 10:
                 raise ConfigurationError(f"max_overhead must be a fraction of training time in (0, 10), got {max_overhead!r}")
         max_channels = checks.integer(max_channels, "max_channels", 1)
-        if am is not None and not isinstance(am, AMOptions):
-            raise ConfigurationError(f"am must be an AMOptions, got {type(am).__name__}")
         if not isinstance(verbose, (bool, int, np.integer)) or verbose not in (0, 1, 2):  # False/True work too
             raise ConfigurationError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         self.logdir = logdir
         self.layers = normalize_layers(layers, max_channels)
-        self.input_range = inputs.check_value_range(input_range)
-        self.probe_images = None if probe_images is None else inputs.check_probe_images(probe_images, self.input_range)
+        self.settings = Settings.checked(
+            probe_images=probe_images, probe_labels=probe_labels, input_range=input_range, preprocess=preprocess,
+            image_size=image_size, am=am, top_k=top_k, deconv_rule=deconv_rule, occlusion=occlusion,
+            class_names=class_names,
+        )
         self.methods = None if methods is None else check_methods(methods)
-        if self.methods is not None and metadata.METHOD_DECONV in self.methods and self.probe_images is None:
-            raise ConfigurationError("method 'deconv' needs probe_images (the images to find top activations in)")
-        check_backend(self.methods or metadata.METHODS)
+        for method in self.methods or ():
+            missing = REGISTRY[method].needs(self.settings)
+            if missing:
+                raise ConfigurationError(f"method {method!r} needs {missing}")
+        check_backend(self.methods or [m for m, method in REGISTRY.items() if not method.needs(self.settings)])
         self.every_n_epochs = every_n_epochs
         self.max_overhead = max_overhead
-        self.am_options = am or AMOptions()
-        self.top_k = check_top_k(top_k)
-        self.deconv_rule = check_rule(deconv_rule)
-        self.preprocess = inputs.check_preprocess(preprocess)
-        self.image_size = inputs.check_image_size(image_size)
         self.max_channels = max_channels
-        self.class_names = check_class_names(class_names)
         self.verbose = verbose
         self.timings: list = []  # (step, seconds) of each visualization pass
         self.method_timings: list = []  # (step, layer, method, seconds) of each visualization
@@ -138,32 +142,19 @@ class FeatVizCallback(keras.callbacks.Callback):
     # -- Keras hooks -----------------------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._chief = is_chief(self.model)
-        spec = inputs.for_model(
-            self.model,
-            image_size=self.image_size,
-            value_range=self.input_range,
-            preprocess=self.preprocess,
-            probe_images=self.probe_images,
-        )
+        spec = self.settings.input_spec(self.model)
         ensure_built(self.model, spec.model_shape)
         self._spec = spec
-        self._plans = build_plans(
-            self.model, self.layers, spec, self.methods, self.probe_images is not None, self.max_channels,
-            self.deconv_rule,
-        )
-        name_class_units(self.model, self._plans, self.class_names)
-        self._probes_last = None if self.probe_images is None else spec.from_model_layout(self.probe_images)
-        self._workers = {}
-        for plan in self._plans:  # made now, so settings that need the model fail before epoch 1
-            for method in plan.methods:
-                if method != metadata.METHOD_WEIGHTS:
-                    self._worker(plan, method)
+        self._plans = build_plans(self.model, self.layers, spec, self.methods, self.settings, self.max_channels)
+        name_class_units(self.model, self._plans, self.settings.class_names)
+        # Runners are made now, so settings that need the model fail before epoch 1.
+        self._workers = {(plan.name, m): REGISTRY[m].runner(plan, spec, self.settings)
+                         for plan in self._plans for m in plan.methods}
+        for plan in self._plans:
             for method, why in plan.left_out.items():
-                expected = method == metadata.METHOD_WEIGHTS or (
-                    method == metadata.METHOD_DECONV and self.probe_images is None)
-                if not expected:
+                if REGISTRY[method].warn_when_left_out and not REGISTRY[method].needs(self.settings):
                     log.warning("tb_featviz: no %s for layer %r: %s", method, plan.name, why)
-            if metadata.METHOD_AM in plan.methods and self._worker(plan, metadata.METHOD_AM).flat_optimum:
+            if getattr(self._workers.get((plan.name, metadata.METHOD_AM)), "flat_optimum", False):
                 log.warning("tb_featviz: layer %r is an affine function of the image, so the image that "
                             "maximizes it is flat (black or white by the sign of each filter's sum); the "
                             "nonlinearity after it shows patterns", plan.name)
@@ -280,25 +271,9 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._pending_line = None
 
     def _record(self, plan, method: str) -> summary.Record:
-        if method == metadata.METHOD_AM:
-            result = self._worker(plan, method).run(plan.channels)
-            _check_finite(result.images, "AM image")
-            return summary.am_record(plan.name, result)
-        if method == metadata.METHOD_DECONV:
-            result = self._worker(plan, method).run(self._probes_last, plan.channels, top_k=self.top_k)
-            return summary.deconv_record(plan.name, result)
-        result = plan.filter_weights(self._spec)
-        _check_finite(result.kernels, "kernel")
-        return summary.weights_record(plan.name, result)
-
-    def _worker(self, plan, method):
-        key = (plan.name, method)
-        if key not in self._workers:
-            if method == metadata.METHOD_AM:
-                self._workers[key] = plan.maximizer(self._spec, self.am_options, self.probe_images)
-            else:
-                self._workers[key] = plan.projector(self._spec, self.deconv_rule)
-        return self._workers[key]
+        result = self._workers[(plan.name, method)]()
+        REGISTRY[method].check(result)
+        return REGISTRY[method].record(plan.name, result)
 
     def _guarded(self, plan, method, work):
         """Run one visualization; a failure is reported once and skipped, never raised into fit."""
@@ -327,7 +302,3 @@ class FeatVizCallback(keras.callbacks.Callback):
             log.debug(message)
         log.warning(first_line + " (further failures of this kind are logged at DEBUG level)")
 
-
-def _check_finite(values: np.ndarray, what: str) -> None:
-    if not np.all(np.isfinite(values)):
-        raise FloatingPointError(f"{what} contains NaN or infinity")

@@ -1,12 +1,12 @@
 """`tb-featviz`: feature visualizations of a saved Keras model, without training anything.
 
     tb-featviz layers MODEL.keras
-    tb-featviz render MODEL.keras --layer conv2 [--channels 0-31] [--method am|deconv|weights]
-                      [--probe-images DIR_OR_NPY] (--out grid.png | --logdir DIR)
+    tb-featviz render MODEL.keras --layer conv2 [--channels 0-31] [--method am|deconv|weights|occlusion]
+                      [--probe-images DIR_OR_NPY] [--labels y.npy] (--out grid.png | --logdir DIR)
 
 `--out` writes one labelled PNG grid (channel index and activation, or filter norm, under each
-tile); `--logdir` writes the records FeatVizCallback writes, at step 0, for the TensorBoard
-dashboard. Every user error ends with one line on stderr and exit status 2, no traceback.
+tile; for occlusion one tile per probe image); `--logdir` writes the records FeatVizCallback
+writes, at step 0, for the TensorBoard dashboard. Every user error ends with one line on stderr and exit status 2, no traceback.
 """
 
 from __future__ import annotations
@@ -55,10 +55,16 @@ def _parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="render one layer's channels to a PNG or a logdir")
     render.add_argument("model", help="a saved Keras model (.keras or .h5)")
-    render.add_argument("--layer", required=True, help="layer name (nested: outer/inner)")
+    render.add_argument("--layer", help="layer name (nested: outer/inner); occlusion: default the output layer")
     render.add_argument("--channels", default="all", help="e.g. 0-31, 0,4,9 or all (default)")
-    render.add_argument("--method", choices=("am", "deconv", "weights"), default="am")
-    render.add_argument("--probe-images", help="a .npy array (n,h,w[,c]) or a folder of images, for deconv")
+    render.add_argument("--method", choices=_method_names(), default="am")
+    render.add_argument("--probe-images", help="a .npy array (n,h,w[,c]) or a folder of images, for deconv "
+                        "and occlusion")
+    render.add_argument("--labels", help="occlusion: a .npy array of the probe images' true classes")
+    render.add_argument("--size", type=int, default=None, help="occlusion: the gray square's side in pixels "
+                        "(default a quarter of the image)")
+    render.add_argument("--stride", type=int, default=None, help="occlusion: pixels between positions "
+                        "(default: about 12 positions per axis)")
     render.add_argument("--input-range", help="LOW,HIGH the model expects, e.g. 0,255 (default: "
                         "inferred from .npy probes, else 0,1)")
     render.add_argument("--steps", type=int, default=None, help="AM gradient steps (default 48)")
@@ -85,28 +91,29 @@ def _layers(args) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
-    print("deconv needs --probe-images; weights applies to convolution layers; \"gradient only\": a "
-          "nonlinearity on the way (gelu, swish, ...) has no deconvnet/guided rule.")
+    print("deconv needs --probe-images, occlusion --probe-images and --labels; weights applies to convolution "
+          "layers; \"gradient only\": a nonlinearity on the way (gelu, swish, ...) has no deconvnet/guided rule.")
     return 0
 
 
 def layer_rows(model) -> list:
     """(name, type, output shape, methods) of every layer a user may name."""
-    from tb_featviz import backward
-    from tb_featviz.model_access import iter_layers, operations_before
-    from tb_featviz.plan import method_status
-
     import keras
 
+    from tb_featviz import backward
     from tb_featviz.errors import ConfigurationError
+    from tb_featviz.methods import REGISTRY, Settings
+    from tb_featviz.model_access import iter_layers, operations_before
 
+    settings = Settings()  # the default rule: a layer that needs "gradient" says so
     rows = []
     for ref in iter_layers(model):
         if isinstance(ref.layer, keras.layers.InputLayer):
             rows.append((ref.name, "InputLayer", _output_shape(ref.layer), "none: the model's input"))
             continue
         try:
-            status = method_status(ref, backward.steps_on_path(operations_before(ref)), True, backward.DECONVNET)
+            path = backward.steps_on_path(operations_before(ref))
+            status = {name: method.applies(ref, path, settings) for name, method in REGISTRY.items()}
         except ConfigurationError as error:  # e.g. a layer used twice
             rows.append((ref.name, type(ref.layer).__name__, _output_shape(ref.layer), f"none: {error}"))
             continue
@@ -120,44 +127,70 @@ def layer_rows(model) -> list:
 def _render(args) -> int:
     _check_output(args)
     model = _load_model(args.model)
-    import tb_featviz
+    from tb_featviz import metadata
     from tb_featviz.errors import ConfigurationError
+    from tb_featviz.methods import REGISTRY, Settings
+    from tb_featviz.occlude import OcclusionOptions
+    from tb_featviz.visualize import prepare_method
 
+    method = REGISTRY[args.method]
     channels = _parse_channels(args.channels)
     input_range = _parse_range(args.input_range) if args.input_range else None
     probes = _load_probes(args.probe_images, model, input_range) if args.probe_images else None
+    labels = _load_labels(args.labels) if args.labels else None
     try:
-        if args.method == "am":
-            bar = _progress_bar(f"activation maximization of {args.layer}")
-            options = {"steps": args.steps} if args.steps else {}
-            result = tb_featviz.maximize_activation(
-                model, args.layer, channels, input_range=input_range, progress=bar,
-                class_names=_parse_class_names(args.class_names), **options
-            )
-        elif args.method == "deconv":
-            if probes is None:
-                raise UserError("--method deconv needs --probe-images (a .npy array or a folder of images)")
-            print(f"deconvnet of {args.layer} over {len(probes)} probe images...", file=sys.stderr)
-            result = tb_featviz.deconvnet(model, args.layer, probes, channels, top_k=args.top_k, rule=args.rule,
-                                          input_range=input_range)
-        else:
-            result = tb_featviz.filter_weights(model, args.layer, channels)
+        settings = Settings.checked(
+            probe_images=probes, probe_labels=labels, input_range=input_range, top_k=args.top_k,
+            deconv_rule=args.rule, class_names=_parse_class_names(args.class_names),
+            am=_am_options(args.steps), occlusion=OcclusionOptions(
+                images=len(probes) if probes is not None else 1, size=args.size, stride=args.stride),
+        )
+        missing = method.needs(settings)
+        if missing:
+            flags = missing.replace("probe_images", "--probe-images").replace("probe_labels", "--labels")
+            raise UserError(f"--method {args.method} needs {flags}")
+        layer = args.layer or _default_layer(method, model, settings)
+        runner = prepare_method(model, layer, channels, args.method, settings)
+        if probes is not None:
+            print(f"{args.method} of {layer} over {len(probes)} probe images...", file=sys.stderr)
+        result = runner(_progress_bar(f"{metadata.FORMATS[args.method].label} of {layer}"))
     except ConfigurationError as error:
         raise UserError(str(error)) from None
     try:
         if args.out:
-            _write_grid(args.out, args.method, result, args.contrast)
+            _write_grid(args.out, method, result, args.contrast)
         else:
-            _write_records(args.logdir, args.layer, args.method, result)
+            _write_records(args.logdir, layer, method, result)
     except OSError as error:
         raise UserError(f"cannot write {args.out or args.logdir}: {error.strerror or error}") from None
     if args.out:
-        count = len(result.channels)
-        print(f"wrote {args.out} ({count} channel{'s' if count != 1 else ''} of {args.layer})")
+        count = len(method.items(result))
+        item = metadata.FORMATS[args.method].item
+        print(f"wrote {args.out} ({count} {item}{'s' if count != 1 else ''} of {layer})")
     else:
-        print(f"wrote {args.method} records of {args.layer} to {args.logdir} (step 0); "
+        print(f"wrote {args.method} records of {layer} to {args.logdir} (step 0); "
               f"view them with: tensorboard --logdir {args.logdir}")
     return 0
+
+
+def _method_names() -> tuple:
+    from tb_featviz.metadata import METHODS
+
+    return METHODS
+
+
+def _default_layer(method, model, settings) -> str:
+    """The layer a method covers by itself (occlusion: the output), else --layer is needed."""
+    implied = method.implied_layers(model, settings)
+    if not implied:
+        raise UserError(f"--method {method.name} needs --layer (see: tb-featviz layers MODEL)")
+    return implied[0]
+
+
+def _am_options(steps):
+    from tb_featviz.am.maximize import AMOptions
+
+    return AMOptions(steps=steps) if steps else None
 
 
 # ---- inputs ---------------------------------------------------------------------------------
@@ -195,6 +228,17 @@ def _parse_channels(text: str):
                             "channels at most); use 'all' for every channel")
         channels.update(range(low, high + 1))
     return sorted(channels)
+
+
+def _load_labels(path: str):
+    import numpy as np
+
+    if not os.path.isfile(path):
+        raise UserError(f"no such file: {path}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as error:
+        raise UserError(f"could not read {path} as a .npy array: {str(error)[:200]}") from None
 
 
 def _parse_class_names(text: str | None):
@@ -294,58 +338,28 @@ def _check_output(args) -> None:
 
 # ---- outputs ----------------------------------------------------------------------------------
 
-def _write_grid(path: str, method: str, result, contrast: str = "absolute") -> None:
-    import numpy as np
-
+def _write_grid(path: str, method, result, contrast: str = "absolute") -> None:
     from tb_featviz import imaging, labels
 
-    channels = list(result.channels)
-    if method == "am":
-        tiles = result.tiles(contrast)
-        names = labels.channel_labels(channels, result.activation, result.dead)
-        class_names = result.settings.get("channel_names")
-        if class_names:
-            names = [f"{label} {name}" for label, name in zip(names, class_names)]
-    elif method == "deconv":
-        pairs = zip(result.projection_tiles(), result.patch_tiles(contrast=contrast))
-        tiles = np.stack([labels.side_by_side(p, q) for p, q in pairs])
-        names = labels.channel_labels(channels, result.values[:, 0], result.dead)
-    else:
-        tiles = result.tiles()
-        names = labels.channel_labels(channels, result.norm)
+    tiles, names, captions = method.grid(result, contrast)
+    if contrast == "stretch" and not method.backend_free:
+        captions.append("CONTRAST STRETCHED PER TILE")
     size = max(tiles.shape[1:3])
     scale = max(1, 96 // size)
     grid = labels.labelled_grid(tiles, names, scale=scale)
-    for caption in reversed(_captions(method, result, contrast)):
+    for caption in reversed(captions):
         grid = labels.captioned(grid, caption)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(imaging.encode_png(grid))
 
 
-def _captions(method: str, result, contrast: str) -> list:
-    """What the grid shows, written above it: how a picture was made is part of the picture."""
-    captions = []
-    if method == "am":
-        captions.append(f"MAXIMIZED: {result.target.split(':')[0].split(',')[0]}".upper())
-    elif method == "deconv":
-        captions.append(f"RULE: {result.rule}  LEFT: PROJECTIONS (GRAY = 0)  RIGHT: IMAGE PATCHES".upper())
-    else:
-        captions.append("STAMPS (WHAT ONE INPUT UNIT ADDS)" if result.orientation == "stamp" else "FILTERS (GRAY = 0)")
-    if contrast == "stretch" and method != "weights":
-        captions.append("CONTRAST STRETCHED PER TILE")
-    return captions
-
-
-def _write_records(logdir: str, layer: str, method: str, result) -> None:
+def _write_records(logdir: str, layer: str, method, result) -> None:
     import tensorflow as tf
-
-    from tb_featviz import summary
 
     writer = tf.summary.create_file_writer(logdir)
     with writer.as_default():
-        {"am": summary.activation_maximization, "deconv": summary.deconvnet,
-         "weights": summary.filter_weights}[method](layer, result, step=0)
+        method.record(layer, result).write(step=0)
     writer.close()
 
 

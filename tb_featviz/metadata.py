@@ -16,9 +16,10 @@ This module depends only on the standard library and TensorBoard's protobuf defi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 PLUGIN_NAME = "featviz"
 
@@ -29,14 +30,65 @@ FORMAT_VERSION = 1
 METHOD_AM = "am"
 METHOD_DECONV = "deconv"
 METHOD_WEIGHTS = "weights"
-METHODS = (METHOD_AM, METHOD_DECONV, METHOD_WEIGHTS)
+METHOD_OCCLUSION = "occlusion"
 
-# Which images each method stores per channel, in blob order.
-ROLES = {
-    METHOD_AM: ("image",),
-    METHOD_DECONV: ("projections", "patches"),
-    METHOD_WEIGHTS: ("filter",),
+
+@dataclasses.dataclass(frozen=True)
+class MethodFormat:
+    """What a method's records hold and how a reader names them: the method's part of the contract.
+
+    The engine's method objects (`tb_featviz.methods`) write these records; the plugin and the
+    dashboard read every field from here (sent in `/runs`), so a new method adds one entry.
+    """
+
+    name: str
+    label: str  # the method's name in the dashboard, e.g. "Deconvnet"
+    roles: tuple  # the images a record may hold per item, in blob order
+    headline: str  # the number shown on each tile
+    meaning: str  # what that number is, in words (legends and tooltips)
+    missing: str  # why a layer may have no records of this method (a hint on its button)
+    item: str = "channel"  # what one entry of the header's `channels` is
+    role_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)  # words per role
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name, "label": self.label, "roles": list(self.roles), "headline": self.headline,
+            "meaning": self.meaning, "missing": self.missing, "item": self.item,
+            "role_labels": {role: self.role_labels.get(role, role) for role in self.roles},
+        }
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        MethodFormat(
+            METHOD_AM, "Activation max.", ("image",), "activation", "the activation the AM image reached",
+            "no activation-maximization records for this layer", role_labels={"image": "AM image"},
+        ),
+        MethodFormat(
+            METHOD_DECONV, "Deconvnet", ("projections", "patches"), "activation",
+            "the strongest activation on the probe images",
+            "no deconvnet records: pass probe_images=... to FeatVizCallback",
+            role_labels={"projections": "projection", "patches": "image patch"},
+        ),
+        MethodFormat(
+            METHOD_WEIGHTS, "Weights", ("filter",), "norm", "the filter's L2 norm",
+            "this layer has no filter weights to show", role_labels={"filter": "filter weights"},
+        ),
+        MethodFormat(
+            METHOD_OCCLUSION, "Occlusion", ("heatmap", "classes"), "score",
+            "the unoccluded image's score: the probability of its true class (output layer), "
+            "or the strongest feature map's total activation",
+            "no occlusion records: pass probe_labels=... (with probe_images) to FeatVizCallback",
+            item="image", role_labels={"heatmap": "score", "classes": "class"},
+        ),
+    )
 }
+METHODS = tuple(FORMATS)
+
+# Which images each method may store per item, in blob order (a record lists the ones it holds
+# in its header's `roles`: an occlusion record of a feature layer has no class map).
+ROLES = {name: f.roles for name, f in FORMATS.items()}
 
 HEADER_INDEX = 0
 # Channel indices are below this (the plugin's routes take up to 12 digits).
@@ -98,14 +150,17 @@ def encode_header(
     image_shape: Sequence[int],
     settings: Mapping[str, Any] | None = None,
     layout: Mapping[str, Any] | None = None,
+    roles: Optional[Sequence[str]] = None,
 ) -> bytes:
     """The JSON header stored as element 0 of a record.
 
     `numbers` maps a name (e.g. "activation", "dead") to one value per channel; NaN and
     infinities become null so that every JSON reader accepts the header. `layout` describes how
-    a channel's image is composed (e.g. deconv's k tiles in a grid).
+    a channel's image is composed (e.g. deconv's k tiles in a grid). `roles` are the images each
+    channel has, in blob order: the method's roles (default) or some of them in that order.
     """
     _check_method(method)
+    roles = check_roles(method, ROLES[method] if roles is None else roles)
     channels = [int(c) for c in channels]
     per_channel = {}
     for name, values in numbers.items():
@@ -119,7 +174,7 @@ def encode_header(
         "version": FORMAT_VERSION,
         "layer": layer,
         "method": method,
-        "roles": list(ROLES[method]),
+        "roles": list(roles),
         "channels": channels,
         "numbers": per_channel,
         "image_shape": [int(s) for s in image_shape],
@@ -151,21 +206,34 @@ def decode_header(data: bytes) -> dict:
     ):
         raise FormatError("record header numbers do not match its channels")
     header["numbers"] = _json_safe(numbers)  # an infinity in a crafted header reads as null
-    header.setdefault("roles", list(ROLES[method]))
+    header["roles"] = list(check_roles(method, header.get("roles", ROLES[method])))
     return header
 
 
-def blob_index(channel_position: int, role: str, method: str) -> int:
-    """Index in the record's blob sequence of the image of `role` for the channel at `position`."""
-    roles = ROLES[method]
+def check_roles(method: str, roles: Any) -> tuple:
+    """A record's roles: a non-empty selection of the method's roles, in the method's order."""
+    allowed = ROLES[method]
+    if (
+        not isinstance(roles, (list, tuple))
+        or not roles
+        or not all(isinstance(r, str) and r in allowed for r in roles)
+        or list(roles) != [r for r in allowed if r in roles]
+    ):
+        raise FormatError(f"record roles {roles!r} are not a selection of {method!r}'s roles {list(allowed)}")
+    return tuple(roles)
+
+
+def blob_index(channel_position: int, role: str, roles: Sequence[str]) -> int:
+    """Index in the record's blob sequence of the image of `role` for the channel at `position`
+    (`roles`: the record's header roles)."""
     if role not in roles:
-        raise FormatError(f"method {method!r} has no image role {role!r}; roles: {list(roles)}")
-    return 1 + channel_position * len(roles) + roles.index(role)
+        raise FormatError(f"this record has no image role {role!r}; roles: {list(roles)}")
+    return 1 + channel_position * len(roles) + list(roles).index(role)
 
 
-def expected_length(num_channels: int, method: str) -> int:
+def expected_length(num_channels: int, roles: Sequence[str]) -> int:
     """Number of elements of a complete record: header plus every channel's images."""
-    return 1 + num_channels * len(ROLES[method])
+    return 1 + num_channels * len(roles)
 
 
 def _check_method(method: str) -> None:

@@ -34,6 +34,17 @@ class LayerRef:
     def model(self) -> keras.Model:
         return self.parents[0]
 
+    def descent(self) -> Iterator[tuple]:
+        """(container, target, last, prefix) from the outermost model inwards: in each container,
+        the layer to reach there (the next nested model on the way, or the layer itself when
+        `last`), and the qualified-name prefix of that container's layers. Every walk from the
+        model input to a nested layer (forward functions, operations, receptive fields) goes
+        through here."""
+        for depth, container in enumerate(self.parents):
+            last = depth + 1 == len(self.parents)
+            target = self.layer if last else self.parents[depth + 1]
+            yield container, target, last, "".join(f"{model.name}/" for model in self.parents[1 : depth + 1])
+
 
 def iter_layers(model: keras.Model) -> Iterator[LayerRef]:
     """Every layer of the model, nested models' layers included, with its qualified name."""
@@ -46,6 +57,16 @@ def iter_layers(model: keras.Model) -> Iterator[LayerRef]:
                 yield from walk(layer, qualified + "/", parents + (layer,))
 
     yield from walk(model, "", (model,))
+
+
+def output_layer(model: keras.Model):
+    """The layer (or operation) that computes a single-output model's output."""
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) > 1:
+        raise ConfigurationError(f"model {model.name!r} has {len(outputs)} outputs; occlusion needs one (a classifier)")
+    if outputs:
+        return outputs[0]._keras_history[0]
+    return model.layers[-1] if model.layers else None
 
 
 def check_model(model) -> None:
@@ -126,9 +147,7 @@ def forward_to(ref: LayerRef, *, layer_input: bool = False) -> Callable[[tf.Tens
     """A function input -> output of `ref.layer` (its input, with `layer_input`), running the
     model's layers in inference mode. A nested model named as the target gives its output."""
     stages = []
-    for depth, container in enumerate(ref.parents):
-        last = depth + 1 == len(ref.parents)
-        target = ref.layer if last else ref.parents[depth + 1]
+    for container, target, last, _ in ref.descent():
         # On the way down, a nested model on the path is entered: stop at its input.
         stages.append(_prefix_function(container, target, to_input=layer_input if last else True))
 
@@ -192,10 +211,7 @@ def operations_before(ref: LayerRef) -> list:
     """Every operation between the model input and `ref.layer`'s input, input side first; nested
     models on the way are opened. For a nested model named as the target, its inside too."""
     found: list = []
-    for depth, container in enumerate(ref.parents):
-        last = depth + 1 == len(ref.parents)
-        target = ref.layer if last else ref.parents[depth + 1]
-        prefix = "".join(f"{model.name}/" for model in ref.parents[1 : depth + 1])
+    for container, target, _, prefix in ref.descent():
         found += _ancestors(container, target, prefix)
     if isinstance(ref.layer, keras.Model):
         found += _whole(ref.layer, ref.name + "/")

@@ -14,8 +14,10 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 import numpy as np
 from keras.layers import InputLayer
 
-from tb_featviz import backward, metadata, target, weights
+from tb_featviz import backward, metadata, target
 from tb_featviz.errors import ConfigurationError
+from tb_featviz.methods import REGISTRY
+from tb_featviz.methods.base import Settings
 from tb_featviz.inputs import InputSpec
 from tb_featviz.model_access import SPATIAL, LayerRef, find_layer, iter_layers, operations_before, output_kind
 from tb_featviz.receptive_field import Field, receptive_field
@@ -53,50 +55,12 @@ class LayerPlan:
     def name(self) -> str:
         return self.ref.name
 
-    def maximizer(self, spec: InputSpec, options, liveness_images=None):
-        """An ActivationMaximizer for this layer (liveness_images: probe images as the model takes them)."""
-        from tb_featviz.am.maximize import ActivationMaximizer
-        from tb_featviz.am.selected import SelectedChannelsForward
-
-        selected = SelectedChannelsForward.for_layer(self.ref)
-        return ActivationMaximizer(self.target, spec, options, selected, liveness_images, path=self.path,
-                                   settings=self.record_settings(spec))
-
-    def projector(self, spec: InputSpec, rule: str, batch_size: int = 128):
-        """A DeconvProjector for this layer; it takes probe images channels last."""
-        from tb_featviz.deconv import DeconvProjector
-
-        return DeconvProjector(self.target, self.path, self.field, rule, value_range=spec.value_range,
-                               channels_first=spec.channels_first, batch_size=batch_size,
-                               settings=self.record_settings(spec))
-
-    def filter_weights(self, spec: InputSpec):
-        result = weights.filter_weights(self.ref.layer, self.channels, colour=self.colour)
-        result.settings = self.record_settings(spec)
-        return result
-
     def record_settings(self, spec: InputSpec) -> dict:
         """What every record of this layer says about how it was made (docs/FORMAT.md)."""
         settings = {"input": spec.settings(), "num_channels": self.num_channels}
         if self.channel_names is not None:
             settings["channel_names"] = list(self.channel_names)
         return settings
-
-
-def check_class_names(class_names) -> Optional[tuple]:
-    """The user's class names as a tuple of strings (None stays None)."""
-    if class_names is None:
-        return None
-    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Iterable):
-        raise ConfigurationError(
-            f"class_names must be a list of strings, one per class unit; got {type(class_names).__name__}"
-        )
-    names = tuple(class_names)
-    if not names or not all(isinstance(n, (str, np.str_)) for n in names):
-        raise ConfigurationError("class_names must be a non-empty list of strings, one per class unit")
-    if len(names) > 1_000_000:
-        raise ConfigurationError(f"class_names has {len(names)} entries; at most 1,000,000")
-    return tuple(str(n) for n in names)
 
 
 def name_class_units(model, plans: Sequence[LayerPlan], class_names: Optional[tuple]) -> None:
@@ -213,19 +177,28 @@ def build_plans(
     layers: LayerSpec,
     input_spec: InputSpec,
     methods: Optional[Sequence[str]] = None,
-    has_probe_images: bool = False,
+    settings: Optional[Settings] = None,
     max_channels: int = DEFAULT_MAX_CHANNELS,
-    deconv_rule: str = backward.DECONVNET,
 ) -> list:
     """Check every chosen layer and return one LayerPlan each (errors list valid choices).
 
     With `methods` None every method that applies to a layer is planned; the others are named
-    with the reason in `LayerPlan.left_out`. Methods asked for by name must apply.
+    with the reason in `LayerPlan.left_out`. Methods asked for by name must apply. A method that
+    always covers some layer (occlusion: the model's output) adds it with that method alone.
     """
-    if methods is not None:
-        methods = check_methods(methods)
+    settings = settings or Settings()
+    methods = None if methods is None else check_methods(methods)
+    wanted = list(REGISTRY) if methods is None else list(methods)
+    chosen_layers = normalize_layers(layers, max_channels)
+    named = {id(find_layer(model, name).layer) for name in chosen_layers}
+    added: dict = {}  # layers a method covers that the user did not name: {name: methods}
+    for name in wanted:
+        if REGISTRY[name].needs(settings) is None:
+            for implied in REGISTRY[name].implied_layers(model, settings):
+                if id(find_layer(model, implied).layer) not in named:
+                    added.setdefault(implied, []).append(name)
     plans = []
-    for name, spec in normalize_layers(layers, max_channels).items():
+    for name, spec in [*chosen_layers.items(), *((n, ("first", max_channels)) for n in added)]:
         ref = find_layer(model, name)
         if isinstance(ref.layer, InputLayer):
             raise ConfigurationError(f"layer {name!r} is the model's input; pick a layer after it")
@@ -235,14 +208,16 @@ def build_plans(
         num_channels = int(sample.shape[-1])
         operations = operations_before(ref)
         path = backward.steps_on_path(operations)
-        status = method_status(ref, path, has_probe_images, deconv_rule)
+        status = method_status(ref, path, settings)
         for method, gradient, through in ((metadata.METHOD_AM, gradients[0], "the AM image (input_range, preprocess)"),
                                           (metadata.METHOD_DECONV, gradients[1], "the model input")):
             if gradient is None and status[method] is None:
                 status[method] = (f"no gradient reaches {through} from layer {name!r} (a cast to integers or a "
                                   "non-differentiable step on the way?)")
-        if methods is None:
-            chosen = tuple(m for m in metadata.METHODS if status[m] is None)
+        if name in added:
+            chosen = tuple(added[name])
+        elif methods is None:
+            chosen = tuple(m for m in REGISTRY if status[m] is None)
         else:
             for method in methods:
                 if status[method] is not None:
@@ -281,27 +256,13 @@ def _trial(layer_target, spec: InputSpec, name: str):
     return sample, gradients
 
 
-def check_top_k(top_k) -> int:
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-        raise ConfigurationError(f"top_k must be an int >= 1, got {top_k!r}")
-    return int(top_k)
-
-
-def check_rule(rule) -> str:
-    if not isinstance(rule, str) or rule not in backward.RULES:
-        raise ConfigurationError(f"deconv_rule must be one of {list(backward.RULES)}, got {rule!r}")
-    return rule
-
-
-def method_status(ref: LayerRef, path: list, has_probe_images: bool, deconv_rule: str) -> dict:
-    """{method: None if it applies to the layer, else why not}."""
-    deconv = None if has_probe_images else "it needs probe_images (the images to find top activations in)"
-    if deconv is None:
-        deconv = backward.refusal(ref.name, path, deconv_rule)
-    weight = None if weights.supports(ref.layer) else (
-        f"{type(ref.layer).__name__} has no convolution filters to show; weights applies to {weights.SUPPORTED}"
-    )
-    return {metadata.METHOD_AM: None, metadata.METHOD_DECONV: deconv, metadata.METHOD_WEIGHTS: weight}
+def method_status(ref: LayerRef, path: list, settings: Settings) -> dict:
+    """{method: None if it applies to the layer with these settings, else why not}."""
+    status = {}
+    for name, method in REGISTRY.items():
+        missing = method.needs(settings)
+        status[name] = f"it needs {missing}" if missing else method.applies(ref, path, settings)
+    return status
 
 
 def check_methods(methods) -> tuple:
@@ -311,21 +272,21 @@ def check_methods(methods) -> tuple:
     try:
         methods = tuple(methods)
     except TypeError:
-        raise ConfigurationError(f"methods must be a list of method names {list(metadata.METHODS)}, got {methods!r}") from None
-    unknown = [m for m in methods if m not in metadata.METHODS]
+        raise ConfigurationError(f"methods must be a list of method names {list(REGISTRY)}, got {methods!r}") from None
+    unknown = [m for m in methods if m not in REGISTRY]
     if unknown or not methods:
-        raise ConfigurationError(f"unknown method(s) {unknown or list(methods)}; methods: {list(metadata.METHODS)}")
+        raise ConfigurationError(f"unknown method(s) {unknown or list(methods)}; methods: {list(REGISTRY)}")
     if len(set(methods)) != len(methods):
         raise ConfigurationError(f"methods repeat: {list(methods)}")
     return methods
 
 
 def check_backend(methods: Sequence[str]) -> None:
-    """AM and deconv run on TensorFlow tensors and gradients; filter weights are backend-free."""
+    """AM, deconv and occlusion run on TensorFlow tensors; filter weights are backend-free."""
     import keras
 
     backend = keras.backend.backend()
-    needs = [m for m in methods if m != metadata.METHOD_WEIGHTS]
+    needs = [m for m in methods if not REGISTRY[m].backend_free]
     if backend != "tensorflow" and needs:
         raise ConfigurationError(
             f"Keras runs on the {backend!r} backend; tb-featviz computes {', '.join(needs)} with the "

@@ -97,10 +97,8 @@ def receptive_field(ref: LayerRef, height: int, width: int) -> Optional[Field]:
     """The field of `ref.layer`'s units for a model input of (height, width); None = whole image."""
     try:
         state = (Axis(height), Axis(width))
-        for depth, container in enumerate(ref.parents):
-            target = ref.parents[depth + 1] if depth + 1 < len(ref.parents) else ref.layer
-            on_path = isinstance(target, keras.Model) and target is not ref.layer
-            state = _through(container, target, state, include_target=not on_path)
+        for container, target, last, _ in ref.descent():
+            state = _through(container, target, state, include_target=last)
         return Field(*state)
     except _Unknown:
         return None

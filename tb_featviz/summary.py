@@ -71,9 +71,11 @@ def make_record(
     *,
     settings: Optional[Mapping] = None,
     layout: Optional[Mapping] = None,
+    roles: Optional[Sequence[str]] = None,
 ) -> Record:
-    """One record: per channel, one uint8 image per role of `method`, plus per-channel numbers."""
-    roles = metadata.ROLES[method]
+    """One record: per channel, one uint8 image per role (`roles`: the method's roles, or some of
+    them in order), plus per-channel numbers."""
+    roles = metadata.check_roles(method, metadata.ROLES[method] if roles is None else roles)
     if len(images) != len(channels) or any(len(per) != len(roles) for per in images):
         raise ValueError(f"{method} records need {len(roles)} image(s) per channel ({roles})")
     first = np.asarray(images[0][0]) if len(images) else np.zeros((0, 0, 0))
@@ -85,6 +87,7 @@ def make_record(
         image_shape=first.shape,
         settings=settings,
         layout=layout,
+        roles=roles,
     )
     return Record(layer, method, tuple([header] + [imaging.encode_png(image) for per in images for image in per]))
 
@@ -179,3 +182,11 @@ def deconvnet(layer: str, result, *, step: Optional[int] = None, settings: Optio
 def filter_weights(layer: str, result, *, step: Optional[int] = None, settings: Optional[Mapping] = None) -> bool:
     """Write a `WeightsResult` under the default `tf.summary` writer."""
     return weights_record(layer, result, settings).write(step)
+
+
+def visualization(layer: str, method: str, result, *, step: Optional[int] = None) -> bool:
+    """Write the result of any method (a name in `tb_featviz.methods.REGISTRY`, e.g. "occlusion")
+    under the default `tf.summary` writer."""
+    from tb_featviz.methods import get
+
+    return get(method).record(layer, result).write(step)

@@ -7,14 +7,14 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from tb_featviz import backward, checks, inputs, metadata
+from tb_featviz import backward, metadata
 from tb_featviz.am.maximize import AMOptions, AMResult
 from tb_featviz.deconv import DeconvResult
 from tb_featviz.errors import ConfigurationError
+from tb_featviz.methods import REGISTRY, Settings
 from tb_featviz.model_access import ensure_built
-from tb_featviz.plan import (
-    ChannelSpec, LayerPlan, build_plans, check_backend, check_class_names, check_rule, check_top_k, name_class_units,
-)
+from tb_featviz.occlude import OcclusionOptions, OcclusionResult
+from tb_featviz.plan import ChannelSpec, LayerPlan, build_plans, check_backend, name_class_units
 from tb_featviz.weights import WeightsResult
 
 
@@ -41,22 +41,12 @@ def maximize_activation(
     `class_names` (one per model output unit) name the class layer's channels in its records.
     """
     check_backend([metadata.METHOD_AM])
-    class_names = check_class_names(class_names)
     if progress is not None and not callable(progress):
         raise ConfigurationError(f"progress must be a function (done, total), got {progress!r}")
-    options = _options(options, option_overrides)
-    value_range = inputs.check_value_range(input_range)
-    probes = None if probe_images is None else inputs.check_probe_images(probe_images, value_range)
-    spec = inputs.for_model(
-        model,
-        image_size=inputs.check_image_size(image_size),
-        value_range=value_range,
-        preprocess=inputs.check_preprocess(preprocess),
-        probe_images=probes,
-    )
-    plan = _plan(model, layer, channels, spec, metadata.METHOD_AM, has_probes=False)
-    name_class_units(model, [plan], class_names)
-    return plan.maximizer(spec, options, probes).run(plan.channels, progress)
+    settings = Settings.checked(am=_options(options, option_overrides), input_range=input_range,
+                                preprocess=preprocess, image_size=image_size, probe_images=probe_images,
+                                class_names=class_names)
+    return run_method(model, layer, channels, metadata.METHOD_AM, settings, progress)
 
 
 def deconvnet(
@@ -78,21 +68,58 @@ def deconvnet(
     inferred from them) only says how to show their patches.
     """
     check_backend([metadata.METHOD_DECONV])
-    rule = check_rule(rule)
-    batch_size = checks.integer(batch_size, "batch_size", 1)
-    value_range = inputs.check_value_range(input_range)
-    images = inputs.check_probe_images(images, value_range)
-    spec = inputs.for_model(model, value_range=value_range, probe_images=images)
-    plan = _plan(model, layer, channels, spec, metadata.METHOD_DECONV, has_probes=True, rule=rule)
-    projector = plan.projector(spec, rule, batch_size)
-    return projector.run(spec.from_model_layout(images), plan.channels, top_k=check_top_k(top_k))
+    settings = Settings.checked(probe_images=images, input_range=input_range, top_k=top_k, deconv_rule=rule,
+                                batch_size=batch_size)
+    return run_method(model, layer, channels, metadata.METHOD_DECONV, settings)
 
 
 def filter_weights(model, layer: str, channels: ChannelSpec = "all") -> WeightsResult:
     """The chosen output channels' convolution filters, with norm/mean/std per filter."""
-    spec = inputs.for_model(model)
-    plan = _plan(model, layer, channels, spec, metadata.METHOD_WEIGHTS, has_probes=False)
-    return plan.filter_weights(spec)
+    return run_method(model, layer, channels, metadata.METHOD_WEIGHTS, Settings())
+
+
+def occlusion(
+    model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    size: Optional[int] = None,
+    stride: Optional[int] = None,
+    layer: Optional[str] = None,
+    input_range: Optional[Sequence[float]] = None,
+    batch_size: int = 256,
+    class_names: Optional[Sequence[str]] = None,
+) -> OcclusionResult:
+    """Occlusion sensitivity (Zeiler & Fergus Fig. 7): a gray square at every position of each image.
+
+    Returns arrays shaped (images, rows, cols) over the square's positions: `probability` (of
+    the image's true class), `predicted_class`, and with `layer` also `activation` (the total
+    activation of that layer's feature map with the strongest unit on the unoccluded image,
+    `feature`). `boxes[r, c]` is the square's (top, left, bottom, right) in pixels. `size`
+    defaults to a quarter of the shorter side, `stride` to about 12 positions per axis; the
+    square is the input range's mid gray. `images` as the model takes them, `labels` class
+    indices (or one-hot rows).
+    """
+    check_backend([metadata.METHOD_OCCLUSION])
+    if layer is not None and not isinstance(layer, str):
+        raise ConfigurationError(f"layer must be a layer name (str), got {type(layer).__name__}")
+    settings = Settings.checked(probe_images=images, probe_labels=labels, input_range=input_range,
+                                class_names=class_names,
+                                occlusion=OcclusionOptions(size=size, stride=stride, batch_size=batch_size))
+    every_image = dataclasses.replace(settings.occlusion, images=len(settings.probe_images))
+    settings = dataclasses.replace(settings, occlusion=every_image)
+    spec = settings.input_spec(model)
+    ensure_built(model, spec.model_shape)
+    method = REGISTRY[metadata.METHOD_OCCLUSION]
+    output_name = method.implied_layers(model, settings)[0]
+    names = [output_name] + ([layer] if layer is not None else [])
+    plans = build_plans(model, dict.fromkeys(names, [0]), spec, methods=[metadata.METHOD_OCCLUSION], settings=settings)
+    result = method.runner(plans[0], spec, settings)()
+    if layer is not None:
+        feature = method.runner(plans[-1], spec, settings, feature=True)()
+        result.layer, result.feature = feature.layer, feature.feature
+        result.activation, result.unoccluded_activation = feature.activation, feature.unoccluded_activation
+    return result
 
 
 def _options(options: Optional[AMOptions], overrides: dict) -> AMOptions:
@@ -106,9 +133,21 @@ def _options(options: Optional[AMOptions], overrides: dict) -> AMOptions:
     return dataclasses.replace(options, **overrides)
 
 
-def _plan(model, layer, channels, spec, method, has_probes, rule=backward.DECONVNET) -> LayerPlan:
+def run_method(model, layer: str, channels: ChannelSpec, method: str, settings: Settings, progress=None):
+    """One method (a name in `tb_featviz.methods.REGISTRY`) on one layer, through the same plan
+    and runner the callback uses; what the method needs missing is a ConfigurationError."""
+    return prepare_method(model, layer, channels, method, settings)(progress)
+
+
+def prepare_method(model, layer: str, channels: ChannelSpec, method: str, settings: Settings):
+    """`run_method` in two steps: every check now, the work when the returned runner is called."""
+    missing = REGISTRY[method].needs(settings) if method in REGISTRY else None
+    if missing:
+        raise ConfigurationError(f"method {method!r} needs {missing}")
     if not isinstance(layer, str):
         raise ConfigurationError(f"layer must be a layer name (str), got {type(layer).__name__}")
+    spec = settings.input_spec(model)
     ensure_built(model, spec.model_shape)
-    return build_plans(model, {layer: channels}, spec, methods=[method], has_probe_images=has_probes,
-                       deconv_rule=rule)[0]
+    plan: LayerPlan = build_plans(model, {layer: channels}, spec, methods=[method], settings=settings)[0]
+    name_class_units(model, [plan], settings.class_names)
+    return REGISTRY[method].runner(plan, spec, settings)

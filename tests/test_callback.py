@@ -42,7 +42,7 @@ def test_three_epochs_write_every_layer_and_method_from_step_0(tmp_path):
         assert sorted(steps) == [0, 1, 2, 3], (layer, method)
         for header, images in steps.values():
             assert header["channels"] == channels[layer]
-            assert len(images) == metadata.expected_length(len(channels[layer]), method) - 1
+            assert len(images) == metadata.expected_length(len(channels[layer]), metadata.ROLES[method]) - 1
             for png in images:
                 decoded = tf.io.decode_png(png).numpy()
                 assert decoded.ndim == 3 and decoded.shape[0] > 0
@@ -159,7 +159,7 @@ def test_a_failure_mid_training_is_logged_once_and_skipped(tmp_path, monkeypatch
     original = ActivationMaximizer.run
     calls = {"n": 0}
 
-    def flaky(self, channels):
+    def flaky(self, channels, progress=None):
         calls["n"] += 1
         if calls["n"] >= 2:  # fails from epoch 1 on
             raise tf.errors.ResourceExhaustedError(None, None, "injected: out of memory")

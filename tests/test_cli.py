@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tb_featviz
 from tb_featviz import cli, metadata
 from tb_featviz.records import read_records
 from tests.conftest import image_data, small_cnn
@@ -25,6 +26,7 @@ def saved(tmp_path_factory):
     model.fit(x, y, epochs=1, verbose=0)
     model.save(root / "model.keras")
     np.save(root / "probes.npy", x[:12])
+    np.save(root / "labels.npy", y[:12])
     np.save(root / "pixels.npy", np.round(x[:12] * 255).astype(np.uint8))
     folder = root / "probes"
     folder.mkdir()
@@ -91,7 +93,7 @@ def test_render_to_logdir_writes_the_callbacks_records(saved, capsys):
     records = read_records(str(logdir))
     header, pngs = records[("conv2", "am")][0]
     assert header["channels"] == list(range(16))
-    assert len(pngs) == metadata.expected_length(16, "am") - 1
+    assert len(pngs) == metadata.expected_length(16, metadata.ROLES["am"]) - 1
     # the same settings the callback records: the input, the layer's width, every AM option
     settings = header["settings"]
     assert settings["input"]["value_range"] == [0.0, 1.0] and settings["input"]["value_range_source"] == "default"
@@ -130,7 +132,31 @@ def test_grids_say_how_they_were_drawn(saved, capsys):
     assert has_text(caption("--contrast", "stretch"), "CONTRAST STRETCHED PER TILE")
 
 
+def test_render_occlusion_to_a_grid_and_a_logdir(saved, capsys, tmp_path):
+    """Occlusion needs no --layer (the output layer); with one, that layer's strongest map."""
+    args = ["render", saved / "model.keras", "--method", "occlusion", "--probe-images", saved / "probes.npy",
+            "--labels", saved / "labels.npy", "--size", "8", "--stride", "4"]
+    code, out, err = run(capsys, *args, "--out", tmp_path / "occlusion.png")
+    assert code == 0, err
+    assert f"wrote {tmp_path / 'occlusion.png'} (12 images of logits)" in out
+    grid = decode(tmp_path / "occlusion.png")
+    assert grid.shape[1] > 2 * 32 * 3  # heatmap beside class map, scaled up
+    code, out, err = run(capsys, *args, "--layer", "conv2", "--logdir", tmp_path / "logs")
+    assert code == 0, err
+    header, pngs = read_records(str(tmp_path / "logs"))[("conv2", "occlusion")][0]
+    assert header["roles"] == ["heatmap"] and header["layout"]["grid"] == [7, 7] and len(pngs) == 12
+    expected = tb_featviz.occlusion(keras.saving.load_model(saved / "model.keras"), np.load(saved / "probes.npy"),
+                                    np.load(saved / "labels.npy"), size=8, stride=4, layer="conv2")
+    np.testing.assert_allclose(header["numbers"]["scores"], expected.activation, rtol=1e-4, atol=1e-3)
+
+
 BAD = [
+    (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--out", "{root}/x.png"],
+     "needs --labels"),
+    (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels",
+      "{root}/probes.npy", "--out", "{root}/x.png"], "probe_labels must have shape"),
+    (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels",
+      "{root}/labels.npy", "--size", "99", "--out", "{root}/x.png"], "occlusion size 99 is larger"),
     (["layers", "{root}/missing.keras"], "no such file"),
     (["layers", "{root}/garbage.keras"], "could not load"),
     (["layers", "{root}/probes.npy"], "not a saved Keras model"),

@@ -16,9 +16,9 @@ def test_header_round_trip_and_non_finite_numbers():
     assert header["channels"] == [0, 2]
     assert header["numbers"]["activation"] == [1.5, None]
     assert header["roles"] == ["image"] and header["version"] == metadata.FORMAT_VERSION
-    assert metadata.blob_index(1, "image", "am") == 2
-    assert metadata.blob_index(1, "patches", "deconv") == 4
-    assert metadata.expected_length(3, "deconv") == 7
+    assert metadata.blob_index(1, "image", metadata.ROLES["am"]) == 2
+    assert metadata.blob_index(1, "patches", metadata.ROLES["deconv"]) == 4
+    assert metadata.expected_length(3, metadata.ROLES["deconv"]) == 7
 
 
 def test_plugin_content_versions():

@@ -11,6 +11,7 @@ import tb_featviz
 from tb_featviz import AMOptions, ConfigurationError, FeatVizCallback, inputs
 from tb_featviz.cli import layer_rows
 from tb_featviz.model_access import find_layer, iter_layers
+from tb_featviz.methods import Settings
 from tb_featviz.plan import build_plans
 from tb_featviz.records import read_records
 from tests import zoo
@@ -43,7 +44,7 @@ def test_every_method_is_right_or_refused(name, constructor, size, tmp_path):
         for method, why in plan.left_out.items():  # refused, by name, with what would work
             assert method == "deconv" and "deconv_rule='gradient'" in why
             with pytest.raises(ConfigurationError, match=f"does not apply to layer '{layer}'.*gradient"):
-                build_plans(model, {layer: [0]}, spec, methods=[method], has_probe_images=True)
+                build_plans(model, {layer: [0]}, spec, methods=[method], settings=Settings.checked(probe_images=x))
         check_am(model, layer, x, records[(layer, "am")][1][0])
         check_deconv(model, layer, x, plan, records.get((layer, "deconv"), {}).get(1))
         check_weights(model, layer, records[(layer, "weights")][1][0])

@@ -1,0 +1,36 @@
+"""Activation maximization as a method: the image each channel responds to most."""
+
+from __future__ import annotations
+
+from tb_featviz import labels, metadata, summary
+from tb_featviz.methods.base import Method, check_finite
+
+
+class ActivationMaximization(Method):
+    name = metadata.METHOD_AM
+
+    def runner(self, plan, spec, settings):
+        from tb_featviz.am.maximize import ActivationMaximizer
+        from tb_featviz.am.selected import SelectedChannelsForward
+
+        maximizer = ActivationMaximizer(
+            plan.target, spec, settings.am, SelectedChannelsForward.for_layer(plan.ref), settings.probe_images,
+            path=plan.path, settings=plan.record_settings(spec),
+        )
+        runner = lambda progress=None: maximizer.run(plan.channels, progress)  # noqa: E731
+        runner.flat_optimum = maximizer.flat_optimum
+        return runner
+
+    def check(self, result) -> None:
+        check_finite(result.images, "AM image")
+
+    def record(self, layer, result):
+        return summary.am_record(layer, result)
+
+    def grid(self, result, contrast):
+        names = labels.channel_labels(list(result.channels), result.activation, result.dead)
+        class_names = result.settings.get("channel_names")
+        if class_names:
+            names = [f"{label} {name}" for label, name in zip(names, class_names)]
+        captions = [f"MAXIMIZED: {result.target.split(':')[0].split(',')[0]}".upper()]
+        return result.tiles(contrast), names, captions

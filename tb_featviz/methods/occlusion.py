@@ -1,0 +1,125 @@
+"""Occlusion sensitivity as a method: where the model looks, per probe image (Zeiler & Fergus Fig. 7).
+
+On the model's output layer a record holds, per probe image, the true class's probability with
+the gray square at each position (`heatmap`) and the most probable class there (`classes`); on
+any other layer, the total activation of its strongest feature map (`heatmap` only). The
+record's items (header `channels`) are probe image indices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tb_featviz import imaging, labels, metadata, summary
+from tb_featviz.errors import ConfigurationError
+from tb_featviz.methods.base import Method, check_finite
+from tb_featviz.model_access import iter_layers, output_layer
+from tb_featviz.occlude import COLORMAP, OTHER_COLOUR, OVERLAY_ALPHA, Occluder
+
+
+class Occlusion(Method):
+    name = metadata.METHOD_OCCLUSION
+
+    def needs(self, settings):
+        if settings.probe_labels is None:
+            return "probe_labels (the true class of each probe image) with probe_images"
+        return None
+
+    def implied_layers(self, model, settings):
+        if self.needs(settings) is not None:
+            return []
+        last = output_layer(model)
+        found = [ref.name for ref in iter_layers(model) if ref.layer is last][:1]
+        if not found:
+            raise ConfigurationError(
+                f"occlusion needs the model's output to come from a layer; {model.name!r} ends in "
+                f"{type(last).__name__}. Wrap it in a layer (e.g. keras.layers.Softmax) or leave out probe_labels"
+            )
+        return found
+
+    def runner(self, plan, spec, settings, feature: bool = False):
+        """Probabilities on the model's output layer, else (or with `feature`) the layer's
+        strongest feature map."""
+        is_output = not feature and plan.ref.layer is output_layer(plan.ref.model)
+        _check_labels(plan.ref.model, settings.probe_labels)
+        common = dict(settings={"input": spec.settings(), "layer_output": is_output})
+        if settings.class_names is not None:
+            common["settings"]["class_names"] = list(settings.class_names)
+        if is_output:
+            occluder = Occluder(spec, settings.occlusion, output=plan.target.output,
+                                output_is_probability=_is_probability(plan.target), **common)
+        else:
+            occluder = Occluder(spec, settings.occlusion, feature=plan.target.output, layer=plan.name, **common)
+        probes = spec.from_model_layout(settings.probe_images)
+        return lambda progress=None: occluder.run(probes, settings.probe_labels)
+
+    def check(self, result) -> None:
+        check_finite(result.scores()[0], "occlusion score")
+
+    def record(self, layer, result):
+        return occlusion_record(layer, result)
+
+    def items(self, result):
+        return list(range(len(result.images)))
+
+    def grid(self, result, contrast):
+        values, unoccluded, what = result.scores()
+        names = [f"#{i} {labels.format_value(v)}" for i, v in enumerate(unoccluded)]
+        if result.activation is not None:
+            return result.heatmap_tiles(), names, [
+                f"{result.layer}: TOTAL ACTIVATION OF THE STRONGEST MAP, SQUARE AT EACH PLACE (DARK = LOW)".upper()]
+        pairs = zip(result.heatmap_tiles(), result.class_tiles(result.class_colours()))
+        tiles = np.stack([labels.side_by_side(p, q) for p, q in pairs])
+        return tiles, names, ["LEFT: P(TRUE CLASS) WITH THE SQUARE THERE (DARK = LOW)  RIGHT: PREDICTED CLASS"]
+
+
+def occlusion_record(layer: str, result) -> summary.Record:
+    """An `OcclusionResult` as a record: per probe image its heatmap (and class map on the output
+    layer), the scores at every position and the colour scales the pictures use."""
+    values, unoccluded, what = result.scores()
+    n = len(values)
+    numbers = {
+        "score": unoccluded,
+        "min_score": values.reshape(n, -1).min(axis=1),
+        "scores": values.tolist(),
+        "scale": result.score_scales().tolist(),
+        "label": result.labels.tolist(),
+    }
+    layout = {
+        "item": "image", "grid": list(values.shape[1:]), "size": result.size, "stride": result.stride,
+        "boxes": result.boxes.reshape(-1, 4).tolist(), "colormap": [list(c) for c in COLORMAP],
+        "overlay_alpha": OVERLAY_ALPHA,
+    }
+    heatmaps = result.heatmap_tiles()
+    if result.activation is None:
+        colours = result.class_colours()
+        numbers.update(predicted=result.unoccluded_class.tolist(), classes=result.predicted_class.tolist())
+        layout.update(class_colours={str(c): list(rgb) for c, rgb in colours.items()}, other_colour=list(OTHER_COLOUR))
+        images = [[h, c] for h, c in zip(heatmaps, result.class_tiles(colours))]
+        roles = ("heatmap", "classes")
+    else:
+        numbers["feature"] = result.feature.tolist()
+        images = [[h] for h in heatmaps]
+        roles = ("heatmap",)
+    settings = {**result.settings, "score": what, "contrast": imaging.ABSOLUTE}
+    return summary.make_record(layer, metadata.METHOD_OCCLUSION, list(range(n)), images, numbers,
+                               settings=settings, layout=layout, roles=roles)
+
+
+def _check_labels(model, labels) -> None:
+    """Every label is one of the model's classes (checked before training, not at the first epoch)."""
+    classes = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if classes is not None and len(labels) and labels.max() >= classes:
+        raise ConfigurationError(
+            f"probe_labels hold class {int(labels.max())}, but the model's output has {classes} classes "
+            f"(valid: 0..{classes - 1})"
+        )
+
+
+def _is_probability(target):
+    """Whether the output layer's values are probabilities (softmax/sigmoid) or logits (linear);
+    None when its nonlinearity says neither (decided from the values)."""
+    if target.nonlinearity is None:
+        return False if getattr(target.ref.layer, "activation", None) is not None else None
+    name = target.nonlinearity.name.lower()
+    return True if name in ("softmax", "sigmoid") else None
