@@ -5,7 +5,6 @@ import {PALETTE, lineChart} from './chart.js';
 import {CONTRASTS, STRETCHABLE, stretchImage} from './contrast.js';
 import {download, fileSafe, formatNumber, h, loadImage} from './dom.js';
 import {encodeGif} from './gif.js';
-import {HEADLINE} from './grid.js';
 import {significant} from './numbers.js';
 
 const STRIP_COLUMNS = 20;
@@ -19,11 +18,12 @@ const LABEL_BAND = 16;
  *     overlays: the same channel's /evolution in the other runs shown; scalars: /scalars
  * @return {{element: !HTMLElement, setStep: function(?number)}}
  */
-export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose, contrast = 'absolute',
+export function renderEvolution(evolution, {step, roles, format, onStep, onRole, onClose, contrast = 'absolute',
                                             overlays = [], scalars = null, colours = {}, name = ''}) {
   const stretch = contrast === 'stretch' && STRETCHABLE.has(evolution.role);
-  const headline = HEADLINE[evolution.method];
-  const title = `${evolution.layer} · channel ${evolution.channel}${name ? ` (${name})` : ''} · ${evolution.method}`;
+  const headline = format.headline;
+  const item = `${format.item} ${evolution.channel}`;
+  const title = `${evolution.layer} · ${item}${name ? ` (${name})` : ''} · ${evolution.method}`;
   const frames = evolution.frames.map((frame) => {
     const dead = frame.numbers.dead === true;
     return h('figure', {
@@ -33,14 +33,15 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
       title: `epoch ${frame.step}: ${headline} ${formatNumber(frame.numbers[headline])}`,
       onclick: () => onStep(frame.step),
     },
-    withContrast(h('img', {src: frame.image, alt: `channel ${evolution.channel} at epoch ${frame.step}`,
+    withContrast(h('img', {src: frame.image, alt: `${item} at epoch ${frame.step}`,
                            draggable: 'false'}), stretch),
     h('figcaption', {}, `${frame.step}`, dead ? ' ✝' : ''));
   });
   const roleChooser = roles.length > 1 ?
     h('select', {class: 'role-select', 'aria-label': 'image',
                  onchange: (event) => onRole(event.target.value)},
-    roles.map((role) => h('option', {value: role, selected: role === evolution.role}, role))) :
+    roles.map((role) => h('option', {value: role, selected: role === evolution.role},
+        (format.role_labels && format.role_labels[role]) || role))) :
     null;
 
   // The channel's number in every shown run, then the run's Keras curves, on one epoch axis.
@@ -63,7 +64,7 @@ export function renderEvolution(evolution, {step, roles, onStep, onRole, onClose
   let current = step;
   const chartOptions = {xDomain, marker: step, width: 380, height: 130, onHover: hover,
                         onClick: (x) => onStep(x)};
-  charts.push(lineChart({...chartOptions, title: `${headline} of channel ${evolution.channel}`,
+  charts.push(lineChart({...chartOptions, title: `${headline} of ${item}`,
                          series: activationSeries}));
   for (const metric of metrics) {
     charts.push(lineChart({...chartOptions, title: `${metric.name} of run ${evolution.run} (Keras)`,

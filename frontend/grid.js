@@ -1,55 +1,51 @@
-// The grid of one (run, layer, method, epoch): a tile per channel with its image(s), index,
-// headline number, and a visible mark on dead channels.
+// The grid of one (run, layer, method, epoch): a tile per item (a channel; a probe image for
+// occlusion) with its image(s), index, headline number, and a visible mark on dead channels.
+// What a method's tiles and numbers are called comes from its format (/runs); what it says
+// beyond that, from its view (views.js).
 
 import {CONTRASTS, STRETCHABLE, stretchImage} from './contrast.js';
 import {formatNumber, h} from './dom.js';
 import {numberFormat} from './numbers.js';
+import {viewOf} from './views.js';
 
-/** The number shown on each tile, per method. */
-export const HEADLINE = {am: 'activation', deconv: 'activation', weights: 'norm'};
-
-/** What the number on a tile is, per method: said in the legend and the tooltip. */
-const HEADLINE_MEANING = {
-  am: 'the activation the AM image reached',
-  deconv: 'the strongest activation on the probe images',
-  weights: 'the filter\'s L2 norm',
-};
-
-const ROLE_CAPTIONS = {projections: 'projection', patches: 'image patch'};
-
-const ROLE_LABELS = {image: 'AM image', projections: 'deconv projections',
-                     patches: 'image patches', filter: 'filter weights'};
+/** A format for records of a method this page does not know (a newer tb-featviz). */
+export function formatOf(formats, method) {
+  return (formats && formats[method]) || {
+    name: method, label: method, roles: [], headline: 'activation', meaning: 'the record\'s headline number',
+    missing: `no ${method} records for this layer`, item: 'channel', role_labels: {},
+  };
+}
 
 /**
  * @param {!Object} grid      the /grid answer
- * @param {{selected: ?number, onSelect: function(number), contrast: string}} options
+ * @param {{selected: ?number, onSelect: function(number), contrast: string, format: !Object,
+ *          numbers: ?function(number): string}} options
  * @return {!HTMLElement}
  */
-export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolute', format = null}) {
-  const headline = HEADLINE[grid.method];
-  const values = grid.numbers[headline] || [];
-  format = format || numberFormat(values);
+export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolute', format, numbers = null}) {
+  const values = grid.numbers[format.headline] || [];
+  numbers = numbers || numberFormat(values);
   const dead = grid.numbers.dead || [];
-  const names = channelNames(grid);
+  const names = itemNames(grid);
   const tiles = grid.channels.map((channel, position) => {
     const isDead = dead[position] === true;
     const images = grid.roles.map((role) => {
       const img = h('img', {
         src: grid.images[role][position],
-        alt: `${ROLE_LABELS[role] || role} of channel ${channel}`,
+        alt: `${roleLabel(format, role)} of ${format.item} ${channel}`,
         loading: 'lazy',
         draggable: 'false',
         class: `role-${role}`,
       });
       if (contrast === 'stretch' && STRETCHABLE.has(role) && !legacyStretched(grid)) stretchImage(img);
       if (grid.roles.length < 2) return img;
-      return h('span', {class: 'role-figure'}, img, h('span', {class: 'role-caption'}, ROLE_CAPTIONS[role] || role));
+      return h('span', {class: 'role-figure'}, img, h('span', {class: 'role-caption'}, roleLabel(format, role)));
     });
     return h('button', {
       type: 'button',
       class: ['tile', isDead ? 'dead' : '', channel === selected ? 'selected' : '']
           .filter(Boolean).join(' '),
-      title: describeChannel(grid, position),
+      title: describeItem(grid, position, format),
       dataset: {channel: String(channel)},
       onclick: () => onSelect(channel),
     },
@@ -57,14 +53,21 @@ export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolut
     h('span', {class: 'tile-label'},
       h('span', {class: 'tile-index'}, `#${channel}`),
       isDead ? h('span', {class: 'tile-dead'}, 'dead')
-             : h('span', {class: 'tile-value'}, format(values[position]))),
+             : h('span', {class: 'tile-value'}, numbers(values[position]))),
     names[position] ? h('span', {class: 'tile-name', title: names[position]}, names[position]) : null);
   });
   return h('div', {class: `grid method-${grid.method}`, role: 'list'}, tiles);
 }
 
-/** The user's names of the channels (class names of an output layer), aligned with channels. */
-export function channelNames(grid) {
+function roleLabel(format, role) {
+  return (format.role_labels && format.role_labels[role]) || role;
+}
+
+/** The names under the tiles, aligned with channels: the view's (occlusion: true and predicted
+ *  class), else the user's class names of an output layer's channels. */
+export function itemNames(grid) {
+  const view = viewOf(grid.method);
+  if (view.names) return view.names(grid);
   const names = grid.settings && grid.settings.channel_names;
   return Array.isArray(names) && names.length === grid.channels.length ?
     names.map((n) => (typeof n === 'string' ? n : '')) : grid.channels.map(() => '');
@@ -79,56 +82,39 @@ function legacyStretched(grid) {
  * One line under the panel title: how the images were drawn and what they show, so that no
  * picture is read as something it is not.
  */
-export function describeGrid(grid, contrast) {
-  const settings = grid.settings || {};
+export function describeGrid(grid, contrast, format) {
   const parts = [];
-  if (grid.method !== 'weights') {
+  if (grid.roles.some((role) => STRETCHABLE.has(role))) {
     parts.push(legacyStretched(grid) ? 'images stretched per tile when recorded (older tb-featviz)' :
       `images ${CONTRASTS[contrast] || CONTRASTS.absolute}`);
   }
-  const squashed = grid.method === 'am' && /before (softmax|sigmoid)/.test(settings.target || '');
-  parts.push(squashed ?
-    'number: the probability the AM image reached (the logit was maximized: hover a tile for it)' :
-    `number: ${HEADLINE_MEANING[grid.method]}`);
-  if (grid.method === 'am' && settings.target) parts.push(`maximized: ${settings.target}`);
-  if (grid.method === 'am' && settings.dead_test) parts.push(`dead = constant on ${settings.dead_test}`);
-  if (grid.method === 'deconv') {
-    const path = settings.path || [];
-    const counts = {};
-    for (const entry of path) counts[entry.rule] = (counts[entry.rule] || 0) + 1;
-    const rules = Object.entries(counts).map(([rule, n]) => `${n} × ${rule}`).join(', ');
-    parts.push(`rule: ${settings.rule || 'deconvnet'}${rules ? ` (${rules} on the path)` : ''}`);
-    parts.push('each tile: left, the strongest activations projected to pixels (gray = 0); ' +
-               'right, the image patches that caused them');
-  }
-  if (grid.method === 'weights') {
-    const layout = grid.layout || {};
-    parts.push(layout.orientation === 'stamp' ?
-      'each tile: what one input unit adds to the output (transposed conv)' :
-      'each tile: one filter, its weights over the input window');
-    if (!layout.colour) {
-      const slices = layout.slices_shown;
-      parts.push(`a mosaic of ${slices ? `${slices} ` : ''}input-channel slices of that one filter ` +
-                 '(gray = 0, blue gaps between slices)');
-    }
-  }
+  const view = viewOf(grid.method);
+  parts.push(...(view.describe ? view.describe(grid, format.meaning) : [`number: ${format.meaning}`]));
   return parts.join(' · ');
 }
 
-/** Tooltip text: every number the record holds for this channel. */
-function describeChannel(grid, position) {
-  const name = channelNames(grid)[position];
-  const lines = [`channel ${grid.channels[position]}${name ? ` (${name})` : ''} · epoch ${grid.step}`];
+/** The method's legend beside the line above (colour scales, class colours), or null. */
+export function legendOf(grid) {
+  const view = viewOf(grid.method);
+  return view.legend ? view.legend(grid) : null;
+}
+
+/** Tooltip text: every number the record holds for this item. */
+function describeItem(grid, position, format) {
+  const name = itemNames(grid)[position];
+  const lines = [`${format.item} ${grid.channels[position]}${name ? ` (${name})` : ''} · epoch ${grid.step}`];
   for (const [key, values] of Object.entries(grid.numbers)) {
     const value = values[position];
     if (key === 'input_channels' && Array.isArray(value)) {
       lines.push(`reads input channels: ${value.length > 8 ? `${value[0]}…${value[value.length - 1]}` : value.join(', ')}`);
       continue;
     }
-    if (Array.isArray(value)) continue;  // per-probe lists (top_k) are too long for a tooltip
+    if (Array.isArray(value)) continue;  // per-probe lists and score grids are too long for a tooltip
     lines.push(`${key}: ${formatNumber(value)}`);
   }
-  lines.push(`the number on the tile: ${HEADLINE_MEANING[grid.method]}`);
-  lines.push('click to see this channel at every epoch');
+  const view = viewOf(grid.method);
+  if (view.details) lines.push(...view.details(grid, position));
+  lines.push(`the number on the tile: ${format.meaning}`);
+  lines.push(`click to see this ${format.item} at every epoch`);
   return lines.join('\n');
 }

@@ -8,20 +8,13 @@ import {PALETTE} from './chart.js';
 import {h, replace} from './dom.js';
 import {renderEvolution} from './evolution.js';
 import {CONTRASTS} from './contrast.js';
-import {HEADLINE, channelNames, describeGrid, renderGrid} from './grid.js';
+import {describeGrid, formatOf, itemNames, legendOf, renderGrid} from './grid.js';
 import {numberFormat} from './numbers.js';
 import {Poller} from './poller.js';
 import {RunPicker, fillSelect, runMatcher} from './runpicker.js';
 import {followTheme} from './theme.js';
 import {readUrlState, writeUrlState} from './urlstate.js';
 
-const METHODS = ['am', 'deconv', 'weights'];
-const METHOD_LABELS = {am: 'Activation max.', deconv: 'Deconvnet', weights: 'Weights'};
-const MISSING_METHOD_HINT = {
-  am: 'no activation-maximization records for this layer',
-  deconv: 'no deconvnet records: pass probe_images=... to FeatVizCallback',
-  weights: 'this layer has no filter weights to show',
-};
 const PLAY_SPEEDS = [['1400', '0.5×'], ['700', '1×'], ['350', '2×'], ['150', '4×']];
 
 export async function render() {
@@ -44,7 +37,8 @@ class Dashboard {
     this.grids = new Map();  // run name → the /grid answer shown for it
     this.listingText = '';
     this.detailsText = '';
-    this.rolesByMethod = {};
+    this.formats = {};  // method name → its format (/runs): label, roles, headline number, item
+    this.methods = [];  // method names in the engine's order
     this.gridToken = 0;
     this.evolutionToken = 0;
     this.evolution = null;
@@ -140,7 +134,7 @@ class Dashboard {
       }
     }
     if (saved.layer) s.layer = saved.layer;
-    if (METHODS.includes(saved.method)) s.method = saved.method;
+    if (/^[a-z_]+$/.test(saved.method || '')) s.method = saved.method;  // checked against the run's methods
     if (/^\d+$/.test(saved.step || '')) {
       s.step = Number(saved.step);
       s.follow = false;
@@ -193,7 +187,8 @@ class Dashboard {
     const listingText = JSON.stringify(listing);
     const listingChanged = listingText !== this.listingText;
     this.listingText = listingText;
-    this.rolesByMethod = listing.roles || {};
+    this.formats = listing.formats || {};
+    this.methods = listing.methods || Object.keys(this.formats);
     s.runs = listing.runs;
     const names = new Set(s.runs.map((r) => r.name));
     if (!names.has(s.run)) s.run = s.runs.length ? s.runs[0].name : null;
@@ -242,7 +237,7 @@ class Dashboard {
     const methods = this.layerInfo()?.methods || {};
     if (!(s.method in methods)) {
       if (s.method !== null) s.channel = null;  // a link without a method keeps its channel
-      s.method = METHODS.find((m) => m in methods) || null;
+      s.method = this.methods.find((m) => m in methods) || Object.keys(methods)[0] || null;
     }
     if (s.method && !(s.role && this.roles().includes(s.role))) s.role = this.roles()[0];
   }
@@ -258,8 +253,19 @@ class Dashboard {
     return series ? series.steps : [];
   }
 
+  format(method = this.state.method) {
+    return formatOf(this.formats, method);
+  }
+
+  /** The image roles of the shown records (an occlusion record of a feature layer has no class
+   *  map), else the method's. */
   roles() {
-    return this.rolesByMethod[this.state.method] || ['image'];
+    const grid = this.grids.get(this.state.run);
+    if (grid && grid.layer === this.state.layer && grid.method === this.state.method && grid.roles.length) {
+      return grid.roles;
+    }
+    const roles = this.format().roles;
+    return roles && roles.length ? roles : ['image'];
   }
 
   /** One colour per run for as long as the run list stands, wherever the run is shown
@@ -430,16 +436,17 @@ class Dashboard {
     this.contrastSelect.value = s.contrast;
     this.speedSelect.value = String(s.playMs);
     const methods = this.layerInfo()?.methods || {};
-    replace(this.methodButtons, METHODS.map((method) => h('button', {
+    const shown = [...this.methods, ...Object.keys(methods).filter((m) => !this.methods.includes(m))];
+    replace(this.methodButtons, shown.map((method) => h('button', {
       type: 'button',
       role: 'radio',
       class: method === s.method ? 'active' : '',
       'aria-checked': String(method === s.method),
       dataset: {method},
       disabled: !(method in methods),
-      title: method in methods ? METHOD_LABELS[method] : MISSING_METHOD_HINT[method],
+      title: method in methods ? this.format(method).label : this.format(method).missing,
       onclick: () => this.setMethod(method),
-    }, METHOD_LABELS[method])));
+    }, this.format(method).label)));
     this.renderEpoch();
   }
 
@@ -497,7 +504,7 @@ class Dashboard {
     const answers = await Promise.all(runs.map((run) => this.fetchPanel(run)));
     if (token !== this.gridToken) return;  // a newer request superseded this one
     // One number format for every panel shown together, so that runs compare at a glance.
-    const headline = HEADLINE[s.method];
+    const headline = this.format().headline;
     const format = numberFormat(answers.flatMap((a) => (a.grid && a.grid.numbers[headline]) || []));
     this.panels.classList.toggle('side-by-side', runs.length > 1);
     this.panels.style.setProperty('--columns', String(Math.min(runs.length, 3)));
@@ -510,7 +517,7 @@ class Dashboard {
     const s = this.state;
     if (!this.steps(run).includes(s.step)) {
       const message = this.layerInfo(run) ?
-        `no ${METHOD_LABELS[s.method]} record at epoch ${s.step}` : `no layer ${s.layer} in this run`;
+        `no ${this.format().label} record at epoch ${s.step}` : `no layer ${s.layer} in this run`;
       return {run, message, empty: true};
     }
     try {
@@ -529,12 +536,14 @@ class Dashboard {
     const panel = (...content) => h('section', {class: 'panel', dataset: {run}}, title, ...content);
     if (!grid) return panel(h('p', {class: empty ? 'empty' : 'error'}, message));
     return panel(
-        h('p', {class: 'panel-legend'}, describeGrid(grid, s.contrast)),
+        h('p', {class: 'panel-legend'}, describeGrid(grid, s.contrast, this.format())),
+        legendOf(grid),
         renderGrid(grid, {
           selected: run === s.channelRun ? s.channel : null,
           onSelect: (channel) => this.selectChannel(channel, run),
           contrast: s.contrast,
-          format,
+          format: this.format(),
+          numbers: format,
         }));
   }
 
@@ -556,6 +565,7 @@ class Dashboard {
         step: s.step,
         contrast: s.contrast,
         roles: this.roles(),
+        format: this.format(),
         overlays: overlays.filter(Boolean),
         scalars,
         name: this.channelName(run),
@@ -598,7 +608,7 @@ class Dashboard {
   /** The user's name of the chosen channel (a class name), from the grid shown for `run`. */
   channelName(run) {
     const grid = this.grids.get(run);
-    return grid ? channelNames(grid)[grid.channels.indexOf(this.state.channel)] || '' : '';
+    return grid ? itemNames(grid)[grid.channels.indexOf(this.state.channel)] || '' : '';
   }
 
   clearEvolution() {

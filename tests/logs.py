@@ -6,7 +6,7 @@ import os
 
 import keras
 
-from tb_featviz import AMOptions, FeatVizCallback
+from tb_featviz import AMOptions, FeatVizCallback, OcclusionOptions
 from tests.conftest import image_data, small_cnn
 
 EPOCHS = 30  # more than TensorBoard's default 10 samples per tag: every one must be served
@@ -18,7 +18,8 @@ CLASS_NAMES = ("top left", "top right", "bottom left", "bottom right", "no blob"
 def write_fit_run(logdir: str, *, epochs: int = EPOCHS, seed: int = 0, probes: bool = True,
                   learning_rate: float = 3e-3, class_names=None) -> None:
     """Trains the small CNN for `epochs` with the callback on conv1 (all 8) and conv2 (4 channels),
-    and Keras's own TensorBoard callback in the same logdir (loss and accuracy curves)."""
+    and Keras's own TensorBoard callback in the same logdir (loss and accuracy curves). With
+    `class_names`, also the logits layer and occlusion (the probes' labels given)."""
     keras.utils.set_random_seed(seed)
     model = small_cnn()
     x, y = image_data(64, seed=seed)
@@ -30,6 +31,8 @@ def write_fit_run(logdir: str, *, epochs: int = EPOCHS, seed: int = 0, probes: b
         layers,
         class_names=class_names,
         probe_images=x[:16] if probes else None,
+        probe_labels=y[:16] if probes and class_names else None,
+        occlusion=OcclusionOptions(images=4),
         am=AMOptions(steps=4),
         top_k=4,
         verbose=False,

@@ -600,6 +600,56 @@ def test_class_units_show_the_users_class_names(dashboard):
     assert "channel 4 (no blob)" in header
 
 
+def test_occlusion_heatmaps_class_maps_legend_and_evolution(dashboard, featviz_logdir):
+    from tb_featviz.records import read_records
+
+    driver = dashboard
+    choose(driver, "run", "fast_lr")
+    wait_for(lambda: "logits" in [o.text for o in Select(driver.find_element(By.ID, "layer")).options],
+             what="logits layer")
+    choose(driver, "layer", "logits")
+    click(lambda: method_button(driver, "occlusion"), "occlusion")
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid.method-occlusion .tile")) == 4,
+             what="one tile per probe image")
+    header = read_records(str(featviz_logdir / "fast_lr"))[("logits", "occlusion")][EPOCHS][0]
+    for position, tile in enumerate(tiles(driver)):
+        assert [i.get_attribute("class") for i in tile.find_elements(By.TAG_NAME, "img")] == ["role-heatmap", "role-classes"]
+        captions = [c.text for c in tile.find_elements(By.CSS_SELECTOR, ".role-caption")]
+        assert captions == ["score", "class"]
+        label, predicted = header["numbers"]["label"][position], header["numbers"]["predicted"][position]
+        name = tile.find_element(By.CSS_SELECTOR, ".tile-name").text
+        assert name == f"true: {CLASS_NAMES[label]} → {CLASS_NAMES[predicted]}"
+        assert float(tile.find_element(By.CSS_SELECTOR, ".tile-value").text) == pytest.approx(
+            header["numbers"]["score"][position], abs=0.006)
+    text = legend(driver, "fast_lr")
+    assert "number: the probability of the true class on the unoccluded image" in text
+    assert "a 8 px gray square every 2 px (13 × 13 places)" in text
+    scale = driver.find_element(By.CSS_SELECTOR, ".occlusion-legend .colour-bar").get_attribute("style")
+    assert "linear-gradient" in scale and "rgb(68, 1, 84)" in scale  # the recorded colormap, dark = low
+    classes = [c.text for c in driver.find_elements(By.CSS_SELECTOR, ".class-legend .class-swatch")]
+    shown = {c for grid in header["numbers"]["classes"] for row in grid for c in row} | set(header["numbers"]["label"])
+    assert classes == [CLASS_NAMES[c] for c in sorted(shown)]
+    wait_for(lambda: images_loaded(driver, ".tile img") == 8, what="heatmaps and class maps")
+    screenshot(driver, "occlusion_fast_lr_logits")
+    driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe"))
+    click_tile(driver, 2)
+    title = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".evolution h2").text, what="evolution")
+    assert title.startswith("logits · image 2 (true: ")
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")) == EPOCHS + 1, what="frames")
+    options = [o.text for o in Select(driver.find_element(By.CSS_SELECTOR, ".role-select")).options]
+    assert options == ["score", "class"]
+    Select(driver.find_element(By.CSS_SELECTOR, ".role-select")).select_by_value("classes")
+    wait_for(lambda: "classes" in driver.find_element(By.CSS_SELECTOR, ".evolution .frame img").get_attribute("src")
+             or Select(driver.find_element(By.CSS_SELECTOR, ".role-select")).first_selected_option.get_attribute(
+                 "value") == "classes", what="the class map's evolution")
+    # A feature layer's occlusion: its strongest map's activation, one image per tile.
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    choose(driver, "layer", "conv2")
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid.method-occlusion .tile img")) == 4,
+             what="conv2's heatmaps")
+    assert "the total activation of the strongest feature map" in legend(driver, "fast_lr")
+
+
 def test_polling_waits_for_each_answer_and_backs_off(dashboard):
     driver = dashboard
     calls = driver.execute_async_script("""

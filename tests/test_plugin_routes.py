@@ -120,6 +120,27 @@ def test_evolution_of_deconv_patches(server):
     assert len(evolution["frames"]) == len(ALL_EPOCHS) and evolution["role"] == "patches"
 
 
+def test_occlusion_items_are_probe_images_with_the_roles_each_record_holds(server, featviz_logdir):
+    formats = server.json("/data/plugin/featviz/runs")["formats"]
+    assert formats["occlusion"]["item"] == "image" and formats["occlusion"]["headline"] == "score"
+    assert formats["am"]["label"] == "Activation max."
+    layers = {layer["name"]: layer["methods"] for layer in run_detail(server, "fast_lr")["layers"]}
+    assert {name for name, methods in layers.items() if "occlusion" in methods} == {"conv1", "conv2", "logits"}
+    grid = server.json(query("grid", run="fast_lr", layer="logits", method="occlusion", step=3))
+    assert grid["roles"] == ["heatmap", "classes"] and grid["channels"] == [0, 1, 2, 3]
+    header, pngs = read_records(str(featviz_logdir / "fast_lr"))[("logits", "occlusion")][3]
+    assert grid["numbers"]["scores"] == header["numbers"]["scores"]
+    assert server.get("/data/plugin/featviz/" + grid["images"]["classes"][1])[1] == pngs[3]  # image 1's class map
+    feature = server.json(query("grid", run="fast_lr", layer="conv2", method="occlusion"))
+    assert feature["roles"] == ["heatmap"] and len(feature["images"]["heatmap"]) == 4
+    evolution = server.json(query("evolution", run="fast_lr", layer="logits", method="occlusion", channel=2,
+                                  role="classes"))
+    assert len(evolution["frames"]) == len(ALL_EPOCHS) and not evolution["problems"]
+    status, body, _ = server.get(query("evolution", run="fast_lr", layer="conv2", method="occlusion", channel=2,
+                                       role="classes"))
+    assert status == 404 and b"has no classes images in its occlusion records; roles: heatmap" in body
+
+
 BAD_REQUESTS = [
     # (path, expected status, words the message must contain)
     (query("grid", layer="conv1", method="am"), 400, "missing parameter 'run'"),

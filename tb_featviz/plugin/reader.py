@@ -98,7 +98,12 @@ class RecordReader:
         for run in sorted(listing):
             problems = self._parse_run(run, listing[run])[1]
             runs.append({"name": run, "problems": problems})
-        answer = {"runs": runs, "methods": list(metadata.METHODS), "roles": metadata.ROLES}
+        answer = {
+            "runs": runs,
+            "methods": list(metadata.METHODS),
+            "roles": {name: list(roles) for name, roles in metadata.ROLES.items()},
+            "formats": {name: f.describe() for name, f in metadata.FORMATS.items()},
+        }
         with self._lock:
             self._listings[experiment_id] = (key, now, answer)
             while len(self._listings) > _LISTING_CACHE_ENTRIES:
@@ -144,10 +149,10 @@ class RecordReader:
                     f"epochs: {_describe_ints([r.step for r in records])}"
                 )
         header = self._header(ctx, record, series)
-        roles = list(metadata.ROLES[method])
+        roles = header["roles"]
         images = {
             role: [
-                _image_url(record, metadata.blob_index(position, role, method))
+                _image_url(record, metadata.blob_index(position, role, roles))
                 for position in range(len(header["channels"]))
             ]
             for role in roles
@@ -179,7 +184,7 @@ class RecordReader:
                 f"method {method!r} has no image role {role!r}; roles: {list(metadata.ROLES[method])}"
             )
         series = self._series(ctx, experiment_id, run, layer, method)
-        frames, problems, known_channels = [], [], set()
+        frames, problems, known_channels, without_role, roles_held = [], [], set(), [], []
         for record in self._series_records(ctx, experiment_id, series):
             try:
                 header = self._header(ctx, record, series)
@@ -190,13 +195,24 @@ class RecordReader:
             if channel not in header["channels"]:
                 continue
             position = header["channels"].index(channel)
+            if role not in header["roles"]:
+                without_role.append(record.step)
+                roles_held = header["roles"]
+                continue
             frames.append(
                 {
                     "step": record.step,
-                    "image": _image_url(record, metadata.blob_index(position, role, method)),
+                    "image": _image_url(record, metadata.blob_index(position, role, header["roles"])),
                     "numbers": {name: values[position] for name, values in header["numbers"].items()},
                 }
             )
+        if without_role and not frames:
+            raise errors.NotFoundError(
+                f"layer {layer!r} of run {run!r} has no {role} images in its {method} records; roles: "
+                f"{', '.join(roles_held)}"
+            )
+        if without_role:
+            problems.append(f"epochs {_describe_ints(without_role)}: no {role} images in their records")
         if not frames and not problems:
             raise errors.NotFoundError(
                 f"layer {layer!r} of run {run!r} has no {method} images of channel {channel}; "
@@ -432,7 +448,7 @@ class RecordReader:
                 f"{series.layer}/{series.method} but its header says "
                 f"{header['layer']}/{header['method']}"
             )
-        expected = metadata.expected_length(len(header["channels"]), header["method"])
+        expected = metadata.expected_length(len(header["channels"]), header["roles"])
         if len(record.keys) != expected:
             raise errors.NotFoundError(
                 f"record of epoch {record.step} is incomplete: "
