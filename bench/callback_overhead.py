@@ -48,14 +48,14 @@ def main():
         args.epochs, args.train_images = 1, 1000
     x, y = fashion_mnist.load("train")
     x, y = x[: args.train_images], y[: args.train_images]
-    probes, _ = fashion_mnist.load("test")
-    probes = probes[:PROBE_IMAGES]
+    probes, probe_labels = fashion_mnist.load("test")
+    probes, probe_labels = probes[:PROBE_IMAGES], probe_labels[:PROBE_IMAGES]
 
     fit_seconds(x[:256], y[:256], 1, [])  # warm-up: TensorFlow's first-fit costs hit neither side
     plain = fit_seconds(x, y, args.epochs, [])
     with tempfile.TemporaryDirectory() as logdir:
         extra = {"max_overhead": args.max_overhead} if args.max_overhead is not None else {}
-        callback = FeatVizCallback(logdir, LAYERS, probe_images=probes, verbose=0,
+        callback = FeatVizCallback(logdir, LAYERS, probe_images=probes, probe_labels=probe_labels, verbose=0,
                                    every_n_epochs=args.every_n_epochs, **extra)
         with_callback = fit_seconds(x, y, args.epochs, [callback])
     visualizing = sum(seconds for _, seconds in callback.timings)

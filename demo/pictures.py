@@ -3,7 +3,8 @@
     python -m demo.pictures runs/demo/featviz docs/demo
 
 Writes: the first layer's AM grid at epoch 0 and at the last epoch, one channel's evolution
-strip across all epochs, and a deconv row (top-k projections beside their image patches).
+strip across all epochs, a deconv row (top-k projections beside their image patches) and the
+occlusion maps of the probe images after the first and the last epoch.
 """
 
 from __future__ import annotations
@@ -13,16 +14,32 @@ import sys
 
 import numpy as np
 
-from tb_featviz import imaging, labels
+from tb_featviz import imaging, labels, metadata
 from tb_featviz.records import decode_images, read_records
 
 
+def record_grid(records: dict, layer: str, method: str, step: int, positions=None, *, columns: int = 8,
+                scale: int = 3, gap: int = 4) -> np.ndarray:
+    """A record's tiles as the dashboard shows them: per item its images side by side (the roles
+    the record holds), labelled with its index and headline number (`metadata.FORMATS`)."""
+    header, pngs = records[(layer, method)][step]
+    roles, numbers = header["roles"], header["numbers"]
+    headline = numbers[metadata.FORMATS[method].headline]
+    positions = range(len(header["channels"])) if positions is None else positions
+    tiles, names = [], []
+    for position in positions:
+        images = decode_images(pngs[position * len(roles) : (position + 1) * len(roles)])
+        tile = images[0]
+        for image in images[1:]:
+            tile = labels.side_by_side(tile, image)
+        tiles.append(tile)
+        names += labels.channel_labels([header["channels"][position]], [headline[position]],
+                                       [numbers.get("dead", [False] * len(headline))[position]])
+    return labels.labelled_grid(np.stack(tiles), names, columns=min(columns, len(tiles)), scale=scale, gap=gap)
+
+
 def am_grid(records: dict, layer: str, step: int) -> np.ndarray:
-    header, pngs = records[(layer, "am")][step]
-    tiles = decode_images(pngs)
-    numbers = header["numbers"]
-    names = labels.channel_labels(header["channels"], numbers["activation"], numbers["dead"])
-    return labels.labelled_grid(tiles, names, columns=8, scale=3)
+    return record_grid(records, layer, "am", step)
 
 
 def most_changed_channel(records: dict, layer: str) -> int:
@@ -48,15 +65,51 @@ def evolution_strip(records: dict, layer: str, channel: int) -> np.ndarray:
 def deconv_row(records: dict, layer: str, count: int = 4) -> np.ndarray:
     """The `count` strongest channels: projections grid then patches grid, side by side."""
     series = records[(layer, "deconv")]
-    header, pngs = series[max(series)]
+    header = series[max(series)][0]
     activation = np.nan_to_num(np.array(header["numbers"]["activation"], float), nan=-np.inf)
-    order = np.argsort(-activation)[:count]
-    tiles, names = [], []
-    for position in order:
-        projections, patches = decode_images(pngs[2 * position : 2 * position + 2])
-        tiles.append(labels.side_by_side(projections, patches))
-        names.append(f"#{header['channels'][position]}")
-    return labels.labelled_grid(np.stack(tiles), names, columns=count, scale=2, gap=10)
+    return record_grid(records, layer, "deconv", max(series), np.argsort(-activation)[:count], columns=count,
+                       scale=2, gap=10)
+
+
+def occlusion_rows(records: dict, layer: str) -> np.ndarray:
+    """Each probe image's occlusion heatmap and class map after the first and the last epoch,
+    with the colour scale and the classes' colours drawn under them."""
+    steps = sorted(records[(layer, "occlusion")])
+    shown = [steps[1] if len(steps) > 1 else steps[0], steps[-1]]
+    parts = []
+    for step in shown:
+        grid = record_grid(records, layer, "occlusion", step, columns=4, scale=3)
+        parts.append(labels.captioned(grid, f"AFTER EPOCH {step}"))
+    header = records[(layer, "occlusion")][shown[-1]][0]
+    parts.append(_occlusion_legend(header, parts[-1].shape[1]))
+    width = max(part.shape[1] for part in parts)
+    return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0)), constant_values=255) for p in parts])
+
+
+def _occlusion_legend(header: dict, width: int) -> np.ndarray:
+    """The colour scale (0 to 1, dark = low) and each class's colour with its name."""
+    layout, names = header["layout"], header["settings"].get("class_names") or []
+    present = sorted({c for image in header["numbers"]["classes"] for row in image for c in row}
+                     | set(header["numbers"]["label"]))
+    entries = [(layout["class_colours"].get(str(c), layout["other_colour"]), names[c] if c < len(names) else f"{c}")
+               for c in present]
+    band = np.full((2 * (labels.CHAR_HEIGHT + 8) + 4, width, 3), 255, np.uint8)
+    anchors = np.array(layout["colormap"], float)
+    at = np.linspace(0, len(anchors) - 1, 100)
+    ramp = np.stack([np.interp(at, np.arange(len(anchors)), anchors[:, c]) for c in range(3)], axis=1)
+    labels.draw_text(band, "P(TRUE CLASS)  0", 4, 4)
+    left = 4 + labels.text_width("P(TRUE CLASS)  0") + 6
+    band[4 : 4 + labels.CHAR_HEIGHT, left : left + 100] = ramp[None].astype(np.uint8)
+    labels.draw_text(band, "1   LEFT: P, SQUARE THERE  RIGHT: CLASS, SQUARE THERE", 4, left + 106)
+    x, y = 4, labels.CHAR_HEIGHT + 14
+    for colour, name in entries:
+        text = name.upper().replace("T-SHIRT/TOP", "T-SHIRT")
+        if x + 16 + labels.text_width(text) > width:
+            break
+        band[y : y + labels.CHAR_HEIGHT, x : x + labels.CHAR_HEIGHT] = colour
+        labels.draw_text(band, text, y, x + labels.CHAR_HEIGHT + 4)
+        x += labels.CHAR_HEIGHT + 4 + labels.text_width(text) + 14
+    return band
 
 
 def write_pictures(run_dir: str, out_dir: str) -> list:
@@ -71,6 +124,8 @@ def write_pictures(run_dir: str, out_dir: str) -> list:
     }
     if ("conv3", "deconv") in records:
         pictures["conv3_deconv.png"] = deconv_row(records, "conv3")
+    if ("logits", "occlusion") in records:
+        pictures["logits_occlusion.png"] = occlusion_rows(records, "logits")
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for name, image in pictures.items():

@@ -192,7 +192,8 @@ def _run(args) -> int:
 
 def _train_and_report(args, model, initial_epoch, x_train, y_train, x_test, y_test, tensorboard) -> int:
     featviz = FeatVizCallback(
-        os.path.join(args.logdir, FEATVIZ_RUN), LAYERS, probe_images=x_test[:PROBE_IMAGES]
+        os.path.join(args.logdir, FEATVIZ_RUN), LAYERS, probe_images=x_test[:PROBE_IMAGES],
+        probe_labels=y_test[:PROBE_IMAGES], class_names=fashion_mnist.CLASS_NAMES,
     )
     callbacks = [
         featviz,

@@ -72,8 +72,12 @@ def test_demo_trains_logs_every_layer_and_serves_the_dashboard(finished_demo):
     assert {layer for layer, _ in records} == LAYERS
     assert set(records[("conv3", "deconv")]) == {0, 1, 2}
     assert set(records[("logits", "am")]) == {0, 1, 2}
+    occlusion = records[("logits", "occlusion")][2][0]  # where the model looks, per probe image
+    assert occlusion["roles"] == ["heatmap", "classes"] and occlusion["channels"] == list(range(8))
+    assert occlusion["settings"]["class_names"][0] == "T-shirt/top"
+    assert set(records[("conv3", "occlusion")]) == {0, 1, 2}
     for name in ("conv1_am_first_epoch.png", "conv1_am_last_epoch.png", "conv2_evolution.png",
-                 "conv3_deconv.png"):
+                 "conv3_deconv.png", "logits_occlusion.png"):
         assert (logdir / "pictures" / name).read_bytes().startswith(b"\x89PNG")
 
     base = f"http://127.0.0.1:{port}"
