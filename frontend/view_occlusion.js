@@ -4,7 +4,16 @@
 import {h} from './dom.js';
 import {significant} from './numbers.js';
 
-const rgb = (c) => `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+const MAX_SWATCHES = 40;
+const asList = (value) => (Array.isArray(value) ? value : []);
+
+/** A CSS colour from a record's [r, g, b]: only numbers reach the style (anything else: gray). */
+function rgb(colour) {
+  if (!Array.isArray(colour) || colour.length !== 3 || !colour.every((v) => Number.isFinite(v))) {
+    return 'rgb(128, 128, 128)';
+  }
+  return `rgb(${colour.map((v) => Math.max(0, Math.min(255, Math.round(v)))).join(', ')})`;
+}
 
 /** A class's name: the user's class names when the record has them, else "class k". */
 function className(grid, index) {
@@ -17,7 +26,7 @@ export const occlusionView = {
     const settings = grid.settings || {};
     const layout = grid.layout || {};
     const output = settings.layer_output;
-    const square = `a ${layout.size} px gray square every ${layout.stride} px (${(layout.grid || []).join(' × ')} places)`;
+    const square = `a ${layout.size} px gray square every ${layout.stride} px (${asList(layout.grid).join(' × ')} places)`;
     return [
       output ? 'number: the probability of the true class on the unoccluded image' :
         'number: the total activation of the strongest feature map on the unoccluded image',
@@ -33,7 +42,7 @@ export const occlusionView = {
   /** The colour scale, and the classes of the class maps shown. */
   legend(grid) {
     const layout = grid.layout || {};
-    const colours = (layout.colormap || []).map(rgb);
+    const colours = asList(layout.colormap).map(rgb);
     const output = (grid.settings || {}).layer_output;
     const alpha = layout.overlay_alpha ? ` (drawn ${Math.round(layout.overlay_alpha * 100)} % over the image)` : '';
     const bar = h('span', {class: 'occlusion-scale'},
@@ -43,13 +52,21 @@ export const occlusionView = {
         h('span', {class: 'muted'}, output ? ` probability of the true class${alpha}` :
           ` each image's own range: darkest = the square there lowers the activation most${alpha}`));
     if (!output) return h('div', {class: 'occlusion-legend'}, bar);
-    const present = new Set();
-    for (const rows of grid.numbers.classes || []) for (const row of rows || []) for (const c of row || []) present.add(c);
-    for (const label of grid.numbers.label || []) present.add(label);
-    const known = layout.class_colours || {};
-    const swatches = [...present].sort((a, b) => a - b).map((c) => h('span', {class: 'class-swatch'},
-        h('span', {class: 'class-colour', style: `background: ${rgb(known[String(c)] || layout.other_colour || [0, 0, 0])}`}),
-        className(grid, c)));
+    const present = new Set((grid.numbers.label || []).filter(Number.isInteger));
+    for (const image of asList(grid.numbers.classes)) {
+      for (const row of asList(image)) for (const c of asList(row)) if (Number.isInteger(c)) present.add(c);
+    }
+    const known = layout.class_colours && typeof layout.class_colours === 'object' ? layout.class_colours : {};
+    const coloured = [...present].filter((c) => String(c) in known).sort((a, b) => a - b);
+    const others = present.size - coloured.length;
+    const swatches = coloured.slice(0, MAX_SWATCHES).map((c) => h('span', {class: 'class-swatch'},
+        h('span', {class: 'class-colour', style: `background: ${rgb(known[String(c)])}`}), className(grid, c)));
+    if (coloured.length > MAX_SWATCHES) swatches.push(` and ${coloured.length - MAX_SWATCHES} more`);
+    if (others) {
+      swatches.push(h('span', {class: 'class-swatch'},
+          h('span', {class: 'class-colour', style: `background: ${rgb(layout.other_colour)}`}),
+          `${others} other class${others > 1 ? 'es' : ''} (hover a tile)`));
+    }
     return h('div', {class: 'occlusion-legend'}, bar, h('span', {class: 'class-legend'}, 'classes: ', swatches));
   },
 
@@ -69,7 +86,7 @@ export const occlusionView = {
     const scores = (grid.numbers.scores || [])[position];
     const min = (grid.numbers.min_score || [])[position];
     if (!Array.isArray(scores) || typeof min !== 'number') return [];
-    const boxes = (grid.layout || {}).boxes || [];
+    const boxes = asList((grid.layout || {}).boxes);
     const flat = scores.flat();
     const at = flat.indexOf(min);
     const box = boxes[at];

@@ -243,7 +243,8 @@ class Occluder:
                     f"probe_labels hold class {int(bad[0])}, but the model's output has {num_classes} classes "
                     f"(valid: 0..{num_classes - 1})"
                 )
-            scores = _probabilities(occluded[0], source == "output")[0].reshape(n, rows, cols, num_classes)
+            scores = _probabilities(occluded[0], not source.startswith(("softmax", "sigmoid")))[0]
+            scores = scores.reshape(n, rows, cols, num_classes)
             result.probability = np.take_along_axis(scores, labels[:, None, None, None], axis=-1)[..., 0]
             result.predicted_class = np.argmax(scores, axis=-1)
             result.unoccluded_probability = probabilities[np.arange(n), labels]
@@ -292,17 +293,22 @@ def _probabilities(outputs: np.ndarray, is_probability: Optional[bool] = None) -
     """(probabilities (n, classes), source): the output as it is when it is a probability per
     class (a softmax or sigmoid output layer), else its softmax (a logits layer). Unknown
     (None): decided by the values, rows of probabilities that sum to 1. The choice made on the
-    unoccluded images is passed on, so every position is read the same way."""
+    unoccluded images is passed on, so every position is read the same way. A single unit is
+    a binary classifier: class 1 with its probability (sigmoid of a logit), class 0 with the rest."""
     if outputs.ndim != 2:
         raise ConfigurationError(
             f"occlusion needs a classifier: the model's output must be (batch, classes), got {outputs.shape[1:]}"
         )
+    binary = outputs.shape[1] == 1
     if is_probability is None:
         is_probability = bool(np.all(outputs >= 0) and np.all(outputs <= 1)
-                              and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3))
-    source = "output" if is_probability else "softmax of the output (logits)"
+                              and (binary or np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3)))
+    if binary:
+        positive = outputs[:, 0] if is_probability else 1.0 / (1.0 + np.exp(-outputs[:, 0]))
+        source = "output (one unit: class 1)" if is_probability else "sigmoid of the output (a logit for class 1)"
+        return np.stack([1.0 - positive, positive], axis=1), source
     if is_probability:
-        return outputs, source
+        return outputs, "output"
     shifted = outputs - outputs.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True), source
+    return exp / exp.sum(axis=1, keepdims=True), "softmax of the output (logits)"

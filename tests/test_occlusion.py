@@ -170,3 +170,22 @@ def test_registry_and_format_name_the_same_methods():
     assert tuple(REGISTRY) == metadata.METHODS
     for name, method in REGISTRY.items():
         assert method.format.name == name and method.format.headline and method.format.roles
+
+
+def test_a_binary_classifier_and_a_non_classifier(tmp_path):
+    x, y = image_data(16, seed=7)
+    keras.utils.set_random_seed(7)
+    binary = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1, activation="sigmoid")])
+    labels = (y[:3] % 2).astype(int)
+    result = tb_featviz.occlusion(binary, x[:3], labels, size=16, stride=16)
+    plain = binary.predict(x[:3], verbose=0)[:, 0]
+    np.testing.assert_allclose(result.unoccluded_probability, np.where(labels == 1, plain, 1 - plain), atol=1e-6)
+    assert result.num_classes == 2 and result.probability_source == "output (one unit: class 1)"
+    with pytest.raises(ConfigurationError, match="class 2, but the model's output has 2 classes"):
+        tb_featviz.occlusion(binary, x[:1], [2])
+    segmenter = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(5, 3, padding="same", name="conv")])
+    segmenter.compile("adam", "mse")
+    callback = tb_featviz.FeatVizCallback(str(tmp_path), "conv", probe_images=x[:4], probe_labels=y[:4])
+    with pytest.raises(ConfigurationError, match=r"needs a classifier: the model's output must be \(batch, classes\)"):
+        segmenter.fit(x[:4], np.zeros((4, 32, 32, 5)), epochs=1, verbose=0, callbacks=[callback])

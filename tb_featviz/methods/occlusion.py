@@ -41,7 +41,7 @@ class Occlusion(Method):
         """Probabilities on the model's output layer, else (or with `feature`) the layer's
         strongest feature map."""
         is_output = not feature and plan.ref.layer is output_layer(plan.ref.model)
-        _check_labels(plan.ref.model, settings.probe_labels)
+        _check_classifier(plan.ref.model, settings.probe_labels)
         common = dict(settings={"input": spec.settings(), "layer_output": is_output})
         if settings.class_names is not None:
             common["settings"]["class_names"] = list(settings.class_names)
@@ -106,9 +106,15 @@ def occlusion_record(layer: str, result) -> summary.Record:
                                settings=settings, layout=layout, roles=roles)
 
 
-def _check_labels(model, labels) -> None:
-    """Every label is one of the model's classes (checked before training, not at the first epoch)."""
-    classes = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+def _check_classifier(model, labels) -> None:
+    """The model is a classifier, (batch, classes), and every label one of its classes: checked
+    before training, not at the first epoch."""
+    shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else None
+    if shape is not None and len(shape) != 2:
+        raise ConfigurationError(
+            f"occlusion needs a classifier: the model's output must be (batch, classes), got {shape}"
+        )
+    classes = (2 if shape[-1] == 1 else shape[-1]) if shape is not None else None  # one unit: binary
     if classes is not None and len(labels) and labels.max() >= classes:
         raise ConfigurationError(
             f"probe_labels hold class {int(labels.max())}, but the model's output has {classes} classes "
