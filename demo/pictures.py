@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from tb_featviz import imaging, labels, metadata
+from tb_featviz.methods.occlusion import legend_band
 from tb_featviz.records import decode_images, read_records
 
 
@@ -83,33 +84,19 @@ def occlusion_rows(records: dict, layer: str) -> np.ndarray:
     header = records[(layer, "occlusion")][shown[-1]][0]
     parts.append(_occlusion_legend(header, parts[-1].shape[1]))
     width = max(part.shape[1] for part in parts)
-    return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0)), constant_values=255) for p in parts])
+    picture = np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0)), constant_values=255)
+                              for p in parts])
+    return labels.captioned(picture, "LEFT: P(TRUE CLASS) WITH THE SQUARE THERE  RIGHT: CLASS PREDICTED THERE")
 
 
 def _occlusion_legend(header: dict, width: int) -> np.ndarray:
-    """The colour scale (0 to 1, dark = low) and each class's colour with its name."""
-    layout, names = header["layout"], header["settings"].get("class_names") or []
+    """The colour scale and each class's colour with its name, as the CLI draws them."""
+    layout = header["layout"]
     present = sorted({c for image in header["numbers"]["classes"] for row in image for c in row}
                      | set(header["numbers"]["label"]))
-    entries = [(layout["class_colours"].get(str(c), layout["other_colour"]), names[c] if c < len(names) else f"{c}")
-               for c in present]
-    band = np.full((2 * (labels.CHAR_HEIGHT + 8) + 4, width, 3), 255, np.uint8)
-    anchors = np.array(layout["colormap"], float)
-    at = np.linspace(0, len(anchors) - 1, 100)
-    ramp = np.stack([np.interp(at, np.arange(len(anchors)), anchors[:, c]) for c in range(3)], axis=1)
-    labels.draw_text(band, "P(TRUE CLASS)  0", 4, 4)
-    left = 4 + labels.text_width("P(TRUE CLASS)  0") + 6
-    band[4 : 4 + labels.CHAR_HEIGHT, left : left + 100] = ramp[None].astype(np.uint8)
-    labels.draw_text(band, "1   LEFT: P, SQUARE THERE  RIGHT: CLASS, SQUARE THERE", 4, left + 106)
-    x, y = 4, labels.CHAR_HEIGHT + 14
-    for colour, name in entries:
-        text = name.upper().replace("T-SHIRT/TOP", "T-SHIRT")
-        if x + 16 + labels.text_width(text) > width:
-            break
-        band[y : y + labels.CHAR_HEIGHT, x : x + labels.CHAR_HEIGHT] = colour
-        labels.draw_text(band, text, y, x + labels.CHAR_HEIGHT + 4)
-        x += labels.CHAR_HEIGHT + 4 + labels.text_width(text) + 14
-    return band
+    colours = {int(c): tuple(rgb) for c, rgb in layout["class_colours"].items()}
+    return legend_band(layout["colormap"], colours, header["settings"].get("class_names") or [], present, width,
+                       probability=True)
 
 
 def write_pictures(run_dir: str, out_dir: str) -> list:

@@ -29,7 +29,8 @@ export const occlusionView = {
     const square = `a ${layout.size} px gray square every ${layout.stride} px (${asList(layout.grid).join(' × ')} places)`;
     return [
       output ? 'number: the probability of the true class on the unoccluded image' :
-        'number: the total activation of the strongest feature map on the unoccluded image',
+        'number: the total activation of the image\'s strongest feature map (named under the tile: the ' +
+            'channel with the strongest unit on the unoccluded image), unoccluded',
       `each tile: a probe image with ${square}; ` + (output ?
         'left, the probability of its true class with the square centred nearest each pixel; ' +
             'right, the class the model predicts there' :
@@ -70,11 +71,14 @@ export const occlusionView = {
     return h('div', {class: 'occlusion-legend'}, bar, h('span', {class: 'class-legend'}, 'classes: ', swatches));
   },
 
-  /** "true: coat → coat": the image's true class and what the model predicts unoccluded. */
+  /** "true: coat → coat": the image's true class and what the model predicts unoccluded; on a
+   *  feature layer, the feature map followed ("map #12"). */
   names(grid) {
     const labels = grid.numbers.label || [];
     const predicted = grid.numbers.predicted || [];
+    const feature = grid.numbers.feature || [];
     return grid.channels.map((_, i) => {
+      if (Number.isInteger(feature[i])) return `map #${feature[i]}`;
       if (typeof labels[i] !== 'number') return '';
       const truth = `true: ${className(grid, labels[i])}`;
       return typeof predicted[i] === 'number' ? `${truth} → ${className(grid, predicted[i])}` : truth;

@@ -256,7 +256,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         self.timings.append((step, seconds))
         if self.verbose:
             what = label or f"after epoch {step}"
-            line = f"featviz: step {step} ({what}): {written} visualizations in {seconds:.1f} s"
+            line = f"featviz: step {step} ({what}): {written} visualization{'s' if written != 1 else ''} in {seconds:.1f} s"
             if lost:
                 line += f"; {lost} records LOST, not written ({self.lost_records} in all; see the warning above)"
             self._pending_line = line

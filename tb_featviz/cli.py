@@ -72,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--rule", choices=("deconvnet", "guided", "gradient"), default="deconvnet",
                         help="deconv: backward rule at ReLUs (gradient: the plain gradient, the only one "
                         "defined through gelu, swish and other nonlinearities)")
-    render.add_argument("--class-names", help="am: names of the model's output units, comma-separated "
-                        "(or @FILE, one per line); label the class layer's tiles")
+    render.add_argument("--class-names", help="names of the model's output units, comma-separated "
+                        "(or @FILE, one per line); label the class layer's AM tiles and occlusion's classes")
     render.add_argument("--contrast", choices=("absolute", "stretch"), default="absolute",
                         help="absolute (default): images as the model sees them, the input range as "
                         "black..white; stretch: each tile stretched on its own (labelled on the grid)")
@@ -134,6 +134,7 @@ def _render(args) -> int:
     from tb_featviz.visualize import prepare_method
 
     method = REGISTRY[args.method]
+    _check_method_flags(args)
     channels = _parse_channels(args.channels)
     input_range = _parse_range(args.input_range) if args.input_range else None
     probes = _load_probes(args.probe_images, model, input_range) if args.probe_images else None
@@ -171,6 +172,19 @@ def _render(args) -> int:
         print(f"wrote {args.method} records of {layer} to {args.logdir} (step 0); "
               f"view them with: tensorboard --logdir {args.logdir}")
     return 0
+
+
+def _check_method_flags(args) -> None:
+    """Flags that belong to another method are an error, not silently ignored."""
+    occlusion_only = [flag for flag, value in (("--labels", args.labels), ("--size", args.size),
+                                               ("--stride", args.stride)) if value is not None]
+    if occlusion_only and args.method != "occlusion":
+        raise UserError(f"{', '.join(occlusion_only)}: only for --method occlusion")
+    if args.labels and not args.probe_images:
+        raise UserError("--labels needs --probe-images (the images they label)")
+    if args.method == "occlusion" and args.channels.strip().lower() != "all":
+        raise UserError("--channels does not apply to occlusion: it shows every probe image given "
+                        "(pass fewer --probe-images)")
 
 
 def _method_names() -> tuple:
@@ -339,14 +353,18 @@ def _check_output(args) -> None:
 # ---- outputs ----------------------------------------------------------------------------------
 
 def _write_grid(path: str, method, result, contrast: str = "absolute") -> None:
+    import numpy as np
+
     from tb_featviz import imaging, labels
 
     tiles, names, captions = method.grid(result, contrast)
     if contrast == "stretch" and not method.backend_free:
         captions.append("CONTRAST STRETCHED PER TILE")
-    size = max(tiles.shape[1:3])
-    scale = max(1, 96 // size)
+    scale = max(1, 96 // tiles.shape[1])  # tiles at least 96 px high (two images side by side stay so)
     grid = labels.labelled_grid(tiles, names, scale=scale)
+    legend = method.legend(result, grid.shape[1])
+    if legend is not None:
+        grid = np.concatenate([grid, legend])
     for caption in reversed(captions):
         grid = labels.captioned(grid, caption)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

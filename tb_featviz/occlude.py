@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tb_featviz import checks
 from tb_featviz.errors import ConfigurationError
+from tb_featviz.model_access import traced
 
 POSITIONS_PER_AXIS = 12  # the default stride gives this many occluder positions per axis, give or take one
 
@@ -208,18 +209,19 @@ class Occluder:
         self.output_is_probability = output_is_probability
         self.settings = dict(settings or {})
 
-        def forward(x):
-            # Only what is kept leaves the graph: a feature map's per-channel total and peak, not
-            # the map itself (thousands of occluded images would not fit otherwise).
-            values = [output(x)] if output is not None else []
-            if feature is not None:
-                maps = feature(x)
-                axes = list(range(1, len(maps.shape) - 1))
-                values += [tf.reduce_sum(maps, axis=axes), tf.reduce_max(maps, axis=axes)] if axes else [maps, maps]
-            return values
-
-        self._forward = tf.function(forward, reduce_retracing=True)
+        self._output, self._feature = output, feature
+        self._forward = traced(self._forward_values)
         self._has_output, self._has_feature = output is not None, feature is not None
+
+    def _forward_values(self, x):
+        # Only what is kept leaves the graph: a feature map's per-channel total and peak, not
+        # the map itself (thousands of occluded images would not fit otherwise).
+        values = [self._output(x)] if self._output is not None else []
+        if self._feature is not None:
+            maps = self._feature(x)
+            axes = list(range(1, len(maps.shape) - 1))
+            values += [tf.reduce_sum(maps, axis=axes), tf.reduce_max(maps, axis=axes)] if axes else [maps, maps]
+        return values
 
     def run(self, images: np.ndarray, labels: np.ndarray) -> OcclusionResult:
         """`images` channels last as the model takes them (values and size); `labels` ints."""

@@ -73,6 +73,8 @@ def name_class_units(model, plans: Sequence[LayerPlan], class_names: Optional[tu
     if class_names is None:
         return
     output_units = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if output_units == 1 and len(class_names) == 2:
+        return  # a binary classifier's two classes (occlusion's class maps), not a name per unit
     if output_units != len(class_names):
         raise ConfigurationError(
             f"class_names has {len(class_names)} names but the model's output has {output_units} units"
@@ -197,8 +199,13 @@ def build_plans(
             for implied in REGISTRY[name].implied_layers(model, settings):
                 if id(find_layer(model, implied).layer) not in named:
                     added.setdefault(implied, []).append(name)
+    # In model order, whatever order they were named in: the records are written in this order
+    # and the dashboard lists layers as first written.
+    position = {id(ref.layer): index for index, ref in enumerate(iter_layers(model))}
+    everything = [*chosen_layers.items(), *((n, ("first", max_channels)) for n in added)]
+    everything.sort(key=lambda item: position[id(find_layer(model, item[0]).layer)])
     plans = []
-    for name, spec in [*chosen_layers.items(), *((n, ("first", max_channels)) for n in added)]:
+    for name, spec in everything:
         ref = find_layer(model, name)
         if isinstance(ref.layer, InputLayer):
             raise ConfigurationError(f"layer {name!r} is the model's input; pick a layer after it")

@@ -12,7 +12,7 @@ from tb_featviz.am.maximize import AMOptions, AMResult
 from tb_featviz.deconv import DeconvResult
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.methods import REGISTRY, Settings
-from tb_featviz.model_access import ensure_built
+from tb_featviz.model_access import ensure_built, find_layer
 from tb_featviz.occlude import OcclusionOptions, OcclusionResult
 from tb_featviz.plan import ChannelSpec, LayerPlan, build_plans, check_backend, name_class_units
 from tb_featviz.weights import WeightsResult
@@ -110,13 +110,15 @@ def occlusion(
     settings = dataclasses.replace(settings, occlusion=every_image)
     spec = settings.input_spec(model)
     ensure_built(model, spec.model_shape)
+    name_class_units(model, [], settings.class_names)  # a count that does not match is an error
     method = REGISTRY[metadata.METHOD_OCCLUSION]
     output_name = method.implied_layers(model, settings)[0]
     names = [output_name] + ([layer] if layer is not None else [])
     plans = build_plans(model, dict.fromkeys(names, [0]), spec, methods=[metadata.METHOD_OCCLUSION], settings=settings)
-    result = method.runner(plans[0], spec, settings)()
+    by_layer = {find_layer(model, plan.name).layer: plan for plan in plans}
+    result = method.runner(by_layer[find_layer(model, output_name).layer], spec, settings)()
     if layer is not None:
-        feature = method.runner(plans[-1], spec, settings, feature=True)()
+        feature = method.runner(by_layer[find_layer(model, layer).layer], spec, settings, feature=True)()
         result.layer, result.feature = feature.layer, feature.feature
         result.activation, result.unoccluded_activation = feature.activation, feature.unoccluded_activation
     return result

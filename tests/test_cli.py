@@ -151,6 +151,12 @@ def test_render_occlusion_to_a_grid_and_a_logdir(saved, capsys, tmp_path):
 
 
 BAD = [
+    (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels",
+      "{root}/labels.npy", "--channels", "0-1", "--out", "{root}/x.png"], "--channels does not apply to occlusion"),
+    (["render", "{model}", "--layer", "conv1", "--labels", "{root}/labels.npy", "--probe-images", "{root}/probes.npy",
+      "--out", "{root}/x.png"], "--labels: only for --method occlusion"),
+    (["render", "{model}", "--method", "occlusion", "--labels", "{root}/labels.npy", "--out", "{root}/x.png"],
+     "--labels needs --probe-images"),
     (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--out", "{root}/x.png"],
      "needs --labels"),
     (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels",

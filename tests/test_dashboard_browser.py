@@ -647,7 +647,9 @@ def test_occlusion_heatmaps_class_maps_legend_and_evolution(dashboard, featviz_l
     choose(driver, "layer", "conv2")
     wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid.method-occlusion .tile img")) == 4,
              what="conv2's heatmaps")
-    assert "the total activation of the strongest feature map" in legend(driver, "fast_lr")
+    assert "the total activation of the image's strongest feature map (named under the tile" in legend(driver, "fast_lr")
+    feature = read_records(str(featviz_logdir / "fast_lr"))[("conv2", "occlusion")][EPOCHS][0]["numbers"]["feature"]
+    assert [n.text for n in driver.find_elements(By.CSS_SELECTOR, ".tile-name")] == [f"map #{f}" for f in feature]
 
 
 def test_polling_waits_for_each_answer_and_backs_off(dashboard):

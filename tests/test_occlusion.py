@@ -100,6 +100,10 @@ def test_bad_labels_are_clear_errors(trained, tmp_path):
         tb_featviz.occlusion(model, x[:4], y[:3])
     with pytest.raises(ConfigurationError, match="class 7, but the model's output has 5 classes"):
         tb_featviz.occlusion(model, x[:2], np.array([1, 7]))
+    with pytest.raises(ConfigurationError, match="one-hot rows of 4 classes, but the model's output has 5"):
+        tb_featviz.occlusion(model, x[:2], np.eye(4)[:2])
+    with pytest.raises(ConfigurationError, match="class_names has 2 names but the model's output has 5 units"):
+        tb_featviz.occlusion(model, x[:2], y[:2], class_names=["a", "b"])
     with pytest.raises(ConfigurationError, match="probe_labels need probe_images"):
         tb_featviz.FeatVizCallback(str(tmp_path), "conv1", probe_labels=y)
     with pytest.raises(ConfigurationError, match="method 'occlusion' needs probe_labels"):
@@ -125,6 +129,7 @@ def test_callback_records_occlusion_of_the_output_and_chosen_layers(tmp_path):
     model.fit(x, np.eye(5)[y], epochs=2, batch_size=16, verbose=0, callbacks=[callback])
     records = read_records(str(tmp_path))
     assert sorted(records) == [("conv2", "occlusion"), ("logits", "occlusion")]
+    assert [plan.name for plan in callback._plans] == ["conv2", "logits"]  # model order, the output added
     header, pngs = records[("logits", "occlusion")][2]
     assert header["roles"] == ["heatmap", "classes"] and header["channels"] == [0, 1, 2]
     assert header["layout"]["grid"] == [4, 4] and header["settings"]["class_names"][4] == "none"

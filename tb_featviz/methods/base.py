@@ -29,6 +29,7 @@ class Settings:
 
     probe_images: Optional[np.ndarray] = None  # as the model takes them
     probe_labels: Optional[np.ndarray] = None  # (n,) int, one per probe image
+    label_width: Optional[int] = None  # the classes one-hot labels were given for (None: indices)
     input_range: Optional[tuple] = None
     preprocess: Optional[Callable] = None
     image_size: Optional[tuple] = None
@@ -68,6 +69,8 @@ class Settings:
         return cls(
             probe_images=images,
             probe_labels=check_labels(probe_labels, images),
+            label_width=int(np.shape(probe_labels)[1]) if np.ndim(probe_labels) == 2 and np.shape(probe_labels)[1] > 1
+            else None,
             input_range=value_range,
             preprocess=inputs.check_preprocess(preprocess),
             image_size=inputs.check_image_size(image_size),
@@ -104,7 +107,10 @@ def check_labels(labels, images: Optional[np.ndarray]) -> Optional[np.ndarray]:
     if array.ndim != 1:
         raise ConfigurationError(f"probe_labels must have shape (n,) or (n, classes), got {np.shape(labels)}")
     if len(array) != len(images):
-        raise ConfigurationError(f"probe_labels has {len(array)} labels for {len(images)} probe images")
+        raise ConfigurationError(
+            f"probe_labels has {len(array)} labels for {len(images)} probe images (images are "
+            f"(n, height, width, channels): one image is images[None])"
+        )
     if array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
         raise ConfigurationError("probe_labels must be whole class indices")
     if np.any(array < 0):
@@ -167,6 +173,10 @@ class Method:
     def grid(self, result, contrast: str) -> tuple:
         """(tiles (n, h, w, c) uint8, a label per tile, captions): the CLI's labelled picture."""
         raise NotImplementedError
+
+    def legend(self, result, width: int) -> Optional[np.ndarray]:
+        """A band drawn under the CLI's grid (colour scales, class colours), or None."""
+        return None
 
     def items(self, result) -> Sequence[int]:
         """What the tiles are of (channel indices; probe images for occlusion)."""

@@ -41,7 +41,7 @@ class Occlusion(Method):
         """Probabilities on the model's output layer, else (or with `feature`) the layer's
         strongest feature map."""
         is_output = not feature and plan.ref.layer is output_layer(plan.ref.model)
-        _check_classifier(plan.ref.model, settings.probe_labels)
+        _check_classifier(plan.ref.model, settings)
         common = dict(settings={"input": spec.settings(), "layer_output": is_output})
         if settings.class_names is not None:
             common["settings"]["class_names"] = list(settings.class_names)
@@ -66,11 +66,53 @@ class Occlusion(Method):
         values, unoccluded, what = result.scores()
         names = [f"#{i} {labels.format_value(v)}" for i, v in enumerate(unoccluded)]
         if result.activation is not None:
+            names = [f"{name} MAP {feature}" for name, feature in zip(names, result.feature)]
             return result.heatmap_tiles(), names, [
                 f"{result.layer}: TOTAL ACTIVATION OF THE STRONGEST MAP, SQUARE AT EACH PLACE (DARK = LOW)".upper()]
+        class_names = result.settings.get("class_names") or []
+        names = [f"{name} {_class_name(class_names, label)}" for name, label in zip(names, result.labels)]
         pairs = zip(result.heatmap_tiles(), result.class_tiles(result.class_colours()))
         tiles = np.stack([labels.side_by_side(p, q) for p, q in pairs])
-        return tiles, names, ["LEFT: P(TRUE CLASS) WITH THE SQUARE THERE (DARK = LOW)  RIGHT: PREDICTED CLASS"]
+        return tiles, names, ["LEFT: P(TRUE CLASS) WITH THE SQUARE THERE  RIGHT: PREDICTED CLASS THERE",
+                              "UNDER EACH: IMAGE, P(TRUE CLASS) UNOCCLUDED, TRUE CLASS"]
+
+    def legend(self, result, width: int):
+        """The colour scale and (output layer) each class's colour and name, under the grid."""
+        present = set(result.labels.tolist())
+        if result.activation is None:
+            present |= set(np.unique(result.predicted_class).tolist())
+        return legend_band(
+            COLORMAP, result.class_colours() if result.activation is None else {},
+            result.settings.get("class_names") or [], sorted(present), width, probability=result.activation is None,
+        )
+
+
+def legend_band(colormap, class_colours: dict, class_names, classes, width: int, *, probability: bool) -> np.ndarray:
+    """A white band: the colour scale from low to high, then the classes' colours with their
+    names (those without a colour in OTHER_COLOUR). Used by the CLI and the demo's pictures."""
+    band = np.full((2 * (labels.CHAR_HEIGHT + 8) + 4, width, 3), 255, np.uint8)
+    anchors = np.array(colormap, float)
+    at = np.linspace(0, len(anchors) - 1, 100)
+    ramp = np.stack([np.interp(at, np.arange(len(anchors)), anchors[:, c]) for c in range(3)], axis=1)
+    start = "P(TRUE CLASS) 0" if probability else "ACTIVATION: LOWEST OF EACH IMAGE"
+    labels.draw_text(band, start, 4, 4)
+    left = 4 + labels.text_width(start) + 6
+    band[4 : 4 + labels.CHAR_HEIGHT, left : left + 100] = ramp[None].astype(np.uint8)
+    labels.draw_text(band, "1" if probability else "HIGHEST", 4, left + 106)
+    x, y = 4, labels.CHAR_HEIGHT + 14
+    for klass in classes if probability else ():
+        text = _class_name(class_names, klass).upper()
+        if x + labels.CHAR_HEIGHT + 4 + labels.text_width(text) > width:
+            labels.draw_text(band, "...", y, x)
+            break
+        band[y : y + labels.CHAR_HEIGHT, x : x + labels.CHAR_HEIGHT] = class_colours.get(klass, OTHER_COLOUR)
+        labels.draw_text(band, text, y, x + labels.CHAR_HEIGHT + 4)
+        x += labels.CHAR_HEIGHT + 4 + labels.text_width(text) + 14
+    return band
+
+
+def _class_name(class_names, klass: int) -> str:
+    return class_names[klass] if 0 <= klass < len(class_names) else f"CLASS {klass}"
 
 
 def occlusion_record(layer: str, result) -> summary.Record:
@@ -106,7 +148,7 @@ def occlusion_record(layer: str, result) -> summary.Record:
                                settings=settings, layout=layout, roles=roles)
 
 
-def _check_classifier(model, labels) -> None:
+def _check_classifier(model, settings) -> None:
     """The model is a classifier, (batch, classes), and every label one of its classes: checked
     before training, not at the first epoch."""
     shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else None
@@ -115,6 +157,11 @@ def _check_classifier(model, labels) -> None:
             f"occlusion needs a classifier: the model's output must be (batch, classes), got {shape}"
         )
     classes = (2 if shape[-1] == 1 else shape[-1]) if shape is not None else None  # one unit: binary
+    labels = settings.probe_labels
+    if classes is not None and settings.label_width is not None and settings.label_width != classes:
+        raise ConfigurationError(
+            f"probe_labels are one-hot rows of {settings.label_width} classes, but the model's output has {classes}"
+        )
     if classes is not None and len(labels) and labels.max() >= classes:
         raise ConfigurationError(
             f"probe_labels hold class {int(labels.max())}, but the model's output has {classes} classes "

@@ -206,6 +206,7 @@ class RecordReader:
                     "numbers": {name: values[position] for name, values in header["numbers"].items()},
                 }
             )
+        item = metadata.FORMATS[method].item  # "channel", or "image" for occlusion
         if without_role and not frames:
             raise errors.NotFoundError(
                 f"layer {layer!r} of run {run!r} has no {role} images in its {method} records; roles: "
@@ -215,8 +216,8 @@ class RecordReader:
             problems.append(f"epochs {_describe_ints(without_role)}: no {role} images in their records")
         if not frames and not problems:
             raise errors.NotFoundError(
-                f"layer {layer!r} of run {run!r} has no {method} images of channel {channel}; "
-                f"channels: {_describe_ints(sorted(known_channels))}"
+                f"layer {layer!r} of run {run!r} has no {method} images of {item} {channel}; "
+                f"{item}s: {_describe_ints(sorted(known_channels))}"
             )
         return {
             "run": run,
