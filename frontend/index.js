@@ -530,11 +530,19 @@ class Dashboard {
   }
 
   renderPanel({run, grid, message, empty}, format) {
-    const s = this.state;
     const title = h('h3', {class: 'panel-title'},
         h('span', {class: 'swatch', style: `background: ${this.colour(run)}`}), run);
     const panel = (...content) => h('section', {class: 'panel', dataset: {run}}, title, ...content);
     if (!grid) return panel(h('p', {class: empty ? 'empty' : 'error'}, message));
+    try {
+      return this.renderGridPanel(panel, run, grid, format);
+    } catch (error) {  // a record this page cannot draw loses only its own panel, and says why
+      return panel(h('p', {class: 'error'}, `This record could not be drawn: ${error.message}`));
+    }
+  }
+
+  renderGridPanel(panel, run, grid, format) {
+    const s = this.state;
     return panel(
         h('p', {class: 'panel-legend'}, describeGrid(grid, s.contrast, this.format())),
         legendOf(grid),

@@ -25,17 +25,21 @@ export const occlusionView = {
   describe(grid) {
     const settings = grid.settings || {};
     const layout = grid.layout || {};
-    const output = settings.layer_output;
-    const square = `a ${layout.size} px gray square every ${layout.stride} px (${asList(layout.grid).join(' × ')} places)`;
+    const output = settings.layer_output === true;
+    const classMap = grid.roles.includes('classes');
+    const places = asList(layout.grid).filter(Number.isInteger);
+    const square = Number.isFinite(layout.size) && Number.isFinite(layout.stride) ?
+      `a ${layout.size} px gray square every ${layout.stride} px` : 'a gray square';
+    const where = places.length === 2 ? `${square} (${places.join(' × ')} places)` : square;
+    const heat = output ? 'the probability of its true class' : 'the total activation of that map';
     return [
       output ? 'number: the probability of the true class on the unoccluded image' :
         'number: the total activation of the image\'s strongest feature map (named under the tile: the ' +
             'channel with the strongest unit on the unoccluded image), unoccluded',
-      `each tile: a probe image with ${square}; ` + (output ?
-        'left, the probability of its true class with the square centred nearest each pixel; ' +
-            'right, the class the model predicts there' :
-        'the total activation of that map with the square centred nearest each pixel'),
-      output && settings.probability && settings.probability !== 'output' ?
+      `each tile: a probe image with ${where}; ` + (classMap ?
+        `left, ${heat} with the square centred nearest each pixel; right, the class the model predicts there` :
+        `${heat} with the square centred nearest each pixel`),
+      output && typeof settings.probability === 'string' && settings.probability !== 'output' ?
         `probabilities: ${settings.probability}` : null,
     ].filter(Boolean);
   },
@@ -44,7 +48,7 @@ export const occlusionView = {
   legend(grid) {
     const layout = grid.layout || {};
     const colours = asList(layout.colormap).map(rgb);
-    const output = (grid.settings || {}).layer_output;
+    const output = (grid.settings || {}).layer_output === true;
     const alpha = layout.overlay_alpha ? ` (drawn ${Math.round(layout.overlay_alpha * 100)} % over the image)` : '';
     const bar = h('span', {class: 'occlusion-scale'},
         h('span', {}, output ? '0' : 'lowest'),

@@ -139,6 +139,8 @@ def _render(args) -> int:
     input_range = _parse_range(args.input_range) if args.input_range else None
     probes = _load_probes(args.probe_images, model, input_range) if args.probe_images else None
     labels = _load_labels(args.labels) if args.labels else None
+    if labels is not None and probes is not None and len(probes) == _MAX_PROBES and len(labels) > _MAX_PROBES:
+        labels = labels[:_MAX_PROBES]  # as many as the probe images kept
     try:
         settings = Settings.checked(
             probe_images=probes, probe_labels=labels, input_range=input_range, top_k=args.top_k,
@@ -247,12 +249,17 @@ def _parse_channels(text: str):
 def _load_labels(path: str):
     import numpy as np
 
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise UserError(f"no such file: {path}")
+    if not os.path.isfile(path):
+        raise UserError(f"--labels {path} is a folder; give a .npy array of class indices")
     try:
-        return np.load(path, allow_pickle=False)
+        labels = np.load(path, allow_pickle=False)
     except Exception as error:
         raise UserError(f"could not read {path} as a .npy array: {str(error)[:200]}") from None
+    if not isinstance(labels, np.ndarray):
+        raise UserError(f"{path} is not a .npy array (an .npz archive?); save the labels with numpy.save")
+    return labels
 
 
 def _parse_class_names(text: str | None):
@@ -300,6 +307,8 @@ def _load_probes(path: str, model, input_range):
             "range the model was trained on. Pass --input-range 0,255 if it takes raw pixels, or save "
             "the probes as floats scaled like its training data (e.g. x / 255)"
         )
+    if len(array) > _MAX_PROBES:
+        print(f"note: using the first {_MAX_PROBES} of the {len(array)} images in {path}", file=sys.stderr)
     return array[:_MAX_PROBES]  # as the model takes them; the engine checks and converts
 
 
@@ -358,7 +367,7 @@ def _write_grid(path: str, method, result, contrast: str = "absolute") -> None:
     from tb_featviz import imaging, labels
 
     tiles, names, captions = method.grid(result, contrast)
-    if contrast == "stretch" and not method.backend_free:
+    if contrast == "stretch" and method.stretchable:
         captions.append("CONTRAST STRETCHED PER TILE")
     scale = max(1, 96 // tiles.shape[1])  # tiles at least 96 px high (two images side by side stay so)
     grid = labels.labelled_grid(tiles, names, scale=scale)

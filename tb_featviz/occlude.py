@@ -227,15 +227,14 @@ class Occluder:
         """`images` channels last as the model takes them (values and size); `labels` ints."""
         images = np.asarray(images, np.float32)[: self.options.images]
         labels = np.asarray(labels, np.int64)[: len(images)]
-        rows, cols = self.boxes.shape[:2]
+        n, (rows, cols) = len(images), self.boxes.shape[:2]
         plain = self._apply(images)
-        occluded = self._apply_occluded(images)  # each (n * rows * cols, ...)
         result = OcclusionResult(
             images=self.spec.to_unit(images), labels=labels, boxes=self.boxes, size=self.size,
             stride=self.stride, fill=self.fill, layer=self.layer,
             settings={**self.settings, "occluder": {"size": self.size, "stride": self.stride, "fill": self.fill}},
         )
-        n = len(images)
+        keep = []  # per occluded batch: what to keep of the forward pass's values (rows of the batch)
         if self._has_output:
             probabilities, source = _probabilities(plain[0], self.output_is_probability)
             num_classes = probabilities.shape[1]
@@ -245,10 +244,13 @@ class Occluder:
                     f"probe_labels hold class {int(bad[0])}, but the model's output has {num_classes} classes "
                     f"(valid: 0..{num_classes - 1})"
                 )
-            scores = _probabilities(occluded[0], not source.startswith(("softmax", "sigmoid")))[0]
-            scores = scores.reshape(n, rows, cols, num_classes)
-            result.probability = np.take_along_axis(scores, labels[:, None, None, None], axis=-1)[..., 0]
-            result.predicted_class = np.argmax(scores, axis=-1)
+            as_given = not source.startswith(("softmax", "sigmoid"))
+
+            def true_and_predicted(values, image):
+                scores = _probabilities(values[0], as_given)[0]
+                return np.stack([scores[np.arange(len(image)), labels[image]], np.argmax(scores, axis=1)], axis=1)
+
+            keep.append(true_and_predicted)
             result.unoccluded_probability = probabilities[np.arange(n), labels]
             result.unoccluded_class = np.argmax(probabilities, axis=-1)
             result.probability_source = source
@@ -259,8 +261,12 @@ class Occluder:
             strongest = np.argmax(peaks, axis=1)  # the channel with the strongest unit
             result.feature = strongest
             result.unoccluded_activation = totals[np.arange(n), strongest]
-            occluded_totals = occluded[-2].reshape(n, rows, cols, -1)
-            result.activation = np.take_along_axis(occluded_totals, strongest[:, None, None, None], axis=-1)[..., 0]
+            keep.append(lambda values, image: values[-2][np.arange(len(image)), strongest[image]][:, None])
+        kept = self._apply_occluded(images, keep).reshape(n, rows, cols, -1)
+        if self._has_output:
+            result.probability, result.predicted_class = kept[..., 0], kept[..., 1].astype(np.int64)
+        if self._has_feature:
+            result.activation = kept[..., -1]
         return result
 
     def _apply(self, images: np.ndarray) -> list:
@@ -271,19 +277,22 @@ class Occluder:
             outputs.append([np.asarray(v, np.float64) for v in self._forward(self._model_layout(batch))])
         return [np.concatenate(parts) for parts in zip(*outputs)]
 
-    def _apply_occluded(self, images: np.ndarray) -> list:
-        """Every image with the square at every position, in order (image, row, col)."""
+    def _apply_occluded(self, images: np.ndarray, keep: list) -> np.ndarray:
+        """Every image with the square at every position, in order (image, row, col): per
+        occluded image the columns `keep` returns, reduced batch by batch (a thousand-class
+        output for every position of every image is never held at once)."""
         flat = self.boxes.reshape(-1, 4)
-        jobs = [(i, p) for i in range(len(images)) for p in range(len(flat))]
-        outputs = []
+        jobs = np.array([(i, p) for i in range(len(images)) for p in range(len(flat))], np.int64)
+        kept = []
         for start in range(0, len(jobs), self.options.batch_size):
             chunk = jobs[start : start + self.options.batch_size]
-            batch = images[[i for i, _ in chunk]].copy()
+            batch = images[chunk[:, 0]].copy()
             for row, (_, p) in enumerate(chunk):
                 top, left, bottom, right = flat[p]
                 batch[row, top:bottom, left:right, :] = self.fill
-            outputs.append([np.asarray(v, np.float64) for v in self._forward(self._model_layout(batch))])
-        return [np.concatenate(parts) for parts in zip(*outputs)]
+            values = [np.asarray(v, np.float64) for v in self._forward(self._model_layout(batch))]
+            kept.append(np.concatenate([reduce(values, chunk[:, 0]) for reduce in keep], axis=1))
+        return np.concatenate(kept)
 
     def _model_layout(self, batch: np.ndarray) -> tf.Tensor:
         if self.spec.channels_first:

@@ -101,6 +101,8 @@ def occlusion(
     indices (or one-hot rows).
     """
     check_backend([metadata.METHOD_OCCLUSION])
+    if labels is None:
+        raise ConfigurationError("occlusion needs labels: the true class of each image")
     if layer is not None and not isinstance(layer, str):
         raise ConfigurationError(f"layer must be a layer name (str), got {type(layer).__name__}")
     settings = Settings.checked(probe_images=images, probe_labels=labels, input_range=input_range,

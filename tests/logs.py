@@ -97,7 +97,8 @@ def write_crafted_run(root: str) -> None:
     * from the bad-input attack: plugin content nested 100,000 deep (``deep/am``), a tensor
       declaring 3,000,000 elements (``huge/am``), an int64 tensor whose value would be read as
       a size (``int64/am``), a header with bool channels (``bools/am``) and one with an
-      infinite number (``infinite/am``).
+      infinite number (``infinite/am``);
+    * ``junk/occlusion``: junk layout and numbers, CSS in its class colours.
     """
     import json
     import numpy as np
@@ -130,7 +131,17 @@ def write_crafted_run(root: str) -> None:
     infinite = summary.Record("infinite", "am", (json.dumps({**header, "layer": "infinite",
                                                              "numbers": {"activation": [1.0, 1e999, 3.0]}}).encode(),)
                               + am.blobs[1:])
+    # An occlusion record whose layout and numbers are junk, with CSS in its colours: the page
+    # must draw what it can, as text, and never put record content into a style.
+    junk = summary.make_record(
+        "junk", "occlusion", [0, 1, 2], [[image[0], image[0]] for image in images],
+        {"score": [0.5, 0.2, 0.9], "classes": [5, "x", [[1, None]]], "label": [0, 1, "2"]},
+        layout={"grid": 5, "colormap": "viridis", "size": None, "boxes": "none",
+                "class_colours": {"1": ["0,0,0); background-image: url(http://127.0.0.1:1/leak); x: (", 0, 0]}},
+        settings={"layer_output": "false", "class_names": "not a list"},
+    )
     writer = EventFileWriter(os.path.join(root, CRAFTED_RUN))
+    writer.write(junk.event(0))
     for step in range(2):
         writer.write(lying.event(step))
         scalar.step = step

@@ -151,6 +151,8 @@ def test_render_occlusion_to_a_grid_and_a_logdir(saved, capsys, tmp_path):
 
 
 BAD = [
+    (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels", "{root}",
+      "--out", "{root}/x.png"], "is a folder; give a .npy array"),
     (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels",
       "{root}/labels.npy", "--channels", "0-1", "--out", "{root}/x.png"], "--channels does not apply to occlusion"),
     (["render", "{model}", "--layer", "conv1", "--labels", "{root}/labels.npy", "--probe-images", "{root}/probes.npy",

@@ -450,6 +450,16 @@ def test_a_self_contradicting_record_shows_one_line_never_a_page(driver, server)
     assert line == "500 Internal Server Error The server encountered an internal error."
 
 
+def test_a_junk_occlusion_record_is_drawn_as_text_without_its_css(driver, server):
+    open_dashboard(driver, server.url, {"run": CRAFTED_RUN, "layer": "junk", "method": "occlusion"})
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid.method-occlusion .tile")) == 3, what="tiles")
+    text = driver.find_element(By.CSS_SELECTOR, ".panel-legend").text
+    assert "each tile: a probe image with a gray square;" in text  # no "undefined px"
+    styles = driver.execute_script(
+        "return [...document.querySelectorAll('[style]')].map((e) => e.getAttribute('style')).join(' ')")
+    assert "url(" not in styles and "background-image" not in styles
+
+
 def test_the_view_lives_in_the_url_and_survives_a_reload(dashboard):
     driver = dashboard
     compare_with(driver, "fast_lr")

@@ -104,6 +104,10 @@ def test_bad_labels_are_clear_errors(trained, tmp_path):
         tb_featviz.occlusion(model, x[:2], np.eye(4)[:2])
     with pytest.raises(ConfigurationError, match="class_names has 2 names but the model's output has 5 units"):
         tb_featviz.occlusion(model, x[:2], y[:2], class_names=["a", "b"])
+    for labels, words in ((np.zeros((2, 0)), "hold no class"), (np.array([[np.nan, 1.0], [0, 1]]), "finite, >= 0"),
+                          (np.array([0.0, 1e20]), "class indices are below"), (None, "occlusion needs labels")):
+        with pytest.raises(ConfigurationError, match=words):
+            tb_featviz.occlusion(model, x[:2], labels)
     with pytest.raises(ConfigurationError, match="probe_labels need probe_images"):
         tb_featviz.FeatVizCallback(str(tmp_path), "conv1", probe_labels=y)
     with pytest.raises(ConfigurationError, match="method 'occlusion' needs probe_labels"):
@@ -191,6 +195,7 @@ def test_a_binary_classifier_and_a_non_classifier(tmp_path):
         tb_featviz.occlusion(binary, x[:1], [2])
     segmenter = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(5, 3, padding="same", name="conv")])
     segmenter.compile("adam", "mse")
-    callback = tb_featviz.FeatVizCallback(str(tmp_path), "conv", probe_images=x[:4], probe_labels=y[:4])
+    callback = tb_featviz.FeatVizCallback(str(tmp_path), "conv", probe_images=x[:4], probe_labels=y[:4],
+                                          methods=["occlusion"])
     with pytest.raises(ConfigurationError, match=r"needs a classifier: the model's output must be \(batch, classes\)"):
         segmenter.fit(x[:4], np.zeros((4, 32, 32, 5)), epochs=1, verbose=0, callbacks=[callback])

@@ -88,6 +88,9 @@ class Settings:
                                 preprocess=self.preprocess, probe_images=self.probe_images)
 
 
+MAX_CLASSES = 10**7  # no classifier has more; larger "labels" are not class indices
+
+
 def check_labels(labels, images: Optional[np.ndarray]) -> Optional[np.ndarray]:
     """Probe labels as (n,) ints: class indices, or one-hot / probability rows (their argmax)."""
     if labels is None:
@@ -100,7 +103,11 @@ def check_labels(labels, images: Optional[np.ndarray]) -> Optional[np.ndarray]:
         raise ConfigurationError("probe_labels must be an array of class indices, one per probe image") from None
     if array.dtype == bool or array.dtype.kind not in "fiu":
         raise ConfigurationError(f"probe_labels must hold class indices (ints), got dtype {array.dtype}")
+    if array.ndim == 2 and array.shape[1] == 0:
+        raise ConfigurationError(f"probe_labels of shape {array.shape} hold no class")
     if array.ndim == 2 and array.shape[1] > 1:
+        if not (np.all(np.isfinite(array)) and np.all(array >= 0)):
+            raise ConfigurationError("probe_labels rows must be one-hot or class probabilities (finite, >= 0)")
         array = np.argmax(array, axis=1)  # one-hot rows, as `fit` takes them for categorical losses
     elif array.ndim == 2:
         array = array[:, 0]
@@ -115,6 +122,8 @@ def check_labels(labels, images: Optional[np.ndarray]) -> Optional[np.ndarray]:
         raise ConfigurationError("probe_labels must be whole class indices")
     if np.any(array < 0):
         raise ConfigurationError(f"probe_labels must be class indices >= 0, got {array.min()}")
+    if array.size and array.max() >= MAX_CLASSES:
+        raise ConfigurationError(f"probe_labels hold class {array.max():g}; class indices are below {MAX_CLASSES:,}")
     return array.astype(np.int64)
 
 
@@ -142,6 +151,7 @@ class Method:
     name: str = ""
     backend_free = False  # runs on any Keras backend (needs no TensorFlow gradients)
     warn_when_left_out = True  # a layer it does not apply to is worth a warning (not for weights)
+    stretchable = True  # its images can be drawn with contrast="stretch" (AM images, patches)
 
     @property
     def format(self) -> metadata.MethodFormat:

@@ -8,6 +8,8 @@ record's items (header `channels`) are probe image indices.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from tb_featviz import imaging, labels, metadata, summary
@@ -19,11 +21,15 @@ from tb_featviz.occlude import COLORMAP, OTHER_COLOUR, OVERLAY_ALPHA, Occluder
 
 class Occlusion(Method):
     name = metadata.METHOD_OCCLUSION
+    stretchable = False
 
     def needs(self, settings):
         if settings.probe_labels is None:
             return "probe_labels (the true class of each probe image) with probe_images"
         return None
+
+    def applies(self, ref, path, settings):
+        return _not_a_classifier(ref.model)
 
     def implied_layers(self, model, settings):
         if self.needs(settings) is not None:
@@ -148,14 +154,23 @@ def occlusion_record(layer: str, result) -> summary.Record:
                                settings=settings, layout=layout, roles=roles)
 
 
+def _not_a_classifier(model) -> Optional[str]:
+    """Why the model is not a single-output classifier with output (batch, classes), or None."""
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) > 1:
+        return f"the model has {len(outputs)} outputs; occlusion needs one (a classifier)"
+    if outputs and len(outputs[0].shape) != 2:
+        return f"occlusion needs a classifier: the model's output must be (batch, classes), got {tuple(outputs[0].shape)}"
+    return None
+
+
 def _check_classifier(model, settings) -> None:
     """The model is a classifier, (batch, classes), and every label one of its classes: checked
     before training, not at the first epoch."""
+    problem = _not_a_classifier(model)
+    if problem:
+        raise ConfigurationError(problem)
     shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else None
-    if shape is not None and len(shape) != 2:
-        raise ConfigurationError(
-            f"occlusion needs a classifier: the model's output must be (batch, classes), got {shape}"
-        )
     classes = (2 if shape[-1] == 1 else shape[-1]) if shape is not None else None  # one unit: binary
     labels = settings.probe_labels
     if classes is not None and settings.label_width is not None and settings.label_width != classes:

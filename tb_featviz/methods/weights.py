@@ -10,6 +10,7 @@ class FilterWeights(Method):
     name = metadata.METHOD_WEIGHTS
     backend_free = True
     warn_when_left_out = False  # most layers have no filters: saying so for each would be noise
+    stretchable = False
 
     def applies(self, ref, path, settings):
         if weights.supports(ref.layer):
