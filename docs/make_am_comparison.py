@@ -47,7 +47,7 @@ def main():
     rows = []
     for layer in ["conv2", "logits"]:
         for label, overrides in SETTINGS:
-            result = tb_featviz.maximize_activation(model, layer, range(10), **overrides)
+            result = tb_featviz.maximize_activation(model, layer, range(10), preset="fast", **overrides)
             gain = np.median(result.activation / np.maximum(np.abs(result.start_activation), 1e-6))
             print(f"{layer:7s} {label:45s} median activation {np.median(result.activation):7.3f} (x{gain:.1f} of start)")
             tiles = [np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in result.tiles()]

@@ -28,16 +28,18 @@ _EXPORTS = {
     "FourierImage": "tb_featviz.am",
     "PixelImage": "tb_featviz.am",
     "RandomAffine": "tb_featviz.am",
+    "TransformStack": "tb_featviz.am",
+    "objectives": "tb_featviz.am",
     "DeconvResult": "tb_featviz.deconv",
     "WeightsResult": "tb_featviz.weights",
     "ConfigurationError": "tb_featviz.errors",
 }
 
-__all__ = [*_EXPORTS, "summary", "records"]
+__all__ = [*_EXPORTS, "summary", "records", "pretrained"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("summary", "records"):
+    if name in ("summary", "records", "pretrained"):
         return importlib.import_module(f"tb_featviz.{name}")
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -43,7 +43,8 @@ class FeatVizCallback(keras.callbacks.Callback):
         written.
       methods: any of "am", "deconv", "weights", "occlusion"; default every method that
         applies to each layer (one that does not is left out with a warning saying why).
-      am: `AMOptions` for activation maximization (steps, parameterization, regularization...).
+      am: `AMOptions` for activation maximization (default the fast preset, `AMOptions()`:
+        48 steps; pixels for small or gray inputs, a Fourier image for colour ones of 64 px on).
       occlusion: `OcclusionOptions` (images, square size and stride, batch size).
       top_k: top activations per channel for deconv projections.
       deconv_rule: "deconvnet" (Zeiler & Fergus), "guided" (guided backprop) or "gradient" (the
@@ -113,6 +114,9 @@ class FeatVizCallback(keras.callbacks.Callback):
             image_size=image_size, am=am, top_k=top_k, deconv_rule=deconv_rule, occlusion=occlusion,
             class_names=class_names,
         )
+        if self.settings.am.images_per_channel > 1:
+            raise ConfigurationError("am.images_per_channel > 1 is for notebooks and the CLI's --out: records hold "
+                                     "one image per channel and epoch")
         self.methods = None if methods is None else check_methods(methods)
         for method in self.methods or ():
             missing = REGISTRY[method].needs(self.settings)

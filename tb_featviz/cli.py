@@ -67,7 +67,13 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: about 12 positions per axis)")
     render.add_argument("--input-range", help="LOW,HIGH the model expects, e.g. 0,255 (default: "
                         "inferred from .npy probes, else 0,1)")
-    render.add_argument("--steps", type=int, default=None, help="AM gradient steps (default 48)")
+    render.add_argument("--steps", type=int, default=None, help="AM gradient steps (default: the preset's)")
+    render.add_argument("--preset", choices=("quality", "fast"), default="quality",
+                        help="am: quality (default; Lucid's recipe, 512 Fourier steps) or fast (the callback's)")
+    render.add_argument("--objective", default="channel",
+                        help="am: channel (default), negative (minimize the channel), neuron:ROW,COL (one unit), "
+                        "diversity:N[,WEIGHT] (N different images per channel), interpolate:CHANNEL,N (N images "
+                        "from each channel to CHANNEL), direction:FILE.npy (a direction in channel space)")
     render.add_argument("--top-k", type=int, default=9, help="deconv: activations per channel")
     render.add_argument("--rule", choices=("deconvnet", "guided", "gradient"), default="deconvnet",
                         help="deconv: backward rule at ReLUs (gradient: the plain gradient, the only one "
@@ -145,13 +151,16 @@ def _render(args) -> int:
         settings = Settings.checked(
             probe_images=probes, probe_labels=labels, input_range=input_range, top_k=args.top_k,
             deconv_rule=args.rule, class_names=_parse_class_names(args.class_names),
-            am=_am_options(args.steps), occlusion=OcclusionOptions(
+            am=_am_options(args.preset, args.steps, args.objective), occlusion=OcclusionOptions(
                 images=len(probes) if probes is not None else 1, size=args.size, stride=args.stride),
         )
         missing = method.needs(settings)
         if missing:
             flags = missing.replace("probe_images", "--probe-images").replace("probe_labels", "--labels")
             raise UserError(f"--method {args.method} needs {flags}")
+        if args.logdir and settings.am.images_per_channel > 1:
+            raise UserError("--logdir records hold one image per channel; write several (--objective "
+                            "diversity/interpolate) with --out")
         layer = args.layer or _default_layer(method, model, settings)
         runner = prepare_method(model, layer, channels, args.method, settings)
         if probes is not None:
@@ -167,9 +176,12 @@ def _render(args) -> int:
     except OSError as error:
         raise UserError(f"cannot write {args.out or args.logdir}: {error.strerror or error}") from None
     if args.out:
-        count = len(method.items(result))
+        count, copies = len(method.items(result)), getattr(result, "copies", 1)
         item = metadata.FORMATS[args.method].item
-        print(f"wrote {args.out} ({count} {item}{'s' if count != 1 else ''} of {layer})")
+        if copies > 1:
+            count //= copies
+        what = f"{count} {item}{'s' if count != 1 else ''}" + (f" x {copies} images" if copies > 1 else "")
+        print(f"wrote {args.out} ({what} of {layer})")
     else:
         print(f"wrote {args.method} records of {layer} to {args.logdir} (step 0); "
               f"view them with: tensorboard --logdir {args.logdir}")
@@ -184,6 +196,10 @@ def _check_method_flags(args) -> None:
         raise UserError(f"{', '.join(occlusion_only)}: only for --method occlusion")
     if args.labels and not args.probe_images:
         raise UserError("--labels needs --probe-images (the images they label)")
+    am_only = [flag for flag, given in (("--steps", args.steps is not None), ("--preset", args.preset != "quality"),
+                                        ("--objective", args.objective != "channel")) if given]
+    if am_only and args.method != "am":
+        raise UserError(f"{', '.join(am_only)}: only for --method am")
     if args.method == "occlusion" and args.channels.strip().lower() != "all":
         raise UserError("--channels does not apply to occlusion: it shows every probe image given "
                         "(pass fewer --probe-images)")
@@ -203,10 +219,50 @@ def _default_layer(method, model, settings) -> str:
     return implied[0]
 
 
-def _am_options(steps):
+def _am_options(preset: str, steps, objective: str):
+    """The AM settings of the preset, with --steps and the --objective parsed."""
     from tb_featviz.am.maximize import AMOptions
 
-    return AMOptions(steps=steps) if steps else None
+    overrides = _parse_objective(objective)
+    if steps is not None:
+        if steps < 1:
+            raise UserError(f"--steps {steps}: give at least 1")
+        overrides["steps"] = steps
+    return AMOptions.preset(preset, **overrides)
+
+
+def _parse_objective(text: str) -> dict:
+    """--objective TEXT -> AMOptions overrides (objective, images_per_channel)."""
+    import numpy as np
+
+    from tb_featviz.am import objectives
+
+    kind, _, rest = text.strip().partition(":")
+    numbers = rest.split(",") if rest else []
+    try:
+        if kind == "channel" and not rest:
+            return {}
+        if kind == "negative" and not rest:
+            return {"objective": -objectives.channel()}
+        if kind == "neuron" and len(numbers) == 2:
+            return {"objective": objectives.neuron(int(numbers[0]), int(numbers[1]))}
+        if kind == "diversity" and len(numbers) in (1, 2):
+            weight = float(numbers[1]) if len(numbers) == 2 else 100.0
+            return {"objective": objectives.channel() + weight * objectives.diversity(),
+                    "images_per_channel": int(numbers[0])}
+        if kind == "interpolate" and len(numbers) == 2:
+            return {"objective": objectives.interpolate(objectives.channel(), objectives.fixed_channel(int(numbers[0]))),
+                    "images_per_channel": int(numbers[1])}
+        if kind == "direction" and rest:
+            if not os.path.isfile(rest):
+                raise UserError(f"--objective direction:{rest}: no such file")
+            return {"objective": objectives.direction(np.load(rest, allow_pickle=False))}
+    except UserError:
+        raise
+    except Exception as error:  # a number that is not one, a weight out of range, an unreadable file
+        raise UserError(f"--objective {text!r}: {str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__}") from None
+    raise UserError(f"--objective {text!r}: use channel, negative, neuron:ROW,COL, diversity:N[,WEIGHT], "
+                    "interpolate:CHANNEL,N or direction:FILE.npy")
 
 
 # ---- inputs ---------------------------------------------------------------------------------

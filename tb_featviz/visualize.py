@@ -30,11 +30,15 @@ def maximize_activation(
     probe_images: Optional[np.ndarray] = None,
     progress: Optional[Callable[[int, int], None]] = None,
     class_names: Optional[Sequence[str]] = None,
+    preset: str = "quality",
     **option_overrides,
 ) -> AMResult:
     """Images that maximize each chosen channel of `layer` (all channels in one batch).
 
-    `option_overrides` set fields of `AMOptions` (steps=..., parameterization=..., ...).
+    `preset` "quality" (default here: Lucid's recipe, 512 Fourier steps) or "fast" (what the
+    callback runs every epoch); `option_overrides` set fields of `AMOptions` over it (steps=...,
+    parameterization=..., objective=..., images_per_channel=...); `options` replaces both.
+    An objective that does not depend on the channel (`objectives.direction`) gives one image.
     `result.images` are floats in [0, 1] (mapped to `input_range` before the model sees them);
     `result.tiles()` gives displayable uint8 images. With `probe_images` (as the model takes
     them) a channel is dead when it is constant on them; without, on varied test images.
@@ -43,9 +47,8 @@ def maximize_activation(
     check_backend([metadata.METHOD_AM])
     if progress is not None and not callable(progress):
         raise ConfigurationError(f"progress must be a function (done, total), got {progress!r}")
-    settings = Settings.checked(am=_options(options, option_overrides), input_range=input_range,
-                                preprocess=preprocess, image_size=image_size, probe_images=probe_images,
-                                class_names=class_names)
+    settings = Settings.checked(am=_options(options, option_overrides, preset), input_range=input_range, preprocess=preprocess, image_size=image_size,
+                                probe_images=probe_images, class_names=class_names)
     return run_method(model, layer, channels, metadata.METHOD_AM, settings, progress)
 
 
@@ -126,8 +129,9 @@ def occlusion(
     return result
 
 
-def _options(options: Optional[AMOptions], overrides: dict) -> AMOptions:
-    options = options or AMOptions()
+def _options(options: Optional[AMOptions], overrides: dict, preset: str = "quality") -> AMOptions:
+    if options is None:
+        return AMOptions.preset(preset, **overrides)
     if not isinstance(options, AMOptions):
         raise ConfigurationError(f"options must be an AMOptions, got {type(options).__name__}")
     fields = {f.name for f in dataclasses.fields(AMOptions)}

@@ -79,6 +79,19 @@ def test_render_writes_a_labelled_grid(saved, capsys, method, extra, channels):
     assert (grid == 0).all(axis=2).any() and (grid == 255).all(axis=2).mean() > 0.1
 
 
+def test_render_objectives_and_presets(saved, capsys, tmp_path):
+    """--objective diversity:3 draws three images per channel; --preset fast is the callback's."""
+    code, out, err = run(capsys, "render", saved / "model.keras", "--layer", "conv2", "--channels", "0-1",
+                         "--steps", "4", "--objective", "diversity:3", "--out", tmp_path / "d.png")
+    assert code == 0, err
+    assert "(2 channels x 3 images of conv2)" in out
+    code, _, err = run(capsys, "render", saved / "model.keras", "--layer", "conv2", "--channels", "0",
+                       "--preset", "fast", "--objective", "neuron:3,4", "--logdir", tmp_path / "logs")
+    assert code == 0, err
+    settings = read_records(str(tmp_path / "logs"))[("conv2", "am")][0][0]["settings"]
+    assert settings["steps"] == 48 and settings["objective"] == "neuron_3_4"
+
+
 def test_render_channel_ranges_choose_tiles(saved, capsys):
     code, out, _ = run(capsys, "render", saved / "model.keras", "--layer", "conv2", "--channels",
                        "0-3,9", "--steps", "4", "--out", saved / "five.png")
@@ -115,8 +128,9 @@ def test_grids_say_how_they_were_drawn(saved, capsys):
 
     def caption(*extra):
         path = saved / f"caption-{len(extra)}.png"
+        steps = [] if "--method" in extra else ["--steps", "2"]
         code, _, err = run(capsys, "render", saved / "model.keras", "--layer", "conv2", "--channels", "0-1",
-                           "--steps", "2", *extra, "--out", path)
+                           *steps, *extra, "--out", path)
         assert code == 0, err
         return decode(path)
 
@@ -151,6 +165,15 @@ def test_render_occlusion_to_a_grid_and_a_logdir(saved, capsys, tmp_path):
 
 
 BAD = [
+    (["render", "{model}", "--layer", "conv1", "--method", "weights", "--steps", "3", "--out", "{root}/x.png"],
+     "--steps: only for --method am"),
+    (["render", "{model}", "--layer", "conv1", "--objective", "neuron:1", "--out", "{root}/x.png"],
+     "use channel, negative, neuron:ROW,COL"),
+    (["render", "{model}", "--layer", "conv1", "--objective", "diversity:x", "--out", "{root}/x.png"],
+     "--objective 'diversity:x'"),
+    (["render", "{model}", "--layer", "conv1", "--objective", "diversity:3", "--logdir", "{root}/logs3"],
+     "--logdir records hold one image per channel"),
+    (["render", "{model}", "--layer", "conv1", "--steps", "0", "--out", "{root}/x.png"], "--steps 0: give at least 1"),
     (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels", "{root}",
       "--out", "{root}/x.png"], "is a folder; give a .npy array"),
     (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels",

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tb_featviz import backward, checks, imaging, liveness, nonlinearity
 from tb_featviz.am import objectives, parameterizations
-from tb_featviz.am.transforms import RandomAffine, gaussian_blur, warp
+from tb_featviz.am.transforms import RandomAffine, TransformStack, gaussian_blur, warp
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.inputs import InputSpec
 from tb_featviz.model_access import traced
@@ -34,11 +34,14 @@ class AMOptions:
     Every field is checked when the options are made (ConfigurationError), so a bad setting
     never reaches training; the options are frozen (`dataclasses.replace` makes changed copies).
 
-    steps: gradient steps per channel.
-    learning_rate: Adam step size on the image parameters.
-    parameterization: "pixel" (default: clearest on the demo's grayscale CNN, see
-      docs/am_parameterizations.png) or "fourier" (decorrelated spectrum, as in Lucid).
-    transforms: random jitter/scale/rotation each step (`RandomAffine`), or None.
+    steps: gradient steps per channel (default: the parameterization's, PER_PARAMETERIZATION).
+    learning_rate: Adam step size on the image parameters (default: the parameterization's).
+    parameterization: "auto" (default: "fourier" for colour images of at least 64 px, else
+      "pixel", as measured), "pixel" (clearest on the demo's grayscale CNN, see
+      docs/am_parameterizations.png), "fourier" (decorrelated spectrum, as in Lucid; colours
+      decorrelated by the probe images' statistics when given), or a PixelImage/FourierImage.
+    transforms: random jitter/scale/rotation each step (`RandomAffine`), Lucid's stack
+      (`TransformStack`), or None.
     total_variation, l2: weights (>= 0) of those penalties on the [0, 1] image.
     blur_every, blur_sigma: blur the image every N steps (pixel parameterization; 0 = never).
     threshold: stop a channel once its objective passes this value (None = run all steps).
@@ -51,15 +54,17 @@ class AMOptions:
       so the output is maximized.
     reduction: maximize the channel's spatial "mean", its "center" unit or its strongest ("max").
     objective: a custom `Objective` replacing channel - penalties (advanced).
+    images_per_channel: several images per channel from different starts (with `objectives.
+      diversity()` made to differ, or `objectives.interpolate(a, b)` from a to b).
     batch_size: channels optimized together; lower it to save memory.
     seed: the start image and random transforms of channel c depend only on (seed, c).
     selected_channels_only: for a Conv2D target, compute only the batch's channels of it
       (`am/selected.py`; same values up to float rounding, much less work on wide layers).
     """
 
-    steps: int = 48
-    learning_rate: float = 0.05
-    parameterization: Union[str, object] = "pixel"
+    steps: Optional[int] = None
+    learning_rate: Optional[float] = None
+    parameterization: Union[str, object] = parameterizations.AUTO
     transforms: Optional[RandomAffine] = dataclasses.field(default_factory=RandomAffine)
     total_variation: float = 0.0
     l2: float = 0.0
@@ -72,8 +77,24 @@ class AMOptions:
     seed: int = 0
     selected_channels_only: bool = True
     maximize: str = "auto"
+    images_per_channel: int = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.parameterization, (str, parameterizations.PixelImage, parameterizations.FourierImage)):
+            raise ConfigurationError(
+                f"AMOptions.parameterization must be 'auto', 'pixel', 'fourier' or a PixelImage/FourierImage, "
+                f"got {self.parameterization!r}")
+        try:
+            param = parameterizations.get(self.parameterization)
+        except ValueError as error:
+            raise ConfigurationError(f"AMOptions.{error}") from None
+        auto = isinstance(self.parameterization, str) and self.parameterization == parameterizations.AUTO
+        defaults = PER_PARAMETERIZATION[parameterizations.AUTO if auto else param.name]
+        if self.steps is None:
+            object.__setattr__(self, "steps", defaults["steps"])
+        if self.learning_rate is None:
+            object.__setattr__(self, "learning_rate", defaults["learning_rate"])
+        checks.integer(self.images_per_channel, "AMOptions.images_per_channel", 1)
         checks.integer(self.steps, "AMOptions.steps", 0)
         checks.number(self.learning_rate, "AMOptions.learning_rate", positive=True, maximum=1e3)
         checks.number(self.total_variation, "AMOptions.total_variation", minimum=0, maximum=1e6)
@@ -86,27 +107,31 @@ class AMOptions:
         checks.integer(self.seed, "AMOptions.seed", 0)
         checks.choice(self.maximize, "AMOptions.maximize", MAXIMIZE)
         checks.choice(self.reduction, "AMOptions.reduction", ("mean", "center", "max"))
-        if self.transforms is not None and not isinstance(self.transforms, RandomAffine):
-            raise ConfigurationError("AMOptions.transforms must be a RandomAffine or None")
+        if self.transforms is not None and not isinstance(self.transforms, (RandomAffine, TransformStack)):
+            raise ConfigurationError("AMOptions.transforms must be a RandomAffine, a TransformStack or None")
         if self.objective is not None and not isinstance(self.objective, objectives.Objective):
             raise ConfigurationError("AMOptions.objective must be an Objective (tb_featviz.am.objectives) or None")
         if not isinstance(self.selected_channels_only, bool):
             raise ConfigurationError(
                 f"AMOptions.selected_channels_only must be True or False, got {self.selected_channels_only!r}"
             )
-        if not isinstance(self.parameterization, (str, parameterizations.PixelImage, parameterizations.FourierImage)):
-            raise ConfigurationError(
-                f"AMOptions.parameterization must be 'pixel', 'fourier' or a PixelImage/FourierImage, "
-                f"got {self.parameterization!r}")
-        try:
-            parameterizations.get(self.parameterization)
-        except ValueError as error:
-            raise ConfigurationError(f"AMOptions.{error}") from None
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "AMOptions":
+        """PRESETS[name] with `overrides`: "fast" (the callback's default, a few dozen steps) or
+        "quality" (Lucid's recipe for notebooks and the CLI: many more steps)."""
+        if name not in PRESETS:
+            raise ConfigurationError(f"unknown AM preset {name!r}; presets: {list(PRESETS)}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ConfigurationError(f"unknown option(s) {unknown}; AMOptions fields: {sorted(fields)}")
+        return cls(**{**PRESETS[name](), **overrides})
 
     def check_image(self, shape: Sequence[int]) -> None:
         """Settings that depend on the image size (known once the model is): blur must fit."""
         smallest = min(int(shape[0]), int(shape[1]))
-        if self.blur_every and parameterizations.get(self.parameterization).supports_blur:
+        if self.blur_every and parameterizations.get(self.parameterization, shape).supports_blur:
             radius = math.ceil(2.0 * self.blur_sigma)
             if radius >= smallest:
                 hint = f"blur_sigma < {smallest / 2:g} (default 0.5) or blur_every=0" if smallest > 2 else "blur_every=0"
@@ -138,7 +163,26 @@ class AMOptions:
             "threshold": self.threshold,
             "seed": self.seed,
             "maximize": self.maximize,
+            "images_per_channel": self.images_per_channel,
         }
+
+
+# The defaults of each parameterization, chosen by measurement (BENCHMARKS.md, "AM on a
+# pretrained network"): steps and Adam's learning rate when AMOptions leaves them out.
+PER_PARAMETERIZATION = {
+    "auto": {"steps": 48, "learning_rate": 0.05},  # the callback's budget, whichever it picks
+    "pixel": {"steps": 48, "learning_rate": 0.05},
+    "fourier": {"steps": 96, "learning_rate": 0.05},
+}
+
+# Named settings: "fast" is what the callback runs every epoch; "quality" is Lucid's recipe
+# (Fourier, colours decorrelated, its transform stack, Adam 0.05, 512 steps) for notebooks and
+# the CLI, where a minute per layer is fine.
+PRESETS = {
+    "fast": lambda: {},
+    "quality": lambda: {"parameterization": "fourier", "transforms": TransformStack(), "steps": 512,
+                        "learning_rate": 0.05, "blur_every": 0},
+}
 
 
 @dataclasses.dataclass
@@ -156,6 +200,7 @@ class AMResult:
     target: str = ""  # what was maximized, in words: "pre-activation (before relu)"
     dead_test: str = ""  # which images the dead test used
     settings: dict = dataclasses.field(default_factory=dict)  # how it was made, for the record
+    copies: int = 1  # images per channel: channels repeat, each channel's images consecutive
 
     def tiles(self, contrast: str = imaging.ABSOLUTE) -> np.ndarray:
         """(n, H, W, 1|3) uint8: each image as the model sees it (white is white), or with
@@ -180,6 +225,9 @@ class ActivationMaximizer:
         none means its pre-activation is an affine function of the image (options.maximize).
         `settings`: what every result's record says about how it was made."""
         self._settings = {**dict(settings or {}), **options.settings()}
+        if options.images_per_channel > 1 and not options.full_objective().per_channel:
+            raise ConfigurationError("images_per_channel > 1 needs an objective of the channel (its images would be "
+                                     "the same objective from different starts; use the channel)")
         self._path = list(path or [])
         self._affine = affine = not self._path
         options.check_image(input_spec.shape)
@@ -187,13 +235,17 @@ class ActivationMaximizer:
         self._on_output = target.nonlinearity is not None and (
             options.maximize == "output" or (options.maximize == "auto" and affine)
         )
-        use_selected = options.selected_channels_only and options.objective is None
+        use_selected = options.selected_channels_only and options.objective is None  # custom: whole layer
         elementwise = target.nonlinearity is None or target.nonlinearity.elementwise
         self._selected = selected if use_selected and elementwise else None
         self._spec = input_spec
         self._options = options
         self._liveness_images = liveness_images
-        self._param = parameterizations.get(options.parameterization)
+        self._param = parameterizations.get(options.parameterization, input_spec.shape)
+        if liveness_images is not None and input_spec.preprocess is None:
+            # Colours decorrelated as in the probe images, which are the model's world.
+            self._param = self._param.fitted(input_spec.to_unit(input_spec.from_model_layout(liveness_images)))
+        self._settings["parameterization"] = self._param.settings()
         self._objective = options.full_objective()
         self._channel_value = objectives.channel(options.reduction)
         self._renderers: dict = {}
@@ -204,31 +256,35 @@ class ActivationMaximizer:
 
     def run(self, channels: Sequence[int], progress: Optional[Callable[[int, int], None]] = None) -> AMResult:
         """`progress(done, total)`, if given, is called after every gradient step (for CLIs)."""
-        channels = np.asarray(list(channels), dtype=np.int32)
         options, shape = self._options, self._spec.shape
-        start = self._param.initial(options.seed, channels, shape)
-        _, start_value = self._evaluate_all(start, channels)
+        copies = options.images_per_channel
+        distinct = np.asarray(list(channels), dtype=np.int32)
+        start = self._param.initial(options.seed, distinct, shape, copies)
+        channels = np.repeat(distinct, copies)  # one job per image: each channel's copies together
+        copy = np.tile(np.arange(copies, dtype=np.int32), len(distinct))
+        _, start_value = self._evaluate_all(start, channels, copy)
         params = start.copy()
         steps_run = np.zeros(len(channels), np.int32)
-        chunks = list(_chunks(np.arange(len(channels)), options.batch_size))
+        group = max(1, options.batch_size // copies) * copies  # a channel's images share a batch (diversity)
+        chunks = list(_chunks(np.arange(len(channels)), group))
         total = len(chunks) * options.steps
         for index, chunk in enumerate(chunks):
             def on_step(step, done=index * options.steps):
                 if progress is not None:
                     progress(done + step + 1, total)
 
-            params[chunk], steps_run[chunk] = self._optimize(start[chunk], channels[chunk], on_step)
+            params[chunk], steps_run[chunk] = self._optimize(start[chunk], channels[chunk], on_step, copy[chunk])
         if progress is not None:
             progress(total, total)
-        objective_value, final_value = self._evaluate_all(params, channels)
-        batches = range(0, len(params), options.batch_size)
+        objective_value, final_value = self._evaluate_all(params, channels, copy)
+        batches = range(0, len(params), group)
         images = np.concatenate(
-            [self._images(params[i : i + options.batch_size]) for i in batches]
+            [self._images(params[i : i + group]) for i in batches]
             or [np.zeros((0,) + shape, np.float32)]
         )
         dead, dead_test = self._dead(channels, images)
         return AMResult(channels, images, final_value, objective_value, start_value, dead, steps_run,
-                        *self._describe(), dead_test, dict(self._settings))
+                        *self._describe(), dead_test, dict(self._settings), copies)
 
     # -- evaluation ------------------------------------------------------------------------
     def _dead(self, channels: np.ndarray, images: np.ndarray):
@@ -281,13 +337,16 @@ class ActivationMaximizer:
     def _outputs_of(self, model_input, channels):
         return tf.gather(self._target.output(model_input), channels, axis=-1)
 
-    def _evaluate_all(self, params: np.ndarray, channels: np.ndarray):
-        """(objective, output) per channel on the untransformed images of `params`."""
+    def _evaluate_all(self, params: np.ndarray, channels: np.ndarray, copy: Optional[np.ndarray] = None):
+        """(objective, output) per image on the untransformed images of `params`."""
         objective, output = [], []
-        for i in range(0, len(channels), self._options.batch_size):
+        copy = np.zeros(len(channels), np.int32) if copy is None else copy
+        copies = self._options.images_per_channel
+        group = max(1, self._options.batch_size // copies) * copies
+        for i in range(0, len(channels), group):
             value, activation = self._evaluate(
-                tf.constant(params[i : i + self._options.batch_size]),
-                tf.constant(channels[i : i + self._options.batch_size]),
+                tf.constant(params[i : i + group]), tf.constant(channels[i : i + group]),
+                tf.constant(copy[i : i + group]),
             )
             objective.append(value.numpy())
             output.append(activation.numpy())
@@ -320,15 +379,16 @@ class ActivationMaximizer:
     def _redirects(self) -> bool:
         return self._on_output and self._own_relu()
 
-    def _objective_context(self, pre, picked, image):
+    def _objective_context(self, pre, picked, image, copy=None, real=None):
         """The Context the objective sees: pre-activations, or the layer's output."""
-        return objectives.Context(self._target.activate(pre) if self._on_output else pre, picked, image)
+        return objectives.Context(self._target.activate(pre) if self._on_output else pre, picked, image,
+                                  copy, self._options.images_per_channel, real)
 
-    def _ascent_value(self, pre, picked, image):
+    def _ascent_value(self, pre, picked, image, copy=None, real=None):
         """(the objective's value, its Context); for a silent ReLU channel (constant output, zero
         gradient) the value's gradient is redirected to the pre-activation (Lucid's redirected
         ReLU gradient): the added term is zero in value, so reported numbers are the true ones."""
-        context = self._objective_context(pre, picked, image)
+        context = self._objective_context(pre, picked, image, copy, real)
         value = self._objective(context)
         if not self._redirects():
             return value, context
@@ -339,10 +399,13 @@ class ActivationMaximizer:
         push = self._channel_value(objectives.Context(pre, picked, image))
         return value + silent * (push - tf.stop_gradient(push)), context
 
-    def _evaluate_batch(self, params, channels):
+    def _evaluate_batch(self, params, channels, copy):
         image = self._param.to_image(params, self._spec.shape)
         pre, picked = self._activations(self._spec.to_model(image), channels)
-        objective = self._channel_value(self._objective_context(pre, picked, image))
+        context = self._objective_context(pre, picked, image, copy)
+        # A custom objective is what was maximized (a direction, an interpolation...); else the channel.
+        objective = self._options.objective(context) if self._options.objective is not None \
+            else self._channel_value(context)
         output = self._channel_value(objectives.Context(self._target.activate(pre), picked, image))
         return objective, output
 
@@ -362,7 +425,7 @@ class ActivationMaximizer:
         return self._to_images(tf.constant(params)).numpy()
 
     # -- optimization ----------------------------------------------------------------------
-    def _optimize(self, start: np.ndarray, channels: np.ndarray, on_step=None):
+    def _optimize(self, start: np.ndarray, channels: np.ndarray, on_step=None, copy=None):
         """Optimize one batch of alive channels; returns their parameters and steps run."""
         options = self._options
         real = len(channels)
@@ -372,6 +435,8 @@ class ActivationMaximizer:
         if renderer is None:
             renderer = self._renderers[size] = _Renderer(self, size, start.shape[1:])
         padded_channels = np.concatenate([channels, np.repeat(channels[:1], pad)]).astype(np.int32)
+        copy = np.zeros(real, np.int32) if copy is None else copy
+        copy_t = tf.constant(np.concatenate([copy, np.zeros(pad, np.int32)]).astype(np.int32))
         renderer.reset(np.concatenate([start, np.repeat(start[:1], pad, axis=0)]))
         rows = None
         if options.transforms is not None:
@@ -383,7 +448,7 @@ class ActivationMaximizer:
             if not active.any():
                 break
             value = renderer.step(
-                channels_t, tf.constant(rows[step]) if rows is not None else None, tf.constant(active)
+                channels_t, copy_t, tf.constant(rows[step]) if rows is not None else None, tf.constant(active)
             ).numpy()
             steps_run += active
             if options.blur_every and self._param.supports_blur and (step + 1) % options.blur_every == 0:
@@ -415,15 +480,15 @@ class _Renderer:
         self._v.assign(tf.zeros_like(self._v))
         self._t.assign(0.0)
 
-    def _step(self, channels, rows, active):
+    def _step(self, channels, copy, rows, active):
         owner = self._owner
         shape = owner._spec.shape
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.params)
             image = owner._param.to_image(self.params, shape)
-            seen = warp(image, rows) if rows is not None else image
+            seen = warp(image, rows, owner._options.transforms.fill_mode) if rows is not None else image
             pre, picked = owner._activations(owner._spec.to_model(seen), channels)
-            value, context = owner._ascent_value(pre, picked, image)
+            value, context = owner._ascent_value(pre, picked, image, copy, active)
             loss = -tf.reduce_sum(value)
         gradient = tape.gradient(loss, self.params)
         # Adam, term for term as keras.optimizers.Adam computes it.

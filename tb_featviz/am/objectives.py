@@ -9,7 +9,9 @@ depends on another's, which is what lets all channels of a layer be optimized in
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Callable, Optional, Sequence
+
+import numpy as np
 
 import tensorflow as tf
 
@@ -21,32 +23,44 @@ class Context:
     activations: tf.Tensor  # the layer's pre-activation (see target.py), float32: (b, h, w, C) or (b, C)
     channels: tf.Tensor  # int32 (b,): the channel each batch element maximizes
     image: tf.Tensor  # the parameterized image in [0, 1], (b, H, W, c), before transforms
+    copy: Optional[tf.Tensor] = None  # int32 (b,): which of its channel's `copies` images an element is
+    copies: int = 1  # images per channel (AMOptions.images_per_channel)
+    real: Optional[tf.Tensor] = None  # bool (b,): False for batch padding and finished elements
 
 
 class Objective:
     """A per-element scalar function of a Context; supports +, -, unary -, and * by a number."""
 
-    def __init__(self, fn: Callable[[Context], tf.Tensor], description: str):
+    def __init__(self, fn: Callable[[Context], tf.Tensor], description: str, *, per_channel: bool = True,
+                 across_batch: bool = False):
         self._fn = fn
         self.description = description
+        self.per_channel = per_channel  # depends on the element's channel (else: one image is enough)
+        self.across_batch = across_batch  # looks at other elements (diversity): needs the whole layer
 
     def __call__(self, context: Context) -> tf.Tensor:
         return self._fn(context)
 
+    def _with(self, other: "Objective", fn, description: str) -> "Objective":
+        return Objective(fn, description, per_channel=self.per_channel or other.per_channel,
+                         across_batch=self.across_batch or other.across_batch)
+
     def __add__(self, other: "Objective") -> "Objective":
-        return Objective(lambda c: self(c) + other(c), f"{self.description} + {other.description}")
+        return self._with(other, lambda c: self(c) + other(c), f"{self.description} + {other.description}")
 
     def __sub__(self, other: "Objective") -> "Objective":
-        return Objective(lambda c: self(c) - other(c), f"{self.description} - {other.description}")
+        return self._with(other, lambda c: self(c) - other(c), f"{self.description} - {other.description}")
 
     def __neg__(self) -> "Objective":
-        return Objective(lambda c: -self(c), f"-({self.description})")
+        return Objective(lambda c: -self(c), f"-({self.description})", per_channel=self.per_channel,
+                         across_batch=self.across_batch)
 
     def __mul__(self, weight: float) -> "Objective":
         from tb_featviz import checks
 
         weight = checks.number(weight, "an objective's weight", maximum=1e6)
-        return Objective(lambda c: weight * self(c), f"{weight:g} * {self.description}")
+        return Objective(lambda c: weight * self(c), f"{weight:g} * {self.description}",
+                         per_channel=self.per_channel, across_batch=self.across_batch)
 
     __rmul__ = __mul__
 
@@ -101,3 +115,94 @@ def l2(center: float = 0.5) -> Objective:
         return tf.reduce_mean(tf.square(context.image - center), axis=[1, 2, 3])
 
     return Objective(value, "l2")
+
+
+def fixed_channel(index: int, reduction: str = "mean") -> Objective:
+    """Channel `index`'s activation for every element, whatever channel the element is for:
+    the other end of an `interpolate` from each channel to one fixed channel."""
+    from tb_featviz import checks
+
+    index = checks.integer(index, "fixed_channel index", 0)
+    base = channel(reduction)
+
+    def value(context: Context) -> tf.Tensor:
+        if index >= context.activations.shape[-1]:
+            raise ValueError(f"channel {index} is out of range for a layer of {context.activations.shape[-1]} channels")
+        fixed = tf.fill(tf.shape(context.channels), tf.constant(index, context.channels.dtype))
+        return base(dataclasses.replace(context, channels=fixed))
+
+    return Objective(value, f"channel_{index}_{reduction}", per_channel=False)
+
+
+def neuron(row: int, col: int) -> Objective:
+    """The chosen channel's unit at (row, col) of the layer's output grid (negative counts from
+    the end, like Python indexing): what one position of the feature map responds to."""
+    from tb_featviz import checks
+
+    row, col = int(checks.number(row, "neuron row")), int(checks.number(col, "neuron col"))
+
+    def value(context: Context) -> tf.Tensor:
+        selected = selected_channel(context.activations, context.channels)
+        if selected.shape.rank == 1:
+            raise ValueError("neuron(row, col) needs a layer with a spatial output; this one has units")
+        height, width = selected.shape[1], selected.shape[2]
+        if not (-height <= row < height and -width <= col < width):
+            raise ValueError(f"neuron({row}, {col}) is outside the layer's {height} x {width} output grid")
+        return selected[:, row % height, col % width]
+
+    return Objective(value, f"neuron_{row}_{col}")
+
+
+def direction(vector: Sequence[float]) -> Objective:
+    """The layer's activation along a direction in channel space (Olah et al.: a combination of
+    channels, e.g. a difference of two), its spatial mean: the same for every batch element."""
+    weights = np.asarray(vector, np.float32).reshape(-1)
+    if not weights.size or not np.all(np.isfinite(weights)) or not np.any(weights):
+        raise ValueError("direction needs a finite, non-zero vector with one weight per channel")
+
+    def value(context: Context) -> tf.Tensor:
+        activations = context.activations
+        if activations.shape[-1] != weights.size:
+            raise ValueError(f"direction has {weights.size} weights for a layer of {activations.shape[-1]} channels")
+        along = tf.tensordot(activations, tf.constant(weights), axes=[[-1], [0]])
+        return along if along.shape.rank == 1 else tf.reduce_mean(along, axis=[1, 2])
+
+    return Objective(value, f"direction({weights.size} channels)", per_channel=False)
+
+
+def diversity() -> Objective:
+    """Lucid's diversity term: minus the mean cosine similarity between an image's Gram matrix
+    (channel correlations of the layer's pre-activations) and those of the other images of the
+    same channel, so `channel() + w * diversity()` asks for several different images per channel
+    (AMOptions.images_per_channel). Zero for an image with no sibling."""
+
+    def value(context: Context) -> tf.Tensor:
+        activations = context.activations
+        flat = tf.reshape(activations, [tf.shape(activations)[0], -1, activations.shape[-1]])
+        gram = tf.matmul(flat, flat, transpose_a=True) / tf.cast(tf.shape(flat)[1], flat.dtype)
+        vectors = tf.math.l2_normalize(tf.reshape(gram, [tf.shape(gram)[0], -1]), axis=1)
+        similarity = tf.matmul(vectors, vectors, transpose_b=True)
+        same = tf.equal(context.channels[:, None], context.channels[None, :])
+        others = tf.logical_and(same, tf.logical_not(tf.eye(tf.shape(same)[0], dtype=tf.bool)))
+        if context.real is not None:
+            others = tf.logical_and(others, context.real[None, :])
+        mask = tf.cast(others, similarity.dtype)
+        count = tf.reduce_sum(mask, axis=1)
+        return -tf.math.divide_no_nan(tf.reduce_sum(similarity * mask, axis=1), count)
+
+    return Objective(value, "diversity", across_batch=True)
+
+
+def interpolate(first: Objective, second: Objective) -> Objective:
+    """From `first` to `second` across a channel's images: image k of n maximizes
+    (1 - k/(n-1)) * first + k/(n-1) * second (AMOptions.images_per_channel = n)."""
+
+    def value(context: Context) -> tf.Tensor:
+        if context.copy is None or context.copies < 2:
+            return first(context)
+        alpha = tf.cast(context.copy, tf.float32) / float(context.copies - 1)
+        return (1.0 - alpha) * first(context) + alpha * second(context)
+
+    return Objective(value, f"interpolate({first.description}, {second.description})",
+                     per_channel=first.per_channel or second.per_channel,
+                     across_batch=first.across_batch or second.across_batch)

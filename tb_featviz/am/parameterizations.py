@@ -8,7 +8,7 @@ and the global random state is never touched.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -21,38 +21,53 @@ _COLOR_SQRT = np.array(
 _COLOR_SQRT_NORMALIZED = _COLOR_SQRT / np.max(np.linalg.norm(_COLOR_SQRT, axis=0))
 
 
-def channel_rng(seed: int, channel: int, stream: int) -> np.random.Generator:
-    """An independent generator per (seed, channel, purpose)."""
-    return np.random.default_rng((int(seed), int(channel), int(stream)))
+def channel_rng(seed: int, channel: int, stream: int, copy: int = 0) -> np.random.Generator:
+    """An independent generator per (seed, channel, purpose), and per copy when a channel gets
+    several images (copy 0 draws what a single image always drew)."""
+    key = (int(seed), int(channel), int(stream)) + ((int(copy),) if copy else ())
+    return np.random.default_rng(key)
 
 
 class PixelImage:
-    """The image itself, in [0, 1], clipped after each step.
+    """The image itself, in [0, 1]: clipped after each step, or (`bounded`) the sigmoid of
+    unbounded parameters, which approaches black and white only as far as the gradient keeps
+    pushing, instead of piling pixels up at the clip (the saturated "neon" look).
 
     Starts like the tutorial this project grew from: ``(128 + 20 * uniform) / 255``, a faint
-    noise around mid-gray.
+    noise around mid-gray (bounded: the parameters that give that image).
     """
 
     name = "pixel"
     supports_blur = True
 
-    def initial(self, seed: int, channels: Sequence[int], shape: Sequence[int]) -> np.ndarray:
+    def __init__(self, bounded: bool = False):
+        from tb_featviz.errors import ConfigurationError
+
+        if not isinstance(bounded, bool):
+            raise ConfigurationError(f"PixelImage.bounded must be True or False, got {bounded!r}")
+        self.bounded = bounded
+
+    def initial(self, seed: int, channels: Sequence[int], shape: Sequence[int], copies: int = 1) -> np.ndarray:
         height, width, depth = shape
-        return np.stack(
+        start = np.stack(
             [
-                (128.0 + 20.0 * channel_rng(seed, c, 0).random((height, width, depth))) / 255.0
-                for c in channels
+                (128.0 + 20.0 * channel_rng(seed, c, 0, copy).random((height, width, depth))) / 255.0
+                for c in channels for copy in range(copies)
             ]
         ).astype(np.float32)
+        return np.log(start / (1.0 - start)).astype(np.float32) if self.bounded else start
 
     def to_image(self, params: tf.Tensor, shape: Sequence[int]) -> tf.Tensor:
-        return params
+        return tf.sigmoid(params) if self.bounded else params
 
     def project(self, params: tf.Tensor) -> tf.Tensor:
-        return tf.clip_by_value(params, 0.0, 1.0)
+        return params if self.bounded else tf.clip_by_value(params, 0.0, 1.0)
+
+    def fitted(self, unit_images) -> "PixelImage":
+        return self
 
     def settings(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.name, "bounded": self.bounded}
 
 
 class FourierImage:
@@ -61,13 +76,16 @@ class FourierImage:
     Gradient steps on the spectrum change all frequencies at an equal pace, where pixel steps
     are dominated by high frequencies; the result is smoother, more natural-looking images. For
     three-channel inputs, colours are decorrelated so optimization works on independent colour
-    components.
+    components: with the colour statistics of the probe images when the maximizer has them
+    (`fitted`), else ImageNet's (Lucid's matrix). The start (`std`) is faint noise as visible
+    as the pixel start (pixel std about 0.026), never a flat image.
     """
 
     name = "fourier"
     supports_blur = False
 
-    def __init__(self, decorrelate: bool = True, decay_power: float = 1.0, std: float = 0.01):
+    def __init__(self, decorrelate: bool = True, decay_power: float = 1.0, std: float = 0.1,
+                 colour_matrix: Optional[np.ndarray] = None, colour_source: str = "imagenet"):
         from tb_featviz import checks
         from tb_featviz.errors import ConfigurationError
 
@@ -78,12 +96,30 @@ class FourierImage:
         self.decorrelate = decorrelate
         self.decay_power = float(decay_power)
         self.std = float(std)
+        self.colour_matrix = _COLOR_SQRT_NORMALIZED if colour_matrix is None else colour_matrix
+        self.colour_source = colour_source
 
-    def initial(self, seed: int, channels: Sequence[int], shape: Sequence[int]) -> np.ndarray:
+    def fitted(self, unit_images) -> "FourierImage":
+        """A copy decorrelating colours by the statistics of `unit_images` ((n, h, w, 3) in
+        [0, 1], e.g. the probe images), Lucid's way: the square root of their colour covariance,
+        scaled so its largest column has unit norm. Other inputs keep ImageNet's."""
+        if unit_images is None or not self.decorrelate or np.shape(unit_images)[-1] != 3:
+            return self
+        pixels = np.asarray(unit_images, np.float64).reshape(-1, 3)
+        covariance = np.cov(pixels, rowvar=False)
+        if not np.all(np.isfinite(covariance)) or np.linalg.matrix_rank(covariance) < 3:
+            return self  # gray or constant probes say nothing about colours
+        u, singular, _ = np.linalg.svd(covariance)
+        root = u * np.sqrt(singular)
+        matrix = (root / np.max(np.linalg.norm(root, axis=0))).astype(np.float32)
+        return FourierImage(self.decorrelate, self.decay_power, self.std, matrix, "probe images")
+
+    def initial(self, seed: int, channels: Sequence[int], shape: Sequence[int], copies: int = 1) -> np.ndarray:
         height, width, depth = shape
         spectrum_shape = (depth, height, width // 2 + 1, 2)
         return np.stack(
-            [self.std * channel_rng(seed, c, 0).standard_normal(spectrum_shape) for c in channels]
+            [self.std * channel_rng(seed, c, 0, copy).standard_normal(spectrum_shape)
+             for c in channels for copy in range(copies)]
         ).astype(np.float32)
 
     def _scale(self, height: int, width: int) -> np.ndarray:
@@ -100,22 +136,37 @@ class FourierImage:
         planes = tf.signal.irfft2d(spectrum, fft_length=[height, width])  # (b, c, h, w)
         image = tf.transpose(planes, [0, 2, 3, 1]) / 4.0
         if depth == 3 and self.decorrelate:
-            image = tf.einsum("bhwc,dc->bhwd", image, tf.constant(_COLOR_SQRT_NORMALIZED))
+            image = tf.einsum("bhwc,dc->bhwd", image, tf.constant(self.colour_matrix))
         return tf.sigmoid(image)
 
     def project(self, params: tf.Tensor) -> tf.Tensor:
         return params
 
     def settings(self) -> dict:
-        return {"name": self.name, "decorrelate": self.decorrelate, "decay_power": self.decay_power}
+        return {"name": self.name, "decorrelate": self.decorrelate, "decay_power": self.decay_power,
+                "std": self.std, "colours": self.colour_source if self.decorrelate else None}
 
 
-def get(name_or_object) -> "PixelImage | FourierImage":
-    """A parameterization from its name ("pixel", "fourier") or an instance."""
+AUTO = "auto"
+NAMES = ("pixel", "fourier", AUTO)
+
+
+def get(name_or_object, shape: Optional[Sequence[int]] = None) -> "PixelImage | FourierImage":
+    """A parameterization from its name ("pixel", "fourier", "auto") or an instance.
+
+    "auto" (the default) picks by the image, as measured (BENCHMARKS.md, "AM on a pretrained
+    network"): the Fourier image for colour images of at least 64 px, whose features are
+    smooth textures and objects; pixels for small or gray images (a 28 px Fashion-MNIST CNN
+    reaches twice the activation with pixels in the same 48 steps, its optima being sharp
+    black-and-white strokes). Without a shape, "auto" means pixels.
+    """
     if isinstance(name_or_object, (PixelImage, FourierImage)):
         return name_or_object
+    if name_or_object == AUTO:
+        colour_and_large = shape is not None and shape[-1] == 3 and min(shape[0], shape[1]) >= 64
+        return FourierImage() if colour_and_large else PixelImage()
     if name_or_object == "pixel":
         return PixelImage()
     if name_or_object == "fourier":
         return FourierImage()
-    raise ValueError(f"parameterization must be 'pixel' or 'fourier', got {name_or_object!r}")
+    raise ValueError(f"parameterization must be 'auto', 'pixel' or 'fourier', got {name_or_object!r}")

@@ -56,8 +56,62 @@ class RandomAffine:
                 rows[t, i] = _output_to_input(height, width, shift[t], scale[t], angle[t])
         return rows
 
+    fill_mode = "REFLECT"  # what a shift or rotation brings in from outside the image
+
     def settings(self) -> dict:
-        return dataclasses.asdict(self)
+        return {"name": "random_affine", **dataclasses.asdict(self)}
+
+
+def _lucid_scales() -> tuple:
+    return tuple(1 + (i - 5) / 50 for i in range(11))
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformStack:
+    """Lucid's standard transforms: pad with gray, jitter, a random scale and rotation from small
+    sets, jitter again (values in pixels at 128 px, scaled to the image's size). Composed into
+    one affine warp per step at the model's fixed input size, so the padding is the mid-gray
+    that shifts, shrinking and rotation bring in at the borders."""
+
+    jitter: float = 8
+    scales: tuple = dataclasses.field(default_factory=_lucid_scales)
+    angles: tuple = tuple(range(-10, 11))
+    jitter_after: float = 4
+
+    fill_mode = "CONSTANT"
+
+    def __post_init__(self) -> None:
+        from tb_featviz import checks
+        from tb_featviz.errors import ConfigurationError
+
+        for name in ("jitter", "jitter_after"):
+            checks.number(getattr(self, name), f"TransformStack.{name}", minimum=0, maximum=64)
+        if not self.scales or not all(0.1 <= checks.number(v, "TransformStack.scales") <= 10 for v in self.scales):
+            raise ConfigurationError(f"TransformStack.scales must be factors in [0.1, 10], got {self.scales!r}")
+        if not self.angles or not all(abs(checks.number(v, "TransformStack.angles")) <= 180 for v in self.angles):
+            raise ConfigurationError(f"TransformStack.angles must be degrees in [-180, 180], got {self.angles!r}")
+
+    def sample(self, seed: int, channels: Sequence[int], steps: int, shape: Sequence[int]) -> np.ndarray:
+        """Projective transform rows, float32 (steps, len(channels), 8)."""
+        height, width = int(shape[0]), int(shape[1])
+        unit = min(height, width) / 128.0
+        rows = np.empty((steps, len(channels), 8), np.float32)
+        for i, c in enumerate(channels):
+            rng = channel_rng(seed, c, 1)
+            first = rng.uniform(-self.jitter / 2, self.jitter / 2, (steps, 2)) * unit
+            scale = rng.choice(np.asarray(self.scales, float), steps)
+            angle = np.deg2rad(rng.choice(np.asarray(self.angles, float), steps))
+            second = rng.uniform(-self.jitter_after / 2, self.jitter_after / 2, (steps, 2)) * unit
+            for t in range(steps):
+                cos, sin = math.cos(angle[t]) * scale[t], math.sin(angle[t]) * scale[t]
+                # shift, then scale and rotate about the centre, then shift again: one affine map
+                shift = np.array([[cos, -sin], [sin, cos]]) @ first[t] + second[t]
+                rows[t, i] = _output_to_input(height, width, shift, scale[t], angle[t])
+        return rows
+
+    def settings(self) -> dict:
+        return {"name": "lucid", "jitter": self.jitter, "scales": list(self.scales),
+                "angles": list(self.angles), "jitter_after": self.jitter_after}
 
 
 def _output_to_input(height, width, shift, scale, angle) -> np.ndarray:
@@ -74,16 +128,17 @@ def _output_to_input(height, width, shift, scale, angle) -> np.ndarray:
     return np.array([a[0, 0], a[0, 1], offset[0], a[1, 0], a[1, 1], offset[1], 0.0, 0.0])
 
 
-def warp(images: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
-    """Apply one affine warp per batch element, bilinear, reflecting at the borders."""
+def warp(images: tf.Tensor, rows: tf.Tensor, fill_mode: str = "REFLECT") -> tf.Tensor:
+    """Apply one affine warp per batch element, bilinear; outside the image: reflected, or
+    (fill_mode "CONSTANT") mid-gray, like Lucid's padding."""
     shape = tf.shape(images)[1:3]
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images,
         transforms=rows,
         output_shape=shape,
-        fill_value=0.0,
+        fill_value=0.5,
         interpolation="BILINEAR",
-        fill_mode="REFLECT",
+        fill_mode=fill_mode,
     )
 
 

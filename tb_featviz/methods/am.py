@@ -17,7 +17,9 @@ class ActivationMaximization(Method):
             plan.target, spec, settings.am, SelectedChannelsForward.for_layer(plan.ref), settings.probe_images,
             path=plan.path, settings=plan.record_settings(spec),
         )
-        runner = lambda progress=None: maximizer.run(plan.channels, progress)  # noqa: E731
+        # An objective that is the same for every channel (a direction) needs one image, not one each.
+        channels = plan.channels if settings.am.full_objective().per_channel else plan.channels[:1]
+        runner = lambda progress=None: maximizer.run(channels, progress)  # noqa: E731
         runner.flat_optimum = maximizer.flat_optimum
         return runner
 
