@@ -253,7 +253,7 @@ def main():
         share, seconds = at_48 if at_48 else (float("nan"), float("nan"))
         print(f"| {depth} `{layer}` | {name} | {median} | {p10} | {share:.2f} | {seconds:.1f} |")
     print()
-    print(f"| layer | contender | median objective | time (s) | high-frequency energy (median) |")
+    print("| layer | contender | median objective | time (s) | high-frequency energy (median) |")
     print("|---|---|---|---|---|")
     for depth, layer, name, objective, seconds, energy in quality_rows:
         print(f"| {depth} `{layer}` | {name} | {objective:.2f} | {seconds:.1f} | {energy:.3f} |")
