@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--channels", default="all", help="e.g. 0-31, 0,4,9 or all (default)")
     render.add_argument("--method", choices=_method_names(), default="am")
     render.add_argument("--probe-images", help="a .npy array (n,h,w[,c]) or a folder of images, for deconv "
-                        "and occlusion")
+                        "and occlusion; am: the dead test and the colours of Fourier images")
     render.add_argument("--labels", help="occlusion: a .npy array of the probe images' true classes")
     render.add_argument("--size", type=int, default=None, help="occlusion: the gray square's side in pixels "
                         "(default a quarter of the image)")

@@ -55,11 +55,13 @@ def mobilenet(input_shape: Optional[Sequence[int]] = None, include_top: bool = T
     """`keras.applications.MobileNet` (v1, alpha 1.0) with ImageNet weights, built offline.
 
     With `include_top` the model classifies the 1,000 ImageNet classes (softmax; TF-slim's extra
-    background class dropped) and takes 224 x 224 RGB; without it any size of at least 32 px.
+    background class dropped), trained at 224 x 224 RGB; any size of at least 32 px is accepted.
     Inputs are in [-1, 1] (`keras.applications.mobilenet.preprocess_input`).
     """
     import keras
 
+    if input_shape is not None and (len(input_shape) != 3 or input_shape[-1] != 3):
+        raise ConfigurationError(f"the pretrained MobileNet takes RGB images (height, width, 3), got {tuple(input_shape)}")
     weights = _constants(weights_file())
     shape = tuple(input_shape) if input_shape is not None else ((224, 224, 3) if include_top else (None, None, 3))
     model = keras.applications.MobileNet(weights=None, input_shape=shape, include_top=include_top)

@@ -40,8 +40,7 @@ def test_batched_equals_per_channel_loop():
     model = small_cnn()
     channels = [0, 3, 5, 7, 9, 14]
     result = tb_featviz.maximize_activation(
-        model, "conv2", channels, steps=12, learning_rate=0.05, selected_channels_only=False, **PLAIN
-    )
+        model, "conv2", channels, steps=12, learning_rate=0.05, selected_channels_only=False, **PLAIN, preset="fast")
     for i, channel in enumerate(channels):
         expected = tutorial_loop(model, "conv2", channel, 12, 0.05, seed=0)
         np.testing.assert_array_equal(result.images[i], expected)  # exactly: elements are independent
@@ -65,8 +64,8 @@ def test_computing_only_the_selected_channels_gives_the_same_images(monkeypatch)
     keras.utils.set_random_seed(4)
     model = small_cnn()
     channels = [1, 2, 9, 15]  # a batch of 8 (padded) of conv2's 16 filters: the fast path runs
-    fast = tb_featviz.maximize_activation(model, "conv2", channels, steps=12, **PLAIN)
-    full = tb_featviz.maximize_activation(model, "conv2", channels, steps=12, selected_channels_only=False, **PLAIN)
+    fast = tb_featviz.maximize_activation(model, "conv2", channels, steps=12, **PLAIN, preset="fast")
+    full = tb_featviz.maximize_activation(model, "conv2", channels, steps=12, selected_channels_only=False, **PLAIN, preset="fast")
     np.testing.assert_allclose(fast.start_activation, full.start_activation, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fast.activation, full.activation, rtol=1e-3, atol=1e-5)
     np.testing.assert_allclose(fast.images, full.images, atol=2e-3)
@@ -80,9 +79,9 @@ def test_computing_only_the_selected_channels_gives_the_same_images(monkeypatch)
 def test_channel_result_does_not_depend_on_other_channels_or_epoch():
     keras.utils.set_random_seed(2)
     model = small_cnn()
-    alone = tb_featviz.maximize_activation(model, "conv1", [3], steps=8)
-    together = tb_featviz.maximize_activation(model, "conv1", [1, 3, 6], steps=8)
-    again = tb_featviz.maximize_activation(model, "conv1", [1, 3, 6], steps=8)
+    alone = tb_featviz.maximize_activation(model, "conv1", [3], steps=8, preset="fast")
+    together = tb_featviz.maximize_activation(model, "conv1", [1, 3, 6], steps=8, preset="fast")
+    again = tb_featviz.maximize_activation(model, "conv1", [1, 3, 6], steps=8, preset="fast")
     np.testing.assert_array_equal(together.images, again.images)
     np.testing.assert_allclose(alone.images[0], together.images[1], atol=1e-6)
 
@@ -94,7 +93,7 @@ def test_activation_grows_on_batchnorm_model_and_images_are_not_noise():
     model.compile("adam", "sparse_categorical_crossentropy")
     x, y = image_data(96)
     model.fit(x, y, epochs=3, verbose=0)
-    result = tb_featviz.maximize_activation(model, "conv2", range(8), steps=40)
+    result = tb_featviz.maximize_activation(model, "conv2", range(8), steps=40, preset="fast")
     alive = ~result.dead
     assert alive.sum() >= 4
     assert np.all(result.activation[alive] > 2 * result.start_activation[alive] + 1e-3)
@@ -118,7 +117,7 @@ def test_dead_channel_is_flagged_and_keeps_its_image():
     kernel[..., 2] = 0.0
     bias[2] = -1.0  # channel 2: relu(-1) = 0 everywhere, whatever the input
     conv2.set_weights([kernel, bias])
-    result = tb_featviz.maximize_activation(model, "conv2", [1, 2], steps=5)
+    result = tb_featviz.maximize_activation(model, "conv2", [1, 2], steps=5, preset="fast")
     assert result.dead.tolist() == [False, True]
     assert result.activation[1] == 0.0
     assert "varied test images" in result.dead_test
@@ -145,7 +144,7 @@ def test_a_channel_silent_on_gray_but_firing_on_edges_is_alive_and_optimized():
     for maximize in ("pre_activation", "auto"):  # auto: the output (a first layer), redirected while silent
         for probes in (None, edges):
             result = tb_featviz.maximize_activation(model, "conv1", [0, 1], steps=24, probe_images=probes,
-                                                    maximize=maximize)
+                                                    maximize=maximize, preset="fast")
             assert not result.dead[0]
             assert result.activation[0] > 0.0  # it fires now
         assert result.maximized == ("output" if maximize == "auto" else "pre_activation")
@@ -154,9 +153,9 @@ def test_a_channel_silent_on_gray_but_firing_on_edges_is_alive_and_optimized():
 def test_threshold_stops_each_channel_early():
     keras.utils.set_random_seed(5)
     model = small_cnn()
-    full = tb_featviz.maximize_activation(model, "conv1", range(4), steps=30)
+    full = tb_featviz.maximize_activation(model, "conv1", range(4), steps=30, preset="fast")
     threshold = float(np.median(full.activation))
-    stopped = tb_featviz.maximize_activation(model, "conv1", range(4), steps=30, threshold=threshold)
+    stopped = tb_featviz.maximize_activation(model, "conv1", range(4), steps=30, threshold=threshold, preset="fast")
     assert stopped.steps_run.min() < 30
     assert np.all(stopped.steps_run <= 30)
 
@@ -165,7 +164,7 @@ def test_logits_are_maximized_not_probabilities_and_softmax_is_restored():
     keras.utils.set_random_seed(6)
     model = small_cnn()
     layer = model.get_layer("logits")
-    result = tb_featviz.maximize_activation(model, "logits", [0, 1], steps=20)
+    result = tb_featviz.maximize_activation(model, "logits", [0, 1], steps=20, preset="fast")
     assert layer.activation is keras.activations.softmax
     # The objective is the logit of the final image and the activation the probability the
     # layer outputs, both computed here independently.
@@ -183,7 +182,7 @@ def test_global_random_state_is_untouched():
     keras.utils.set_random_seed(7)
     expected = (np.random.rand(), tf.random.uniform([2]).numpy())
     keras.utils.set_random_seed(7)
-    tb_featviz.maximize_activation(model, "conv1", [0, 1], steps=3)
+    tb_featviz.maximize_activation(model, "conv1", [0, 1], steps=3, preset="fast")
     got = (np.random.rand(), tf.random.uniform([2]).numpy())
     assert expected[0] == got[0]
     np.testing.assert_array_equal(expected[1], got[1])
@@ -194,7 +193,7 @@ def test_grayscale_model_and_open_input_size():
     inputs = keras.Input((None, None, 1))
     features = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(features))
-    result = tb_featviz.maximize_activation(model, "conv", "all", steps=4, image_size=(40, 24))
+    result = tb_featviz.maximize_activation(model, "conv", "all", steps=4, image_size=(40, 24), preset="fast")
     assert result.images.shape == (4, 40, 24, 1)
     assert result.tiles().dtype == np.uint8
 
@@ -202,23 +201,22 @@ def test_grayscale_model_and_open_input_size():
 def test_bad_options_are_clear_errors():
     model = small_cnn()
     with pytest.raises(tb_featviz.ConfigurationError, match="unknown option"):
-        tb_featviz.maximize_activation(model, "conv1", steps_per_channel=3)
+        tb_featviz.maximize_activation(model, "conv1", steps_per_channel=3, preset="fast")
     with pytest.raises(tb_featviz.ConfigurationError, match="parameterization"):
-        tb_featviz.maximize_activation(model, "conv1", parameterization="wavelet")
+        tb_featviz.maximize_activation(model, "conv1", parameterization="wavelet", preset="fast")
     with pytest.raises(tb_featviz.ConfigurationError, match="out of range.*valid: 0..7"):
-        tb_featviz.maximize_activation(model, "conv1", [8])
+        tb_featviz.maximize_activation(model, "conv1", [8], preset="fast")
     with pytest.raises(tb_featviz.ConfigurationError, match="no layer 'conv9'.*conv1"):
-        tb_featviz.maximize_activation(model, "conv9")
+        tb_featviz.maximize_activation(model, "conv9", preset="fast")
 
 
 def test_input_range_and_preprocess_map_the_same_image():
     """An image in [0, 255] divided by 255 is the same input as an image in [0, 1]."""
     keras.utils.set_random_seed(9)
     model = small_cnn()
-    unit = tb_featviz.maximize_activation(model, "conv2", [0, 4], steps=6)
+    unit = tb_featviz.maximize_activation(model, "conv2", [0, 4], steps=6, preset="fast")
     scaled = tb_featviz.maximize_activation(
-        model, "conv2", [0, 4], steps=6, input_range=(0, 255), preprocess=lambda x: x / 255.0
-    )
+        model, "conv2", [0, 4], steps=6, input_range=(0, 255), preprocess=lambda x: x / 255.0, preset="fast")
     np.testing.assert_allclose(unit.images, scaled.images, atol=1e-5)
     np.testing.assert_allclose(unit.activation, scaled.activation, rtol=1e-4)
 
@@ -226,7 +224,7 @@ def test_input_range_and_preprocess_map_the_same_image():
 def test_center_unit_objective_reports_the_center_unit():
     keras.utils.set_random_seed(10)
     model = small_cnn()
-    result = tb_featviz.maximize_activation(model, "conv2", [2, 6], steps=10, reduction="center")
+    result = tb_featviz.maximize_activation(model, "conv2", [2, 6], steps=10, reduction="center", preset="fast")
     sub = keras.Model(model.inputs, model.get_layer("conv2").output)
     out = sub(tf.constant(result.images), training=False).numpy()  # (2, 14, 14, 16)
     np.testing.assert_allclose(result.activation, out[[0, 1], 7, 7, [2, 6]], rtol=1e-5)
@@ -235,7 +233,7 @@ def test_center_unit_objective_reports_the_center_unit():
 def test_fourier_parameterization_on_colour_input():
     keras.utils.set_random_seed(11)
     model = small_cnn(channels=3)
-    result = tb_featviz.maximize_activation(model, "conv2", range(4), steps=24, parameterization="fourier", learning_rate=0.2)
+    result = tb_featviz.maximize_activation(model, "conv2", range(4), steps=24, parameterization="fourier", learning_rate=0.2, preset="fast")
     assert result.images.shape == (4, 32, 32, 3)
     assert result.images.min() >= 0.0 and result.images.max() <= 1.0
     alive = ~result.dead
@@ -253,12 +251,12 @@ def test_a_first_layer_maximizes_its_output_because_its_pre_activation_is_affine
     kernel = np.array([[-1, 2, -1]] * 3, "float32").T[:, :, None, None]  # a horizontal line detector
     conv.set_weights([kernel, np.zeros(1, "float32")])
     plain = dict(steps=64, transforms=None, blur_every=0)
-    auto = tb_featviz.maximize_activation(model, "conv", **plain)
+    auto = tb_featviz.maximize_activation(model, "conv", **plain, preset="fast")
     assert auto.maximized == "output" and "affine" in auto.target
     interior = auto.images[0, 2:-2, 2:-2, 0]
     rows = interior.mean(axis=1)
     assert interior.std() > 0.3 and rows.max() - rows.min() > 0.8  # bright and dark lines
-    pre = tb_featviz.maximize_activation(model, "conv", maximize="pre_activation", **plain)
+    pre = tb_featviz.maximize_activation(model, "conv", maximize="pre_activation", **plain, preset="fast")
     assert pre.maximized == "pre_activation" and auto.activation[0] > pre.activation[0]
     # a zero-sum filter's mean pre-activation hardly depends on the interior: it stays near the start
     assert pre.images[0, 2:-2, 2:-2, 0].std() < 0.1

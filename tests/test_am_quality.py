@@ -155,3 +155,19 @@ def test_interpolation_goes_from_one_channel_to_another(trained):
     np.testing.assert_allclose(result.objective[0], means[0, 1], rtol=1e-4, atol=1e-4)  # all channel 1
     np.testing.assert_allclose(result.objective[2], means[2, 7], rtol=1e-4, atol=1e-4)  # all channel 7
     np.testing.assert_allclose(result.objective[1], 0.5 * means[1, 1] + 0.5 * means[1, 7], rtol=1e-4, atol=1e-4)
+
+
+def test_objectives_that_cannot_apply_are_refused_before_any_step(trained, tmp_path):
+    for objective, words in ((objectives.neuron(99, 0), "outside the layer's 14 x 14 output grid"),
+                             (objectives.direction(np.ones(5)), "5 weights for a layer of 16 channels"),
+                             (objectives.fixed_channel(40), "out of range for a layer of 16 channels")):
+        with pytest.raises(ConfigurationError, match=words):
+            tb_featviz.maximize_activation(trained, "conv2", [0], preset="fast", steps=1, objective=objective)
+    callback = tb_featviz.FeatVizCallback(str(tmp_path), "conv2", am=AMOptions(objective=objectives.neuron(99, 0)))
+    with pytest.raises(ConfigurationError, match="outside the layer"):
+        trained.fit(*image_data(8), epochs=1, verbose=0, callbacks=[callback])
+    with pytest.raises(ConfigurationError, match="set images_per_channel to 2 or more"):
+        tb_featviz.maximize_activation(trained, "conv2", [0], preset="fast", objective=objectives.diversity())
+    many = tb_featviz.maximize_activation(trained, "conv2", [0], preset="fast", steps=2, images_per_channel=5,
+                                          batch_size=2, objective=objectives.channel() + objectives.diversity())
+    assert len(many.images) == 5  # more images than the batch size: one batch holds them all

@@ -202,7 +202,7 @@ def test_every_keras_activation_as_the_target_layers_own(activation):
     x = keras.layers.MaxPooling2D()(keras.layers.ReLU()(keras.layers.Conv2D(3, 3, name="c1")(inputs)))
     target = keras.layers.Conv2D(4, 3, activation=activation, name="c2")
     model = keras.Model(inputs, target(x))
-    result = tb_featviz.maximize_activation(model, "c2", steps=6)
+    result = tb_featviz.maximize_activation(model, "c2", steps=6, preset="fast")
     expected_target = "layer output" if activation == "linear" else "pre-activation (before"
     assert result.target.startswith(expected_target)
     to_input = keras.Model(model.inputs, target.input)

@@ -213,7 +213,7 @@ def test_mixed_precision(tmp_path):
 
 def test_summary_api_from_a_custom_training_loop(tmp_path):
     model = small_cnn()
-    result = tb_featviz.maximize_activation(model, "conv1", [0, 5], steps=3)
+    result = tb_featviz.maximize_activation(model, "conv1", [0, 5], steps=3, preset="fast")
     writer = tf.summary.create_file_writer(str(tmp_path))
     with writer.as_default(step=7):
         assert tb_featviz.summary.activation_maximization("conv1", result)

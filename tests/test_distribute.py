@@ -37,7 +37,7 @@ def single_process_rendering(weights_file):
     with np.load(weights_file) as saved:
         model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
     x, _ = image_data(64)
-    am = tb_featviz.maximize_activation(model, "conv2", [0, 5, 9], steps=4, input_range=(0, 1))
+    am = tb_featviz.maximize_activation(model, "conv2", [0, 5, 9], steps=4, input_range=(0, 1), preset="fast")
     deconv = tb_featviz.deconvnet(model, "conv2", x[:8], [0, 5, 9], top_k=2)
     return am, deconv
 

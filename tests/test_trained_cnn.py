@@ -36,8 +36,8 @@ def test_no_channel_alive_on_real_images_is_flagged_dead(trained, layer):
     outputs = np.asarray(keras.Model(model.inputs, model.get_layer(layer).output)(images))
     flat = outputs.reshape(-1, outputs.shape[-1])
     alive_on_images = flat.max(axis=0) > flat.min(axis=0)
-    result = tb_featviz.maximize_activation(model, layer, steps=8)
+    result = tb_featviz.maximize_activation(model, layer, steps=8, preset="fast")
     assert not np.any(result.dead & alive_on_images), np.flatnonzero(result.dead & alive_on_images)
-    with_probes = tb_featviz.maximize_activation(model, layer, steps=8, probe_images=images)
+    with_probes = tb_featviz.maximize_activation(model, layer, steps=8, probe_images=images, preset="fast")
     assert with_probes.dead.tolist() == (~alive_on_images).tolist()
     assert with_probes.dead_test == "512 probe images"

@@ -44,12 +44,12 @@ def nested_model():
 
 def test_nested_model_target_is_its_output_not_its_input():
     model = nested_model()
-    result = tb_featviz.maximize_activation(model, "block", [0, 3, 5], steps=6)
+    result = tb_featviz.maximize_activation(model, "block", [0, 3, 5], steps=6, preset="fast")
     reference = keras.Model(model.inputs, model.get_layer("block").output)  # Keras's own graph
     expected = reference(result.images).numpy().mean(axis=(1, 2))[np.arange(3), [0, 3, 5]]
     np.testing.assert_allclose(result.activation, expected, rtol=1e-4, atol=1e-6)
     assert len(result.channels) == 3  # the block outputs 6 channels; its input has 8
-    assert tb_featviz.maximize_activation(model, "block", "all", steps=1).channels.tolist() == list(range(6))
+    assert tb_featviz.maximize_activation(model, "block", "all", steps=1, preset="fast").channels.tolist() == list(range(6))
     x, _ = image_data(8)
     outer = tb_featviz.deconvnet(model, "block", x, [1, 2], top_k=2)
     inner = tb_featviz.deconvnet(model, "block/relu", x, [1, 2], top_k=2)
@@ -67,7 +67,7 @@ def test_channels_first_model_is_read_in_its_own_layout(tmp_path):
     outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D(data_format="channels_first")(x))
     model = keras.Model(inputs, outputs)
     x_first = np.random.default_rng(0).random((8, 3, 16, 16)).astype("float32")
-    am = tb_featviz.maximize_activation(model, "conv2", [0, 5], steps=4)
+    am = tb_featviz.maximize_activation(model, "conv2", [0, 5], steps=4, preset="fast")
     assert am.images.shape == (2, 16, 16, 3)
     reference = keras.Model(model.inputs, model.get_layer("conv2").output)
     out = reference(np.transpose(am.images, (0, 3, 1, 2))).numpy()  # (2, 6, 5, 5)
@@ -295,7 +295,7 @@ def test_sequential_without_input_works_with_image_size_and_training_is_unchange
     for a, b in zip(plain.weights, watched.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     keras.utils.set_random_seed(5)
-    result = tb_featviz.maximize_activation(unbuilt_sequential(), "conv", image_size=(16, 16, 3), steps=2)
+    result = tb_featviz.maximize_activation(unbuilt_sequential(), "conv", image_size=(16, 16, 3), steps=2, preset="fast")
     assert result.images.shape == (4, 16, 16, 3)
 
 
@@ -308,7 +308,7 @@ def test_a_non_tensorflow_backend_is_named_and_refused(monkeypatch):
     with pytest.raises(ConfigurationError, match=r"Keras runs on the 'jax' backend.*KERAS_BACKEND=tensorflow.*methods=\['weights'\]"):
         FeatVizCallback("runs/x", ["conv1"])
     with pytest.raises(ConfigurationError, match="'jax' backend"):
-        tb_featviz.maximize_activation(small_cnn(), "conv1")
+        tb_featviz.maximize_activation(small_cnn(), "conv1", preset="fast")
 
 
 # -- 12: strong channels are drawn as strong, not as empty gray -------------------------------------
@@ -321,7 +321,7 @@ def test_a_brightness_detector_is_white_and_nothing_is_stretched_unasked():
     kernel[..., 0] = 1.0  # channel 0: brighter is always stronger
     kernel[1, 1, 0, 1] = 1e-3  # channel 1: a weak pixel detector
     conv.set_weights([kernel, np.array([0.0, -0.0002], "float32")])
-    result = tb_featviz.maximize_activation(model, "conv", steps=48, transforms=None, blur_every=0)
+    result = tb_featviz.maximize_activation(model, "conv", steps=48, transforms=None, blur_every=0, preset="fast")
     tiles = result.tiles()
     assert tiles[0].mean() > 240  # uniform white, as the model sees it (round 1 drew it mid-gray)
     assert tiles[0].min() > 200
@@ -352,9 +352,9 @@ def test_layers_behind_a_silent_relu_are_not_called_dead_without_probes():
     image[0, 4:9, 4:9, 0] = pattern
     assert float(keras.Model(model.inputs, model.get_layer("gmp").output)(image)[0, 0]) == pytest.approx(0.5)
     for layer in ("conv1", "pool", "gmp"):
-        assert not tb_featviz.maximize_activation(model, layer, [0], steps=2).dead[0], layer
+        assert not tb_featviz.maximize_activation(model, layer, [0], steps=2, preset="fast").dead[0], layer
     flat = np.full((4, 16, 16, 1), 0.5, "float32")  # with probes it is exact: silent on all of them
-    assert tb_featviz.maximize_activation(model, "pool", [0], steps=2, probe_images=flat).dead[0]
+    assert tb_featviz.maximize_activation(model, "pool", [0], steps=2, probe_images=flat, preset="fast").dead[0]
 
 
 def nonlinear_after_relu(make):
@@ -420,8 +420,8 @@ def test_layers_that_mix_the_image_widen_the_field_to_the_whole_image(make):
     (lambda: tb_featviz.FourierImage(std=None), "std"),
     (lambda: tb_featviz.am.objectives.channel() * float("nan"), "weight"),
     (lambda: AMOptions(learning_rate=1 + 2j), "learning_rate"),
-    (lambda: tb_featviz.maximize_activation(None, "conv1"), "expected a keras.Model"),
-    (lambda: tb_featviz.maximize_activation(small_cnn(), "conv1", progress=5), "progress must be a function"),
+    (lambda: tb_featviz.maximize_activation(None, "conv1", preset="fast"), "expected a keras.Model"),
+    (lambda: tb_featviz.maximize_activation(small_cnn(), "conv1", progress=5, preset="fast"), "progress must be a function"),
     (lambda: tb_featviz.deconvnet(small_cnn(), "conv1", image_data(4)[0], batch_size=-1), "batch_size must be"),
 ])
 def test_more_bad_settings_are_refused_when_given(make, message):

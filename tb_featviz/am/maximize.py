@@ -95,7 +95,11 @@ class AMOptions:
         if self.learning_rate is None:
             object.__setattr__(self, "learning_rate", defaults["learning_rate"])
         checks.integer(self.images_per_channel, "AMOptions.images_per_channel", 1)
+        if self.images_per_channel > 256:
+            raise ConfigurationError(f"AMOptions.images_per_channel must be at most 256, got {self.images_per_channel}")
         checks.integer(self.steps, "AMOptions.steps", 0)
+        if self.steps > 100_000:
+            raise ConfigurationError(f"AMOptions.steps must be at most 100,000, got {self.steps}")
         checks.number(self.learning_rate, "AMOptions.learning_rate", positive=True, maximum=1e3)
         checks.number(self.total_variation, "AMOptions.total_variation", minimum=0, maximum=1e6)
         checks.number(self.l2, "AMOptions.l2", minimum=0, maximum=1e6)
@@ -225,9 +229,19 @@ class ActivationMaximizer:
         none means its pre-activation is an affine function of the image (options.maximize).
         `settings`: what every result's record says about how it was made."""
         self._settings = {**dict(settings or {}), **options.settings()}
-        if options.images_per_channel > 1 and not options.full_objective().per_channel:
+        objective = options.full_objective()
+        if options.images_per_channel > 1 and not objective.per_channel:
             raise ConfigurationError("images_per_channel > 1 needs an objective of the channel (its images would be "
                                      "the same objective from different starts; use the channel)")
+        if objective.needs_copies and options.images_per_channel < 2:
+            raise ConfigurationError(f"objective {objective.description} compares a channel's images: set "
+                                     "images_per_channel to 2 or more")
+        if options.objective is not None:  # checked against the layer now, not while tracing
+            layer_shape = tuple(target.pre(input_spec.to_model(tf.fill((1,) + input_spec.shape, 0.5))).shape[1:])
+            try:
+                objective.check(layer_shape)
+            except ValueError as error:
+                raise ConfigurationError(f"layer {target.ref.name!r}: {error}") from None
         self._path = list(path or [])
         self._affine = affine = not self._path
         options.check_image(input_spec.shape)
@@ -246,6 +260,10 @@ class ActivationMaximizer:
             # Colours decorrelated as in the probe images, which are the model's world.
             self._param = self._param.fitted(input_spec.to_unit(input_spec.from_model_layout(liveness_images)))
         self._settings["parameterization"] = self._param.settings()
+        if isinstance(self._param, parameterizations.FourierImage) and input_spec.channels != 3:
+            self._settings["parameterization"]["colours"] = None  # only RGB has colours to decorrelate
+        if not self._param.supports_blur:
+            self._settings["blur_every"] = 0  # never applied to this parameterization
         self._objective = options.full_objective()
         self._channel_value = objectives.channel(options.reduction)
         self._renderers: dict = {}
@@ -404,8 +422,8 @@ class ActivationMaximizer:
         pre, picked = self._activations(self._spec.to_model(image), channels)
         context = self._objective_context(pre, picked, image, copy)
         # A custom objective is what was maximized (a direction, an interpolation...); else the channel.
-        objective = self._options.objective(context) if self._options.objective is not None \
-            else self._channel_value(context)
+        custom = self._options.objective is not None or self._options.total_variation or self._options.l2
+        objective = self._objective(context) if custom else self._channel_value(context)
         output = self._channel_value(objectives.Context(self._target.activate(pre), picked, image))
         return objective, output
 
@@ -429,7 +447,7 @@ class ActivationMaximizer:
         """Optimize one batch of alive channels; returns their parameters and steps run."""
         options = self._options
         real = len(channels)
-        size = min(options.batch_size, _BATCH_BUCKET * math.ceil(real / _BATCH_BUCKET))
+        size = max(real, min(options.batch_size, _BATCH_BUCKET * math.ceil(real / _BATCH_BUCKET)))
         pad = size - real
         renderer = self._renderers.get(size)
         if renderer is None:
@@ -501,7 +519,7 @@ class _Renderer:
         updated = owner._param.project(updated)
         mask = tf.reshape(active, self._mask_shape)
         self.params.assign(tf.where(mask, updated, self.params))
-        return owner._channel_value(context)
+        return value  # the objective (what `threshold` is compared with)
 
     def _blur(self, active):
         blurred = gaussian_blur(self.params, self._owner._options.blur_sigma)

@@ -32,18 +32,41 @@ class Objective:
     """A per-element scalar function of a Context; supports +, -, unary -, and * by a number."""
 
     def __init__(self, fn: Callable[[Context], tf.Tensor], description: str, *, per_channel: bool = True,
-                 across_batch: bool = False):
+                 across_batch: bool = False, check: Optional[Callable[[tuple], None]] = None,
+                 needs_copies: bool = False):
         self._fn = fn
         self.description = description
+        self._check = check  # raises ValueError if the objective cannot apply to a layer output of this shape
+        self.needs_copies = needs_copies  # only means something with several images per channel
         self.per_channel = per_channel  # depends on the element's channel (else: one image is enough)
         self.across_batch = across_batch  # looks at other elements (diversity): needs the whole layer
 
     def __call__(self, context: Context) -> tf.Tensor:
         return self._fn(context)
 
+    def check(self, shape: tuple) -> None:
+        """Raises ValueError when the objective cannot apply to a layer of this output shape
+        (without the batch axis): a neuron outside the grid, a direction of the wrong length."""
+        if self._check is not None:
+            self._check(tuple(shape))
+
+    def _like(self, fn, description: str, *others: "Objective") -> "Objective":
+        parts = (self, *others)
+
+        def check(shape):
+            for part in parts:
+                part.check(shape)
+
+        return Objective(fn, description, per_channel=any(p.per_channel for p in parts),
+                         across_batch=any(p.across_batch for p in parts), check=check,
+                         needs_copies=any(p.needs_copies for p in parts))
+
     def _with(self, other: "Objective", fn, description: str) -> "Objective":
-        return Objective(fn, description, per_channel=self.per_channel or other.per_channel,
-                         across_batch=self.across_batch or other.across_batch)
+        if not isinstance(other, Objective):
+            from tb_featviz.errors import ConfigurationError
+
+            raise ConfigurationError(f"objectives combine with objectives, not {type(other).__name__} (multiply by numbers)")
+        return self._like(fn, description, other)
 
     def __add__(self, other: "Objective") -> "Objective":
         return self._with(other, lambda c: self(c) + other(c), f"{self.description} + {other.description}")
@@ -52,15 +75,13 @@ class Objective:
         return self._with(other, lambda c: self(c) - other(c), f"{self.description} - {other.description}")
 
     def __neg__(self) -> "Objective":
-        return Objective(lambda c: -self(c), f"-({self.description})", per_channel=self.per_channel,
-                         across_batch=self.across_batch)
+        return self._like(lambda c: -self(c), f"-({self.description})")
 
     def __mul__(self, weight: float) -> "Objective":
         from tb_featviz import checks
 
         weight = checks.number(weight, "an objective's weight", maximum=1e6)
-        return Objective(lambda c: weight * self(c), f"{weight:g} * {self.description}",
-                         per_channel=self.per_channel, across_batch=self.across_batch)
+        return self._like(lambda c: weight * self(c), f"{weight:g} * {self.description}")
 
     __rmul__ = __mul__
 
@@ -80,7 +101,9 @@ def channel(reduction: str = "mean") -> Objective:
     For unit (Dense) outputs all are the unit itself.
     """
     if reduction not in ("mean", "center", "max"):
-        raise ValueError(f"reduction must be 'mean', 'center' or 'max', got {reduction!r}")
+        from tb_featviz.errors import ConfigurationError
+
+        raise ConfigurationError(f"reduction must be 'mean', 'center' or 'max', got {reduction!r}")
 
     def value(context: Context) -> tf.Tensor:
         selected = selected_channel(context.activations, context.channels)
@@ -131,15 +154,22 @@ def fixed_channel(index: int, reduction: str = "mean") -> Objective:
         fixed = tf.fill(tf.shape(context.channels), tf.constant(index, context.channels.dtype))
         return base(dataclasses.replace(context, channels=fixed))
 
-    return Objective(value, f"channel_{index}_{reduction}", per_channel=False)
+    def check(shape):
+        if index >= shape[-1]:
+            raise ValueError(f"fixed_channel({index}) is out of range for a layer of {shape[-1]} channels "
+                             f"(valid: 0..{shape[-1] - 1})")
+
+    return Objective(value, f"channel_{index}_{reduction}", per_channel=False, check=check)
 
 
 def neuron(row: int, col: int) -> Objective:
     """The chosen channel's unit at (row, col) of the layer's output grid (negative counts from
     the end, like Python indexing): what one position of the feature map responds to."""
-    from tb_featviz import checks
+    from tb_featviz.errors import ConfigurationError
 
-    row, col = int(checks.number(row, "neuron row")), int(checks.number(col, "neuron col"))
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or abs(v) > 10**6 for v in (row, col)):
+        raise ConfigurationError(f"neuron(row, col) takes whole numbers (negative counts from the end), got {row!r}, {col!r}")
+    row, col = int(row), int(col)
 
     def value(context: Context) -> tf.Tensor:
         selected = selected_channel(context.activations, context.channels)
@@ -150,15 +180,30 @@ def neuron(row: int, col: int) -> Objective:
             raise ValueError(f"neuron({row}, {col}) is outside the layer's {height} x {width} output grid")
         return selected[:, row % height, col % width]
 
-    return Objective(value, f"neuron_{row}_{col}")
+    def check(shape):
+        if len(shape) != 3:
+            raise ValueError("neuron(row, col) needs a layer with a spatial output; this one has units")
+        if not (-shape[0] <= row < shape[0] and -shape[1] <= col < shape[1]):
+            raise ValueError(f"neuron({row}, {col}) is outside the layer's {shape[0]} x {shape[1]} output grid "
+                             f"(rows 0..{shape[0] - 1}, columns 0..{shape[1] - 1})")
+
+    return Objective(value, f"neuron_{row}_{col}", check=check)
 
 
 def direction(vector: Sequence[float]) -> Objective:
     """The layer's activation along a direction in channel space (Olah et al.: a combination of
     channels, e.g. a difference of two), its spatial mean: the same for every batch element."""
-    weights = np.asarray(vector, np.float32).reshape(-1)
-    if not weights.size or not np.all(np.isfinite(weights)) or not np.any(weights):
-        raise ValueError("direction needs a finite, non-zero vector with one weight per channel")
+    from tb_featviz.errors import ConfigurationError
+
+    try:
+        weights = np.asarray(vector, np.float64)
+    except (TypeError, ValueError):
+        raise ConfigurationError("direction needs a vector of numbers, one weight per channel") from None
+    if (weights.ndim != 1 or not weights.size or not np.all(np.isfinite(weights)) or not np.any(weights)
+            or np.abs(weights).max() > 1e6):
+        raise ConfigurationError("direction needs a 1-D, finite, non-zero vector (weights at most 1e6), one weight "
+                                 f"per channel; got shape {weights.shape}")
+    weights = weights.astype(np.float32)
 
     def value(context: Context) -> tf.Tensor:
         activations = context.activations
@@ -167,7 +212,11 @@ def direction(vector: Sequence[float]) -> Objective:
         along = tf.tensordot(activations, tf.constant(weights), axes=[[-1], [0]])
         return along if along.shape.rank == 1 else tf.reduce_mean(along, axis=[1, 2])
 
-    return Objective(value, f"direction({weights.size} channels)", per_channel=False)
+    def check(shape):
+        if shape[-1] != weights.size:
+            raise ValueError(f"direction has {weights.size} weights for a layer of {shape[-1]} channels")
+
+    return Objective(value, f"direction({weights.size} channels)", per_channel=False, check=check)
 
 
 def diversity() -> Objective:
@@ -190,7 +239,8 @@ def diversity() -> Objective:
         count = tf.reduce_sum(mask, axis=1)
         return -tf.math.divide_no_nan(tf.reduce_sum(similarity * mask, axis=1), count)
 
-    return Objective(value, "diversity", across_batch=True)
+    # Not an objective of the channel by itself: with a channel-free objective it is refused.
+    return Objective(value, "diversity", per_channel=False, across_batch=True, needs_copies=True)
 
 
 def interpolate(first: Objective, second: Objective) -> Objective:
@@ -203,6 +253,6 @@ def interpolate(first: Objective, second: Objective) -> Objective:
         alpha = tf.cast(context.copy, tf.float32) / float(context.copies - 1)
         return (1.0 - alpha) * first(context) + alpha * second(context)
 
-    return Objective(value, f"interpolate({first.description}, {second.description})",
-                     per_channel=first.per_channel or second.per_channel,
-                     across_batch=first.across_batch or second.across_batch)
+    combined = first._like(value, f"interpolate({first.description}, {second.description})", second)
+    combined.needs_copies = True
+    return combined

@@ -96,6 +96,12 @@ class FourierImage:
         self.decorrelate = decorrelate
         self.decay_power = float(decay_power)
         self.std = float(std)
+        if colour_matrix is not None:
+            matrix = np.asarray(colour_matrix, np.float64) if not isinstance(colour_matrix, str) else None
+            if matrix is None or matrix.shape != (3, 3) or not np.all(np.isfinite(matrix)) or not np.any(matrix):
+                raise ConfigurationError("FourierImage.colour_matrix must be a finite, non-zero 3 x 3 matrix")
+            colour_matrix = matrix.astype(np.float32)
+            colour_source = colour_source if colour_source != "imagenet" else "given"
         self.colour_matrix = _COLOR_SQRT_NORMALIZED if colour_matrix is None else colour_matrix
         self.colour_source = colour_source
 

@@ -34,5 +34,9 @@ class ActivationMaximization(Method):
         class_names = result.settings.get("channel_names")
         if class_names:
             names = [f"{label} {name}" for label, name in zip(names, class_names)]
-        captions = [f"MAXIMIZED: {result.target.split(':')[0].split(',')[0]}".upper()]
-        return result.tiles(contrast), names, captions
+        objective = result.settings.get("objective", "channel_mean")
+        if not objective.startswith("channel_mean"):  # say what the images were made for
+            names = [f"IMAGE {i} {labels.format_value(v)}" for i, v in enumerate(result.objective)]
+        captions = [f"MAXIMIZED: {result.target.split(':')[0].split(',')[0]}".upper(),
+                    f"OBJECTIVE: {objective}".upper().replace("_", " ")[:120]]
+        return result.tiles(contrast), names, [c.replace("_", " ") for c in captions]
