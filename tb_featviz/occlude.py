@@ -211,7 +211,6 @@ class Occluder:
 
         self._output, self._feature = output, feature
         self._forward = traced(self._forward_values)
-        self._has_output, self._has_feature = output is not None, feature is not None
 
     def _forward_values(self, x):
         # Only what is kept leaves the graph: a feature map's per-channel total and peak, not
@@ -235,7 +234,7 @@ class Occluder:
             settings={**self.settings, "occluder": {"size": self.size, "stride": self.stride, "fill": self.fill}},
         )
         keep = []  # per occluded batch: what to keep of the forward pass's values (rows of the batch)
-        if self._has_output:
+        if self._output is not None:
             probabilities, source = _probabilities(plain[0], self.output_is_probability)
             num_classes = probabilities.shape[1]
             bad = labels[(labels < 0) | (labels >= num_classes)]
@@ -256,16 +255,16 @@ class Occluder:
             result.probability_source = source
             result.num_classes = num_classes
             result.settings["probability"] = source
-        if self._has_feature:
+        if self._feature is not None:
             totals, peaks = plain[-2], plain[-1]
             strongest = np.argmax(peaks, axis=1)  # the channel with the strongest unit
             result.feature = strongest
             result.unoccluded_activation = totals[np.arange(n), strongest]
             keep.append(lambda values, image: values[-2][np.arange(len(image)), strongest[image]][:, None])
         kept = self._apply_occluded(images, keep).reshape(n, rows, cols, -1)
-        if self._has_output:
+        if self._output is not None:
             result.probability, result.predicted_class = kept[..., 0], kept[..., 1].astype(np.int64)
-        if self._has_feature:
+        if self._feature is not None:
             result.activation = kept[..., -1]
         return result
 

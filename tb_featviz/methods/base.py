@@ -62,10 +62,6 @@ class Settings:
             raise ConfigurationError(f"am must be an AMOptions, got {type(am).__name__}")
         if occlusion is not None and not isinstance(occlusion, OcclusionOptions):
             raise ConfigurationError(f"occlusion must be an OcclusionOptions, got {type(occlusion).__name__}")
-        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-            raise ConfigurationError(f"top_k must be an int >= 1, got {top_k!r}")
-        if not isinstance(deconv_rule, str) or deconv_rule not in backward.RULES:
-            raise ConfigurationError(f"deconv_rule must be one of {list(backward.RULES)}, got {deconv_rule!r}")
         return cls(
             probe_images=images,
             probe_labels=check_labels(probe_labels, images),
@@ -75,8 +71,8 @@ class Settings:
             preprocess=inputs.check_preprocess(preprocess),
             image_size=inputs.check_image_size(image_size),
             am=am or AMOptions(),
-            top_k=int(top_k),
-            deconv_rule=deconv_rule,
+            top_k=checks.integer(top_k, "top_k", 1),
+            deconv_rule=checks.choice(deconv_rule, "deconv_rule", list(backward.RULES)),
             batch_size=checks.integer(batch_size, "batch_size", 1),
             occlusion=occlusion or OcclusionOptions(),
             class_names=check_class_names(class_names),
