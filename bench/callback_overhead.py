@@ -1,11 +1,13 @@
-"""FeatVizCallback's cost in the demo's training: the same fit with and without it, side by side.
+"""FeatVizCallback's cost in the demo's training: without it, per epoch and on the log schedule, side by side.
 
     python bench/callback_overhead.py            # demo CNN, 60,000 images, 5 epochs, demo layers
     python bench/callback_overhead.py --smoke    # 1,000 images, 1 epoch, for CI
 
-Trains the demo model (same seed, same data) once without and then with the callback at the
-demo's settings, prints the overhead as a fraction of training time and where the callback's time
-goes per (layer, method). Training time = fit's wall time minus the callback's own time.
+Trains the demo model (same seed, same data) without the callback, then with it at the demo's
+settings on the "epoch" schedule (step 0, then every epoch) and on the "log" schedule (the demo's:
+also steps 10, 20, 50, 100, 200 inside the first epoch), and prints each one's cost as a fraction
+of training time and where the callback's time goes per (layer, method). Training time = fit's
+wall time minus the callback's own time.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def main():
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--train-images", type=int, default=60000)
-    parser.add_argument("--every-n-epochs", type=int, default=1)
+    parser.add_argument("--freq", type=int, default=1)
     parser.add_argument("--max-overhead", type=float, default=None)
     args = parser.parse_args()
     if args.smoke:
@@ -53,31 +55,39 @@ def main():
 
     fit_seconds(x[:256], y[:256], 1, [])  # warm-up: TensorFlow's first-fit costs hit neither side
     plain = fit_seconds(x, y, args.epochs, [])
-    with tempfile.TemporaryDirectory() as logdir:
-        extra = {"max_overhead": args.max_overhead} if args.max_overhead is not None else {}
-        callback = FeatVizCallback(logdir, LAYERS, probe_images=probes, probe_labels=probe_labels, verbose=0,
-                                   every_n_epochs=args.every_n_epochs, **extra)
-        with_callback = fit_seconds(x, y, args.epochs, [callback])
-    visualizing = sum(seconds for _, seconds in callback.timings)
-    training = with_callback - visualizing
-    print(f"demo CNN, {args.train_images} images x {args.epochs} epochs, layers {list(LAYERS)}, "
-          f"every_n_epochs={args.every_n_epochs}, max_overhead={args.max_overhead}")
+    runs = {}
+    for schedule in ("epoch", "log"):
+        with tempfile.TemporaryDirectory() as logdir:
+            extra = {"max_overhead": args.max_overhead} if args.max_overhead is not None else {}
+            callback = FeatVizCallback(logdir, LAYERS, probe_images=probes, probe_labels=probe_labels, verbose=0,
+                                       freq=args.freq, schedule=schedule, **extra)
+            runs[schedule] = (callback, fit_seconds(x, y, args.epochs, [callback]))
+    print(f"demo CNN, {args.train_images} images x {args.epochs} epochs (batch 128), layers {list(LAYERS)}, "
+          f"freq={args.freq}, max_overhead={args.max_overhead}")
     print()
-    print("| measure | value |")
-    print("|---|---|")
-    print(f"| fit without callback | {plain:.1f} s |")
-    print(f"| fit with callback | {with_callback:.1f} s |")
-    print(f"| callback's own time | {visualizing:.1f} s in {len(callback.timings)} visualizations "
-          f"(steps {[step for step, _ in callback.timings]}) |")
-    print(f"| overhead: callback time / training time | {100 * visualizing / training:.1f} % |")
-    print(f"| overhead: (with - without) / without | {100 * (with_callback - plain) / plain:.1f} % |")
+    print("| measure | " + " | ".join(f"schedule={name!r}" for name in runs) + " |")
+    print("|---|" + "---|" * len(runs))
+    print("| fit without callback | " + " | ".join(f"{plain:.1f} s" for _ in runs) + " |")
+    print("| fit with callback | " + " | ".join(f"{seconds:.1f} s" for _, seconds in runs.values()) + " |")
+    rows = {"visualizations": [], "global steps": [], "callback's own time": [], "callback time / training time": [],
+            "(with - without) / without": []}
+    for callback, seconds in runs.values():
+        visualizing = sum(t for _, t in callback.timings)
+        rows["visualizations"].append(str(len(callback.timings)))
+        rows["global steps"].append(", ".join(str(step) for step, _ in callback.timings))
+        rows["callback's own time"].append(f"{visualizing:.1f} s")
+        rows["callback time / training time"].append(f"**{100 * visualizing / (seconds - visualizing):.1f} %**")
+        rows["(with - without) / without"].append(f"{100 * (seconds - plain) / plain:.1f} %")
+    for name, values in rows.items():
+        print(f"| {name} | " + " | ".join(values) + " |")
     print()
+    callback = runs["log"][0]
     per_part = collections.defaultdict(float)
     for step, layer, method, seconds in callback.method_timings:
         if step != callback.timings[0][0]:  # step 0 includes one-time tracing
             per_part[(layer, method)] += seconds
     count = max(1, len(callback.timings) - 1)
-    print("| layer / method (per visualization after step 0) | seconds |")
+    print("| layer / method (log schedule, per visualization after step 0) | seconds |")
     print("|---|---|")
     for (layer, method), seconds in sorted(per_part.items(), key=lambda kv: -kv[1]):
         print(f"| {layer} {method} | {seconds / count:.2f} |")

@@ -3,7 +3,8 @@
     python -m demo.pictures runs/demo/featviz docs/demo
 
 Writes: the first layer's AM grid at epoch 0 and at the last epoch, one channel's evolution
-strip across all epochs, a deconv row (top-k projections beside their image patches) and the
+strip across every recorded step, two channels forming inside the first epoch (the log
+schedule's steps), a deconv row (top-k projections beside their image patches) and the
 occlusion maps of the probe images after the first and the last epoch.
 """
 
@@ -51,16 +52,44 @@ def most_changed_channel(records: dict, layer: str) -> int:
     return int(first["channels"][int(np.nanargmax(growth))])
 
 
-def evolution_strip(records: dict, layer: str, channel: int) -> np.ndarray:
+def epoch_of(series: dict, step: int) -> float:
+    """The epoch (with its fraction) a record was written at."""
+    epoch = metadata.read_position(series[step][0], step)["epoch"]
+    return float(step) if epoch is None else epoch
+
+
+def format_epoch(epoch: float) -> str:
+    """'3', '0.021', '0.43': as the dashboard writes epochs."""
+    if float(epoch).is_integer():
+        return str(int(epoch))
+    return f"{epoch:.2g}" if epoch < 1 else f"{epoch:.2f}"
+
+
+def evolution_strip(records: dict, layer: str, channel: int, steps=None) -> np.ndarray:
+    """One channel's AM image at each of `steps` (default every recorded one), labelled by epoch."""
     series = records[(layer, "am")]
-    steps = sorted(series)
     tiles, names = [], []
-    for step in steps:
+    for step in sorted(series) if steps is None else steps:
         header, pngs = series[step]
         position = header["channels"].index(channel)
         tiles.append(decode_images([pngs[position]])[0])
-        names.append(f"EPOCH {step}")
+        names.append(format_epoch(epoch_of(series, step)))
     return labels.labelled_grid(np.stack(tiles), names, columns=len(tiles), scale=3)
+
+
+def first_epoch_strips(records: dict, layer: str, count: int = 2) -> np.ndarray:
+    """The `count` channels whose activation grew most during the first epoch, each at every
+    step recorded from step 0 to the end of epoch 1: features forming."""
+    series = records[(layer, "am")]
+    steps = [step for step in sorted(series) if epoch_of(series, step) <= 1]
+    first, last = series[steps[0]][0], series[steps[-1]][0]
+    growth = np.array(last["numbers"]["activation"], float) - np.array(first["numbers"]["activation"], float)
+    channels = [int(first["channels"][i]) for i in np.argsort(-np.nan_to_num(growth, nan=-np.inf))[:count]]
+    rows = [labels.captioned(evolution_strip(records, layer, channel, steps), f"{layer.upper()} CHANNEL {channel}")
+            for channel in channels]
+    width = max(row.shape[1] for row in rows)
+    picture = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    return labels.captioned(picture, "EPOCH 0 TO 1: EACH RECORDED STEP, LABELLED BY EPOCH")
 
 
 def deconv_row(records: dict, layer: str, count: int = 4) -> np.ndarray:
@@ -75,12 +104,14 @@ def deconv_row(records: dict, layer: str, count: int = 4) -> np.ndarray:
 def occlusion_rows(records: dict, layer: str) -> np.ndarray:
     """Each probe image's occlusion heatmap and class map after the first and the last epoch,
     with the colour scale and the classes' colours drawn under them."""
-    steps = sorted(records[(layer, "occlusion")])
-    shown = [steps[1] if len(steps) > 1 else steps[0], steps[-1]]
+    series = records[(layer, "occlusion")]
+    steps = sorted(series)
+    after_first = [step for step in steps if epoch_of(series, step) >= 1] or steps
+    shown = [after_first[0], steps[-1]]
     parts = []
     for step in shown:
         grid = record_grid(records, layer, "occlusion", step, columns=4, scale=3)
-        parts.append(labels.captioned(grid, f"AFTER EPOCH {step}"))
+        parts.append(labels.captioned(grid, f"AFTER EPOCH {format_epoch(epoch_of(series, step))}"))
     header = records[(layer, "occlusion")][shown[-1]][0]
     parts.append(_occlusion_legend(header, parts[-1].shape[1]))
     width = max(part.shape[1] for part in parts)
@@ -108,6 +139,7 @@ def write_pictures(run_dir: str, out_dir: str) -> list:
         "conv1_am_first_epoch.png": am_grid(records, "conv1", steps[0]),
         "conv1_am_last_epoch.png": am_grid(records, "conv1", steps[-1]),
         "conv2_evolution.png": evolution_strip(records, strip_layer, most_changed_channel(records, strip_layer)),
+        "conv2_first_epoch.png": first_epoch_strips(records, strip_layer),
     }
     if ("conv3", "deconv") in records:
         pictures["conv3_deconv.png"] = deconv_row(records, "conv3")

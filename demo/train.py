@@ -182,7 +182,7 @@ def _run(args) -> int:
     if not args.no_tensorboard:
         tensorboard = TensorBoardProcess.start(args.logdir, args.port)
         if tensorboard:
-            print(f"TensorBoard: {tensorboard.url}/#featviz (features appear as epochs finish)")
+            print(f"TensorBoard: {tensorboard.url}/#featviz (features appear from the first steps on)")
     try:
         return _train_and_report(args, model, initial_epoch, x_train, y_train, x_test, y_test, tensorboard)
     finally:

@@ -16,7 +16,7 @@ const PAD = {left: 48, right: 12, top: 18, bottom: 24};
  * @return {{element: !SVGElement, setMarker: function(?number), setHover: function(?number)}}
  */
 export function lineChart({title, series, xDomain, marker = null, width = 420, height = 130,
-                           onHover = () => {}, onClick = () => {}}) {
+                           xLabel = 'epoch', onHover = () => {}, onClick = () => {}}) {
   const chart = svg('svg', {class: 'chart', width, height, viewBox: `0 0 ${width} ${height}`,
                             role: 'img', 'aria-label': title});
   chart.append(svg('text', {x: PAD.left, y: 12, class: 'chart-label'}, title));
@@ -24,7 +24,8 @@ export function lineChart({title, series, xDomain, marker = null, width = 420, h
   const [xMin, xMax] = xDomain;
   const right = width - PAD.right;
   const bottom = height - PAD.bottom;
-  const sx = (x) => PAD.left + ((x - xMin) / Math.max(1, xMax - xMin)) * (right - PAD.left);
+  const span = xMax > xMin ? xMax - xMin : 1;
+  const sx = (x) => PAD.left + ((x - xMin) / span) * (right - PAD.left);
   const markerLine = svg('line', {class: 'marker', y1: PAD.top, y2: bottom, visibility: 'hidden'});
   const hoverLine = svg('line', {class: 'hover', y1: PAD.top, y2: bottom, visibility: 'hidden'});
   const place = (line, x) => {
@@ -63,15 +64,20 @@ export function lineChart({title, series, xDomain, marker = null, width = 420, h
         svg('text', {x: PAD.left - 4, y: sy(tick) + 3, 'text-anchor': 'end', class: 'tick'},
             formatTick(tick, yDecimals)));
   }
-  for (const tick of niceTicks(xMin, xMax, 6).filter((t) => Number.isInteger(t))) {
+  // Whole x ticks once the range spans a few units; fractions inside the first epochs.
+  const xTicks = niceTicks(xMin, xMax, 6);
+  const wholeTicks = xMax - xMin >= 3 ? xTicks.filter((t) => Number.isInteger(t)) : xTicks;
+  const xDecimals = wholeTicks.every((t) => Number.isInteger(t)) ? 0 : decimalsOf(wholeTicks);
+  for (const tick of wholeTicks) {
     chart.append(
         svg('line', {x1: sx(tick), x2: sx(tick), y1: bottom, y2: bottom + 3, class: 'axis'}),
-        svg('text', {x: sx(tick), y: bottom + 13, 'text-anchor': 'middle', class: 'tick'}, tick));
+        svg('text', {x: sx(tick), y: bottom + 13, 'text-anchor': 'middle', class: 'tick'},
+            formatTick(tick, xDecimals)));
   }
   chart.append(
       svg('line', {x1: PAD.left, y1: bottom, x2: right, y2: bottom, class: 'axis'}),
       svg('line', {x1: PAD.left, y1: PAD.top, x2: PAD.left, y2: bottom, class: 'axis'}),
-      svg('text', {x: right, y: height - 1, 'text-anchor': 'end', class: 'tick'}, 'epoch'));
+      svg('text', {x: right, y: height - 1, 'text-anchor': 'end', class: 'tick'}, xLabel));
   series.forEach((s) => {
     const style = `stroke: ${s.colour}`;
     for (const segment of segments(s.points)) {

@@ -1,6 +1,8 @@
-// One channel across all epochs (Zeiler & Fergus 2013, Fig. 4): a strip with a frame per epoch,
-// its number over epochs as a chart, and downloads of the strip (PNG) and the animation (GIF).
+// One channel across training (Zeiler & Fergus 2013, Fig. 4): a strip with a frame per recorded
+// step (labelled by epoch, with its fraction inside the first epochs), its number over epochs as a
+// chart, and downloads of the strip (PNG) and the animation (GIF).
 
+import {Axis, formatEpoch} from './axis.js';
 import {PALETTE, lineChart} from './chart.js';
 import {CONTRASTS, STRETCHABLE, stretchImage} from './contrast.js';
 import {download, fileSafe, formatNumber, h, loadImage} from './dom.js';
@@ -14,12 +16,17 @@ const LABEL_BAND = 16;
  * @param {!Object} evolution  the /evolution answer of the run whose tile was clicked
  * @param {{step: ?number, roles: !Array<string>, onStep: function(number),
  *          onRole: function(string), onClose: function(), contrast: string,
- *          overlays: !Array<!Object>, scalars: ?Object, colours: !Object<string, string>}} options
- *     overlays: the same channel's /evolution in the other runs shown; scalars: /scalars
+ *          overlays: !Array<!Object>, scalars: ?Object, colours: !Object<string, string>,
+ *          axes: !Map<string, !Axis>}} options
+ *     overlays: the same channel's /evolution in the other runs shown; scalars: /scalars;
+ *     axes: each run's axis (epochs of its steps)
  * @return {{element: !HTMLElement, setStep: function(?number)}}
  */
 export function renderEvolution(evolution, {step, roles, format, onStep, onRole, onClose, contrast = 'absolute',
-                                            overlays = [], scalars = null, colours = {}, name = ''}) {
+                                            overlays = [], scalars = null, colours = {}, name = '',
+                                            axes = new Map()}) {
+  const axisOf = (run) => axes.get(run) || new Axis();
+  const axis = axisOf(evolution.run);
   const stretch = contrast === 'stretch' && STRETCHABLE.has(evolution.role);
   const headline = format.headline;
   const item = `${format.item} ${evolution.channel}`;
@@ -30,12 +37,12 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
       class: ['frame', frame.step === step ? 'current' : '', dead ? 'dead' : '']
           .filter(Boolean).join(' '),
       dataset: {step: String(frame.step)},
-      title: `epoch ${frame.step}: ${headline} ${formatNumber(frame.numbers[headline])}`,
+      title: `${axis.detail(frame.step)}: ${headline} ${formatNumber(frame.numbers[headline])}`,
       onclick: () => onStep(frame.step),
     },
-    withContrast(h('img', {src: frame.image, alt: `${item} at epoch ${frame.step}`,
+    withContrast(h('img', {src: frame.image, alt: `${item} at ${axis.label(frame.step)}`,
                            draggable: 'false'}), stretch),
-    h('figcaption', {}, `${frame.step}`, dead ? ' ✝' : ''));
+    h('figcaption', {}, axis.caption(frame.step), dead ? ' ✝' : ''));
   });
   const roleChooser = roles.length > 1 ?
     h('select', {class: 'role-select', 'aria-label': 'image',
@@ -44,14 +51,31 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
         (format.role_labels && format.role_labels[role]) || role))) :
     null;
 
-  // The channel's number in every shown run, then the run's Keras curves, on one epoch axis.
-  const runs = [evolution, ...overlays];
+  // The channel's number in every shown run, then the run's Keras curves, on one epoch axis
+  // (steps where a run's epochs are unknown: then without Keras's curves, which are per epoch).
+  const runs = [evolution, ...overlays].filter((e) => axisOf(e.run).byEpoch === axis.byEpoch);
   const activationSeries = runs.map((e) => ({
     label: e.run, colour: colours[e.run] || PALETTE[0],
-    points: e.frames.map((f) => ({x: f.step, y: f.numbers[headline]})),
+    points: e.frames.map((f) => ({x: axisOf(e.run).x(f.step), y: f.numbers[headline]}))
+        .filter((p) => p.x !== null),
   }));
   const runColour = colours[evolution.run] || PALETTE[0];
-  const metrics = groupScalars(scalars, runColour);
+  const metrics = axis.byEpoch ? groupScalars(scalars, runColour) : [];
+  // x on the charts ↔ the clicked run's steps.
+  const stepAt = (x) => {
+    let best = null;
+    for (const frame of evolution.frames) {
+      const fx = axis.x(frame.step);
+      if (fx !== null && (best === null || Math.abs(fx - x) < Math.abs(axis.x(best) - x))) best = frame.step;
+    }
+    return best;
+  };
+  const xOf = (step) => (step === null || step === undefined ? null : axis.x(step));
+  const moment = (x) => {
+    const nearest = stepAt(x);
+    return nearest !== null && axis.x(nearest) === x ? axis.label(nearest) :
+      (axis.byEpoch ? `after epoch ${formatEpoch(x)}` : `step ${x}`);
+  };
   const allX = [...activationSeries, ...metrics.flatMap((m) => m.series)]
       .flatMap((s) => s.points.map((p) => p.x));
   const xDomain = allX.length ? [Math.min(...allX), Math.max(...allX)] : [0, 1];
@@ -59,19 +83,26 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
   const charts = [];
   const hover = (x) => {
     for (const chart of charts) chart.setHover(x);
-    readout.textContent = describeMoment(x ?? current, headline, activationSeries, metrics, evolution.run);
+    readout.textContent = describeMoment(x ?? xOf(current), moment, headline, activationSeries, metrics,
+        evolution.run);
   };
   let current = step;
-  const chartOptions = {xDomain, marker: step, width: 380, height: 130, onHover: hover,
-                        onClick: (x) => onStep(x)};
+  const chartOptions = {xDomain, marker: xOf(step), width: 380, height: 130, onHover: hover,
+                        xLabel: axis.unit(), onClick: (x) => {
+                          const target = stepAt(x);
+                          if (target !== null) onStep(target);
+                        }};
   charts.push(lineChart({...chartOptions, title: `${headline} of ${item}`,
                          series: activationSeries}));
   for (const metric of metrics) {
     charts.push(lineChart({...chartOptions, title: `${metric.name} of run ${evolution.run} (Keras)`,
                            series: metric.series}));
   }
-  readout.textContent = describeMoment(step, headline, activationSeries, metrics, evolution.run);
-  const scalarNote = scalars && !metrics.length ?
+  readout.textContent = describeMoment(xOf(step), moment, headline, activationSeries, metrics, evolution.run);
+  const scalarNote = scalars && !axis.byEpoch ?
+    h('p', {class: 'note'}, 'Keras\'s epoch curves are not drawn: these records do not say their epoch ' +
+        '(written outside FeatVizCallback without epoch=...)') :
+    scalars && !metrics.length ?
     h('p', {class: 'note'}, 'No Keras epoch scalars beside this run (looked in ',
         scalars.searched.join(', '), '): add keras.callbacks.TensorBoard(log_dir=<the same logdir>)') :
     null;
@@ -83,9 +114,9 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
           h('span', {class: 'spacer'}),
           roleChooser,
           h('button', {type: 'button', class: 'download-png',
-                       onclick: () => downloadStrip(evolution, title)}, 'Strip PNG'),
+                       onclick: () => downloadStrip(evolution, title, axis)}, 'Strip PNG'),
           h('button', {type: 'button', class: 'download-gif',
-                       onclick: () => downloadGif(evolution, title)}, 'GIF'),
+                       onclick: () => downloadGif(evolution, title, axis)}, 'GIF'),
           h('button', {type: 'button', class: 'close', 'aria-label': 'close', title: 'close (Esc)',
                        onclick: onClose}, '✕')),
       evolution.problems.length ?
@@ -98,13 +129,14 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
     element,
     setStep(newStep) {
       current = newStep;
-      for (const chart of charts) chart.setMarker(newStep);
+      for (const chart of charts) chart.setMarker(xOf(newStep));
       for (const frame of element.querySelectorAll('.frame')) {
         const isCurrent = Number(frame.dataset.step) === newStep;
         frame.classList.toggle('current', isCurrent);
         if (isCurrent) frame.scrollIntoView({block: 'nearest', inline: 'nearest'});
       }
-      readout.textContent = describeMoment(newStep, headline, activationSeries, metrics, evolution.run);
+      readout.textContent = describeMoment(xOf(newStep), moment, headline, activationSeries, metrics,
+          evolution.run);
     },
   };
 }
@@ -117,7 +149,7 @@ function groupScalars(scalars, colour) {
     if (!byMetric.has(s.metric)) byMetric.set(s.metric, []);
     byMetric.get(s.metric).push({
       label: s.split, colour, dashed: s.split === 'validation',
-      points: s.points.map((p) => ({x: p.step, y: p.value})),
+      points: s.points.map((p) => ({x: p.epoch, y: p.value})),
     });
   }
   const rank = (name) => (name === 'loss' ? 0 : /acc/.test(name) ? 1 : name === 'learning_rate' ? 3 : 2);
@@ -125,13 +157,13 @@ function groupScalars(scalars, colour) {
       .map(([name, series]) => ({name, series}));
 }
 
-/** Every number shown for one epoch, in one line: the channel's in each run, then the clicked
- *  run's own curves, each to three significant digits (trailing zeros kept: 1.00, not 1). */
-function describeMoment(x, headline, activationSeries, metrics, run) {
+/** Every number shown at one point of the x axis, in one line: the channel's in each run, then
+ *  the clicked run's own curves, each to three significant digits (trailing zeros kept: 1.00). */
+function describeMoment(x, moment, headline, activationSeries, metrics, run) {
   if (x === null || x === undefined) return '';
   const at = (s) => s.points.find((p) => p.x === x)?.y;
   const formatOf = () => significant;
-  const parts = [`after ${x} epoch${x === 1 ? '' : 's'}`];
+  const parts = [moment(x)];
   const formatActivation = formatOf(activationSeries);
   const activations = activationSeries.filter((s) => typeof at(s) === 'number')
       .map((s) => activationSeries.length > 1 ?
@@ -152,7 +184,7 @@ function withContrast(img, stretch) {
 }
 
 /** Draws frames into a canvas: `columns` per row, each with its epoch written below. */
-async function composeStrip(evolution, title, columns) {
+async function composeStrip(evolution, title, columns, axis) {
   const images = await Promise.all(evolution.frames.map((f) => loadImage(f.image)));
   const cell = cellSize(images);
   const rows = Math.ceil(images.length / columns);
@@ -173,7 +205,7 @@ async function composeStrip(evolution, title, columns) {
     const x = 2 + (i % columns) * (cell.width + 2);
     const y = top + Math.floor(i / columns) * (cell.height + LABEL_BAND + 2);
     context.drawImage(image, x, y, cell.width, cell.height);
-    context.fillText(`epoch ${evolution.frames[i].step}`, x + cell.width / 2, y + cell.height + 12);
+    context.fillText(axis.label(evolution.frames[i].step), x + cell.width / 2, y + cell.height + 12);
   });
   return canvas;
 }
@@ -185,14 +217,14 @@ function cellSize(images) {
   return {width: width * scale, height: height * scale};
 }
 
-async function downloadStrip(evolution, title) {
-  const canvas = await composeStrip(evolution, title, STRIP_COLUMNS);
+async function downloadStrip(evolution, title, axis) {
+  const canvas = await composeStrip(evolution, title, STRIP_COLUMNS, axis);
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
   download(blob, `${fileSafe(title)}.png`);
 }
 
-/** Every epoch's frame, labelled, as ImageData of one size: the GIF's frames. */
-export async function gifFrames(evolution) {
+/** Every recorded step's frame, labelled by its epoch, as ImageData of one size: the GIF's frames. */
+export async function gifFrames(evolution, axis = new Axis()) {
   const images = await Promise.all(evolution.frames.map((f) => loadImage(f.image)));
   const cell = cellSize(images);
   const canvas = document.createElement('canvas');
@@ -207,12 +239,12 @@ export async function gifFrames(evolution) {
     context.fillStyle = '#fff';
     context.font = '11px sans-serif';
     context.textAlign = 'center';
-    context.fillText(`epoch ${evolution.frames[i].step}`, cell.width / 2, cell.height + 12);
+    context.fillText(axis.label(evolution.frames[i].step), cell.width / 2, cell.height + 12);
     return context.getImageData(0, 0, canvas.width, canvas.height);
   });
 }
 
-async function downloadGif(evolution, title) {
-  const bytes = encodeGif(await gifFrames(evolution), 400);
+async function downloadGif(evolution, title, axis) {
+  const bytes = encodeGif(await gifFrames(evolution, axis), 400);
   download(new Blob([bytes], {type: 'image/gif'}), `${fileSafe(title)}.gif`);
 }

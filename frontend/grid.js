@@ -22,7 +22,8 @@ export function formatOf(formats, method) {
  *          numbers: ?function(number): string}} options
  * @return {!HTMLElement}
  */
-export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolute', format, numbers = null}) {
+export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolute', format, numbers = null,
+                                  moment = `step ${grid.step}`}) {
   const values = grid.numbers[format.headline] || [];
   numbers = numbers || numberFormat(values);
   const dead = grid.numbers.dead || [];
@@ -45,7 +46,7 @@ export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolut
       type: 'button',
       class: ['tile', isDead ? 'dead' : '', channel === selected ? 'selected' : '']
           .filter(Boolean).join(' '),
-      title: describeItem(grid, position, format),
+      title: describeItem(grid, position, format, moment),
       dataset: {channel: String(channel)},
       onclick: () => onSelect(channel),
     },
@@ -100,9 +101,9 @@ export function legendOf(grid) {
 }
 
 /** Tooltip text: every number the record holds for this item. */
-function describeItem(grid, position, format) {
+function describeItem(grid, position, format, moment) {
   const name = itemNames(grid)[position];
-  const lines = [`${format.item} ${grid.channels[position]}${name ? ` (${name})` : ''} · epoch ${grid.step}`];
+  const lines = [`${format.item} ${grid.channels[position]}${name ? ` (${name})` : ''} · ${moment}`];
   for (const [key, values] of Object.entries(grid.numbers)) {
     const value = values[position];
     if (key === 'input_channels' && Array.isArray(value)) {
@@ -115,6 +116,6 @@ function describeItem(grid, position, format) {
   const view = viewOf(grid.method);
   if (view.details) lines.push(...view.details(grid, position));
   lines.push(`the number on the tile: ${format.meaning}`);
-  lines.push(`click to see this ${format.item} at every epoch`);
+  lines.push(`click to see this ${format.item} at every recorded step`);
   return lines.join('\n');
 }

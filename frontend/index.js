@@ -3,6 +3,7 @@
 // through training beside the run's own loss and accuracy; compare any number of runs side by
 // side. New epochs appear while training runs; the view lives in the URL.
 
+import {Axis} from './axis.js';
 import {ApiError, fetchEvolution, fetchGrid, fetchRun, fetchRuns, fetchScalars, onActivity} from './api.js';
 import {PALETTE} from './chart.js';
 import {h, replace} from './dom.js';
@@ -221,6 +222,7 @@ class Dashboard {
       name: run, layers: [], problems: [error.message],
     }))));
     this.details = new Map(answers.map((answer, i) => [runs[i], answer]));
+    this.axes = new Map(answers.map((answer, i) => [runs[i], new Axis(answer.axis || [])]));
     const text = JSON.stringify(answers);
     const changed = text !== this.detailsText;
     this.detailsText = text;
@@ -245,6 +247,11 @@ class Dashboard {
   layerInfo(runName = this.state.run) {
     const detail = this.details.get(runName);
     return detail ? detail.layers.find((l) => l.name === this.state.layer) || null : null;
+  }
+
+  /** Where in training each step of a run is (epochs with their fraction). */
+  axis(runName = this.state.run) {
+    return (this.axes && this.axes.get(runName)) || new Axis();
   }
 
   steps(runName = this.state.run) {
@@ -458,7 +465,8 @@ class Dashboard {
     this.slider.disabled = steps.length < 2;
     this.playButton.disabled = steps.length < 2;
     this.epochLabel.textContent = steps.length ?
-      `epoch ${this.state.step} · ${index + 1} of ${steps.length} recorded` : 'no epochs yet';
+      `${this.axis().detail(this.state.step)} · ${index + 1} of ${steps.length} recorded` : 'no records yet';
+    this.slider.setAttribute('aria-valuetext', steps.length ? this.axis().label(this.state.step) : '');
     this.liveLabel.textContent = this.state.follow ? '● live' : '';
   }
 
@@ -483,7 +491,7 @@ class Dashboard {
         h('p', {}, 'Add the callback to your training and point TensorBoard at its logdir:'),
         h('pre', {}, 'from tb_featviz import FeatVizCallback\n' +
                      'model.fit(x, y, epochs=20, callbacks=[\n' +
-                     '    FeatVizCallback("runs/exp1", layers=["conv1", "conv2"],\n' +
+                     '    FeatVizCallback(log_dir="runs/exp1", layers=["conv1", "conv2"],\n' +
                      '                    probe_images=x_val[:256])])'),
         h('p', {}, 'This page checks for new data every few seconds.')));
     this.clearEvolution();
@@ -517,7 +525,8 @@ class Dashboard {
     const s = this.state;
     if (!this.steps(run).includes(s.step)) {
       const message = this.layerInfo(run) ?
-        `no ${this.format().label} record at epoch ${s.step}` : `no layer ${s.layer} in this run`;
+        `no ${this.format().label} record at step ${s.step} (${this.axis().label(s.step)} of ${s.run})` :
+        `no layer ${s.layer} in this run`;
       return {run, message, empty: true};
     }
     try {
@@ -552,6 +561,7 @@ class Dashboard {
           contrast: s.contrast,
           format: this.format(),
           numbers: format,
+          moment: this.axis(run).detail(grid.step),
         }));
   }
 
@@ -576,6 +586,7 @@ class Dashboard {
         format: this.format(),
         overlays: overlays.filter(Boolean),
         scalars,
+        axes: this.axes,
         name: this.channelName(run),
         colours: Object.fromEntries(this.shownRuns().map((r) => [r, this.colour(r)])),
         onStep: (step) => this.setStep(step),

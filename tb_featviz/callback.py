@@ -1,16 +1,18 @@
-"""FeatVizCallback: watch what a CNN's filters learn, epoch by epoch, in TensorBoard."""
+"""FeatVizCallback: watch what a CNN's filters learn as it trains, in TensorBoard."""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
+import warnings
 from typing import Callable, Optional, Sequence
 
 import keras
 import numpy as np
 
 from tb_featviz import backward, checks, metadata, summary
+from tb_featviz import schedule as schedules
 from tb_featviz.am.maximize import AMOptions
 from tb_featviz.distribute import is_chief
 from tb_featviz.errors import ConfigurationError
@@ -18,6 +20,8 @@ from tb_featviz.event_writer import EventFileWriter, WriteFailed
 from tb_featviz.methods import REGISTRY, Settings
 from tb_featviz.model_access import ensure_built
 from tb_featviz.occlude import OcclusionOptions
+from tb_featviz.records import read_steps
+from tb_featviz.schedule import FreqSpec, ScheduleSpec
 from tb_featviz.plan import (
     DEFAULT_MAX_CHANNELS, LayerSpec, build_plans, check_backend, check_methods, name_class_units, normalize_layers,
 )
@@ -26,10 +30,11 @@ log = logging.getLogger("tb_featviz")
 
 
 class FeatVizCallback(keras.callbacks.Callback):
-    """Writes feature visualizations of chosen layers to TensorBoard, before training and per epoch.
+    """Writes feature visualizations of chosen layers to TensorBoard as training runs.
 
     Args:
-      logdir: where to write event files (the run's directory, e.g. "runs/exp1").
+      log_dir: where to write event files (the run's directory, e.g. "runs/exp1"), as for
+        `keras.callbacks.TensorBoard`. (`logdir=` still works, with a deprecation warning.)
       layers: a layer name, a list of names (all channels, at most `max_channels` each), or a
         dict {name: "all" | int | iterable of channel indices}. Nested layers as "outer/inner".
       probe_images: fixed images (as `fit` takes them) for deconv projections, occlusion and the
@@ -38,9 +43,13 @@ class FeatVizCallback(keras.callbacks.Callback):
       probe_labels: the true class of each probe image (ints, or one-hot rows as `fit` takes
         them); turns on occlusion sensitivity: the model's output layer (added when not in
         `layers`) and every chosen layer, on the first `occlusion.images` probes.
-      every_n_epochs: visualize after every N-th epoch (step = epoch number, 1-based as Keras
-        prints them); step 0 (or `initial_epoch`) before training and the final epoch are always
-        written.
+      freq: "epoch" or an int N: the per-epoch points are the ends of every N-th epoch.
+      schedule: when to visualize, in global training steps (the optimizer's iteration count,
+        TensorBoard's step axis). "log" (default): step 0, then 10, 20, 50, 100, 200, 500, ...
+        while those come before the end of epoch `freq`, then every `freq` epochs: dense early,
+        where features form. "epoch": step 0, then every `freq` epochs. A list of global steps:
+        exactly those. Step 0 (the global step when `fit` starts) and the end of training are
+        always written.
       methods: any of "am", "deconv", "weights", "occlusion"; default every method that
         applies to each layer (one that does not is left out with a warning saying why).
       am: `AMOptions` for activation maximization (default the fast preset, `AMOptions()`:
@@ -55,15 +64,22 @@ class FeatVizCallback(keras.callbacks.Callback):
       image_size: (height, width) for AM when the model accepts any size (default 64x64);
         (height, width, channels) for a Sequential model without keras.Input.
       max_channels: cap for layers given by name only.
-      max_overhead: a time budget, e.g. 0.05. Step 0 and the final epoch are always written;
-        an epoch between is visualized only if the callback's total time so far, plus that
-        visualization (estimated by the last one), stays within this fraction of the training
-        time so far. Trades which epochs are recorded (then timing-dependent) for speed.
-        None (default): every N-th epoch.
+      max_overhead: a time budget, e.g. 0.05. Step 0 and the end of training are always
+        written; a scheduled point between is visualized only if the callback's total time so
+        far, plus that visualization (estimated by the last one), stays within this fraction of
+        the training time so far. Trades which points are recorded (then timing-dependent) for
+        speed. None (default): every scheduled point.
       class_names: one name per unit of the model's output (e.g. ["cat", "dog", ...]); the
         class layer's tiles are labelled with them (kept in its records as `channel_names`).
-      verbose: 1 prints one line per visualized epoch with the time it took (and how many
-        records could not be written, if any); 0 is silent.
+      verbose: 1 prints one line per visualization with the time it took (and how many records
+        could not be written, if any), after Keras's line of that epoch; 0 is silent.
+      every_n_epochs: deprecated name of `freq`.
+
+    Each record carries its global step (the event's step) and the epoch with its fraction, so
+    the dashboard shows a channel forming within the first epoch, on the same axis as Keras's
+    own scalars. A resumed run (`BackupAndRestore`, `initial_epoch` with the optimizer's state)
+    continues the steps: the start of a resumed fit is not written again when the log already
+    holds it.
 
     It never changes training: the model runs in inference mode, no weight, BatchNorm statistic,
     optimizer slot or random stream is touched. Every argument is checked here; what needs the
@@ -74,12 +90,13 @@ class FeatVizCallback(keras.callbacks.Callback):
 
     def __init__(
         self,
-        logdir: str,
-        layers: LayerSpec,
+        log_dir: Optional[str] = None,
+        layers: Optional[LayerSpec] = None,
         probe_images: Optional[np.ndarray] = None,
         *,
         probe_labels: Optional[np.ndarray] = None,
-        every_n_epochs: int = 1,
+        freq: FreqSpec = schedules.EPOCH,
+        schedule: ScheduleSpec = schedules.LOG,
         methods: Optional[Sequence[str]] = None,
         am: Optional[AMOptions] = None,
         occlusion: Optional[OcclusionOptions] = None,
@@ -92,14 +109,20 @@ class FeatVizCallback(keras.callbacks.Callback):
         max_overhead: Optional[float] = None,
         class_names: Optional[Sequence[str]] = None,
         verbose: int = 1,
+        every_n_epochs: Optional[int] = None,
+        logdir: Optional[str] = None,
     ):
         super().__init__()
         # Every argument is checked here, once: a bad setting never reaches training.
-        if isinstance(logdir, os.PathLike):
-            logdir = os.fspath(logdir)
-        if not isinstance(logdir, str) or not logdir or "\x00" in logdir:
-            raise ConfigurationError(f"logdir must be a non-empty path, got {logdir!r}")
-        every_n_epochs = checks.integer(every_n_epochs, "every_n_epochs", 1)
+        log_dir = _renamed(logdir, "logdir", log_dir, "log_dir")
+        freq = _renamed(every_n_epochs, "every_n_epochs", freq, "freq", default=schedules.EPOCH)
+        if isinstance(log_dir, os.PathLike):
+            log_dir = os.fspath(log_dir)
+        if not isinstance(log_dir, str) or not log_dir or "\x00" in log_dir:
+            raise ConfigurationError(f"log_dir must be a non-empty path, got {log_dir!r}")
+        if layers is None:
+            raise ConfigurationError("layers is required: a layer name, a list of names or {name: channels}")
+        self.schedule = schedules.Schedule.checked(freq, schedule)
         if max_overhead is not None:
             max_overhead = checks.number(max_overhead, "max_overhead", positive=True)
             if not max_overhead < 10:
@@ -107,7 +130,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         max_channels = checks.integer(max_channels, "max_channels", 1)
         if not isinstance(verbose, (bool, int, np.integer)) or verbose not in (0, 1, 2):  # False/True work too
             raise ConfigurationError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-        self.logdir = logdir
+        self.log_dir = log_dir
         self.layers = normalize_layers(layers, max_channels)
         self.settings = Settings.checked(
             probe_images=probe_images, probe_labels=probe_labels, input_range=input_range, preprocess=preprocess,
@@ -123,25 +146,39 @@ class FeatVizCallback(keras.callbacks.Callback):
             if missing:
                 raise ConfigurationError(f"method {method!r} needs {missing}")
         check_backend(self.methods or [m for m, method in REGISTRY.items() if not method.needs(self.settings)])
-        self.every_n_epochs = every_n_epochs
         self.max_overhead = max_overhead
         self.max_channels = max_channels
         self.verbose = verbose
-        self.timings: list = []  # (step, seconds) of each visualization pass
-        self.method_timings: list = []  # (step, layer, method, seconds) of each visualization
-        self.lost_records = 0  # records that could not be written (full disk, removed logdir...)
+        self.timings: list = []  # (global step, seconds) of each visualization pass
+        self.method_timings: list = []  # (global step, layer, method, seconds) of each visualization
+        self.positions: list = []  # the header position of each visualization pass (metadata.make_position)
+        self.lost_records = 0  # records that could not be written (full disk, removed log_dir...)
+        self.skipped_steps: list = []  # global steps left out to keep within max_overhead
         self._writer: Optional[EventFileWriter] = None
         self._plans = None
         self._workers: dict = {}
         self._reported: set = set()
-        self._before_training = False
-        self._last_step = None  # last step visualized
-        self._final_step = None  # last epoch completed, written at the end if not yet
-        self._pending_line = None  # printed after Keras's own line for the epoch
+        self._pending_lines: list = []  # printed after Keras's own line for the epoch
         self._chief = True  # only the chief writes under tf.distribute (see distribute.py)
-        self._epoch_started = None
-        self._training_seconds = 0.0  # fit's time in epochs, without this callback's own
-        self.skipped_steps: list = []  # epochs left out to keep within max_overhead
+        self._reset_progress()
+
+    @property
+    def logdir(self) -> str:
+        """Deprecated name of `log_dir`."""
+        return self.log_dir
+
+    def _reset_progress(self) -> None:
+        self._before_training = False
+        self._global_step = 0  # optimizer steps run, counted from the optimizer's own count
+        self._epoch_start_step = 0
+        self._epoch = 0  # the epoch in progress (0-based, as Keras passes it)
+        self._batches = 0  # batches run in the epoch in progress
+        self._at_epoch_end = False
+        self._observed_epoch_length = None  # batches of the last whole epoch, when Keras does not say
+        self._last_step = None  # global step last visualized
+        self._written_before: dict = {}  # (layer, method) -> steps the log_dir held at the start
+        self._started_at = None
+        self._spent = 0.0  # this callback's own time in this fit
 
     # -- Keras hooks -----------------------------------------------------------------------
     def on_train_begin(self, logs=None):
@@ -162,12 +199,15 @@ class FeatVizCallback(keras.callbacks.Callback):
                 log.warning("tb_featviz: layer %r is an affine function of the image, so the image that "
                             "maximizes it is flat (black or white by the sign of each filter's sum); the "
                             "nonlinearity after it shows patterns", plan.name)
+        self._reset_progress()
+        self._global_step = self._epoch_start_step = self._optimizer_step(0)
+        if self._global_step > 0 and self._chief:  # resumed: what did the earlier fit write?
+            self._written_before = self._steps_in_log_dir()
         if self.verbose and self._chief:
             print(f"featviz: {spec.describe_range()}", flush=True)
+            print(f"featviz: schedule: {self.schedule.describe(self._steps_per_epoch())}", flush=True)
         self._before_training = True
-        self._last_step = self._final_step = None
-        self._training_seconds = 0.0
-        self.skipped_steps = []
+        self._started_at = time.perf_counter()
 
     def _started(self) -> bool:
         """Whether on_train_begin ran (a custom loop may call the hooks in another order)."""
@@ -180,99 +220,156 @@ class FeatVizCallback(keras.callbacks.Callback):
         if not self._started():
             return
         self._print_pending()
+        self._epoch, self._batches, self._at_epoch_end = epoch, 0, False
+        self._global_step = self._epoch_start_step = self._optimizer_step(self._global_step)
         if self._before_training:
             self._before_training = False
-            self._visualize(epoch, label="before training")
-        self._epoch_started = time.perf_counter()
+            self._visualize("start")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._plans is None:
+            return
+        # Keras passes the index of the last batch run (several per call with steps_per_execution).
+        previous = self._global_step
+        self._batches = int(batch) + 1
+        self._global_step = self._epoch_start_step + self._batches
+        if self.schedule.due_in_epoch(previous, self._global_step, self._steps_per_epoch(), self._epoch):
+            self._visualize_if_affordable("batch")
 
     def on_epoch_end(self, epoch, logs=None):
         if not self._started():
             return
-        if self._epoch_started is not None:
-            self._training_seconds += time.perf_counter() - self._epoch_started
-        step = epoch + 1
-        self._final_step = step
-        if step % self.every_n_epochs != 0:
+        self._at_epoch_end = True
+        self._global_step = self._optimizer_step(self._global_step)
+        if not (self.params or {}).get("steps"):
+            self._observed_epoch_length = self._batches or None
+        completed = epoch + 1
+        if not self.schedule.due_at_epoch_end(completed) or self._last_step == self._global_step:
             return
-        final = step == (self.params or {}).get("epochs")
-        if final or self.max_overhead is None or self._within_budget():
-            self._visualize(step)
+        if completed == (self.params or {}).get("epochs"):
+            self._visualize("epoch_end")  # the end: never skipped
         else:
-            self.skipped_steps.append(step)
-
-    def _within_budget(self) -> bool:
-        """Whether one more visualization, estimated to cost as much as the last one (step 0's
-        includes tracing: a cautious first estimate), keeps the total within the budget."""
-        spent = sum(seconds for _, seconds in self.timings)
-        estimate = self.timings[-1][1] if self.timings else 0.0
-        return spent + estimate <= self.max_overhead * self._training_seconds
+            self._visualize_if_affordable("epoch_end")
 
     def on_train_end(self, logs=None):
         if self._plans is None:
             return
-        if self._final_step is not None and self._last_step != self._final_step:
-            self._visualize(self._final_step)
-            if self._final_step in self.skipped_steps:
-                self.skipped_steps.remove(self._final_step)
+        if not self._before_training and self._last_step != self._global_step:
+            self._visualize("end")
+            if self._global_step in self.skipped_steps:
+                self.skipped_steps.remove(self._global_step)
+        self._before_training = False
         self._print_pending()
-        self._final_step = None
         if self._writer is not None:
             try:
                 self._writer.close()
             except Exception as error:  # never raise into fit
-                self._report(("close",), f"closing the event file in {self.logdir} failed: {error}")
+                self._report(("close",), f"closing the event file in {self.log_dir} failed: {error}")
             self._writer = None
         if self.lost_records and self.verbose and self._chief:
-            print(f"featviz: {self.lost_records} records could not be written to {self.logdir} "
+            print(f"featviz: {self.lost_records} records could not be written to {self.log_dir} "
                   "during this fit (see the warning above)", flush=True)
 
+    # -- where training is -----------------------------------------------------------------
+    def _optimizer_step(self, fallback: int) -> int:
+        """The optimizer's iteration count: the global step, which survives BackupAndRestore
+        and resumed fits (our own count when there is no optimizer, e.g. custom loops)."""
+        try:
+            return int(self.model.optimizer.iterations.numpy())
+        except Exception:
+            return fallback
+
+    def _steps_per_epoch(self) -> Optional[int]:
+        """Batches per epoch: Keras's count, else the last whole epoch's (datasets of unknown
+        length); None during a first epoch of unknown length."""
+        steps = (self.params or {}).get("steps")
+        return int(steps) if steps else self._observed_epoch_length
+
+    def _position(self, moment: str) -> dict:
+        per_epoch = self._steps_per_epoch()
+        if self._at_epoch_end:
+            completed, batch = self._epoch + 1, 0
+        else:
+            completed, batch = self._epoch, self._batches
+        epoch = float(completed) if batch == 0 else (completed + batch / per_epoch if per_epoch else None)
+        return metadata.make_position(self._global_step, epoch=epoch, epochs_completed=completed, batch=batch,
+                                      steps_per_epoch=per_epoch, moment=moment)
+
+    def _steps_in_log_dir(self) -> dict:
+        try:
+            return read_steps(self.log_dir)
+        except Exception as error:  # unreadable: write everything, as a fresh run would
+            self._report(("read",), f"could not read the earlier records in {self.log_dir}: {error}")
+            return {}
+
     # -- work ------------------------------------------------------------------------------
-    def _visualize(self, step: int, label: str = "") -> None:
+    def _visualize_if_affordable(self, moment: str) -> None:
+        if self.max_overhead is None or self._within_budget():
+            self._visualize(moment)
+        else:
+            self.skipped_steps.append(self._global_step)
+
+    def _within_budget(self) -> bool:
+        """Whether one more visualization, estimated to cost as much as the last one (step 0's
+        includes tracing: a cautious first estimate), keeps the total within the budget."""
+        training = time.perf_counter() - self._started_at - self._spent
+        estimate = self.timings[-1][1] if self.timings else 0.0
+        return self._spent + estimate <= self.max_overhead * training
+
+    def _visualize(self, moment: str) -> None:
         if not self._chief:
             return
         started = time.perf_counter()
+        # The optimizer's own count, read once per record: Keras counts a first epoch over a
+        # dataset of unknown length one step longer than the batches it ran.
+        step = self._global_step = self._optimizer_step(self._global_step)
+        position = self._position(moment)
         written = lost = 0
         writer = self._get_writer()
         try:
             vanished = writer.check()
         except Exception as error:  # an odd file system: go on, writes report their own failures
-            self._report(("check",), f"could not check the event file in {self.logdir}: {error}")
+            self._report(("check",), f"could not check the event file in {self.log_dir}: {error}")
             vanished = 0
         if vanished:
-            self._report(("vanished",), f"the event file in {self.logdir} disappeared (was the logdir removed?); "
+            self._report(("vanished",), f"the event file in {self.log_dir} disappeared (was the log_dir removed?); "
                          f"the {vanished} records it held are lost. Writing to a new file.")
             lost += vanished
         for plan in self._plans:
             for method in plan.methods:
+                if moment == "start" and step in self._written_before.get((plan.name, method), ()):
+                    continue  # a resumed fit: the earlier one wrote this step when it stopped
                 began = time.perf_counter()
                 record = self._guarded(plan, method, lambda: self._record(plan, method))
                 if record is not None:
                     try:
-                        writer.write(record.event(step))
+                        writer.write(record.at(position).event(step))
                         written += 1
                     except WriteFailed as error:
                         lost += 1
-                        self._report(("write",), f"a record could not be written to {self.logdir} and is lost: {error}")
+                        self._report(("write",), f"a record could not be written to {self.log_dir} and is lost: {error}")
                 self.method_timings.append((step, plan.name, method, time.perf_counter() - began))
         self.lost_records += lost
         seconds = time.perf_counter() - started
+        self._spent += seconds
         self._last_step = step
         self.timings.append((step, seconds))
+        self.positions.append(position)
         if self.verbose:
-            what = label or f"after epoch {step}"
-            line = f"featviz: step {step} ({what}): {written} visualization{'s' if written != 1 else ''} in {seconds:.1f} s"
+            line = (f"featviz: step {step} ({_describe_moment(position)}): "
+                    f"{written} visualization{'s' if written != 1 else ''} in {seconds:.1f} s")
             if lost:
                 line += f"; {lost} records LOST, not written ({self.lost_records} in all; see the warning above)"
-            self._pending_line = line
-            if label:  # before training: no Keras line to wait for
+            self._pending_lines.append(line)
+            if moment == "start":  # before training: no Keras line to wait for
                 self._print_pending()
 
     def _print_pending(self) -> None:
-        """Prints the last timing line. Keras's progress bar ends an epoch's line after every
-        other callback's on_epoch_end, so epoch-end lines wait for the next epoch or the end."""
-        if self._pending_line:
-            print(self._pending_line, flush=True)
-            self._pending_line = None
+        """Prints the timing lines waiting. Keras's progress bar redraws one line during an epoch
+        and ends it after every callback's on_epoch_end, so lines wait for the next epoch or the end."""
+        for line in self._pending_lines:
+            print(line, flush=True)
+        self._pending_lines = []
 
     def _record(self, plan, method: str) -> summary.Record:
         result = self._workers[(plan.name, method)]()
@@ -290,7 +387,7 @@ class FeatVizCallback(keras.callbacks.Callback):
 
     def _get_writer(self) -> EventFileWriter:
         if self._writer is None:
-            self._writer = EventFileWriter(self.logdir)
+            self._writer = EventFileWriter(self.log_dir)
         return self._writer
 
     def _report(self, key: tuple, message: str) -> None:
@@ -306,3 +403,27 @@ class FeatVizCallback(keras.callbacks.Callback):
             log.debug(message)
         log.warning(first_line + " (further failures of this kind are logged at DEBUG level)")
 
+
+
+def _renamed(old_value, old_name: str, value, name: str, default=None):
+    """The value of a renamed argument, taken from its old name with a deprecation warning."""
+    if old_value is None:
+        return value
+    if value is not None and value != default:
+        raise ConfigurationError(f"give {name} only ({old_name} is its deprecated name), not both")
+    warnings.warn(f"FeatVizCallback({old_name}=...) is deprecated: use {name}=... (Keras's name)",
+                  DeprecationWarning, stacklevel=3)
+    return old_value
+
+
+def _describe_moment(position: dict) -> str:
+    """'before training', 'epoch 0.43', 'after epoch 3', 'end of training (epoch 2.5)'."""
+    epoch = position["epoch"]
+    if epoch is None:
+        where = f"epoch {position['epochs_completed'] + 1}, batch {position['batch']}"
+    elif float(epoch).is_integer():
+        where = f"after epoch {int(epoch)}"
+    else:
+        where = f"epoch {epoch:.3g}"
+    return {"start": "before training, " + where if position["global_step"] else "before training",
+            "end": f"end of training, {where}"}.get(position["moment"], where)

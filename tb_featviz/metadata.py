@@ -5,11 +5,13 @@ free) both import this module and nothing of each other. docs/FORMAT.md describe
 for people.
 
 One record = one summary value with
-  * tag ``"<layer>/<method>"`` and step = epoch (0 = before training);
+  * tag ``"<layer>/<method>"`` and step = the global training step (the optimizer's iteration
+    count; version 1: the epoch);
   * ``SummaryMetadata.plugin_data``: plugin name ``featviz`` and a small JSON ``content``
-    ``{"version": 1, "layer": ..., "method": ...}``; data class BLOB_SEQUENCE;
+    ``{"version": 2, "layer": ..., "method": ...}``; data class BLOB_SEQUENCE;
   * a rank-1 string tensor: element 0 is the JSON *header* (channels, per-channel numbers,
-    settings), elements 1.. are PNG images, ``len(roles)`` per channel, channel-major.
+    settings, and the record's `position` in training: epoch with its fraction), elements 1..
+    are PNG images, ``len(roles)`` per channel, channel-major.
 
 This module depends only on the standard library and TensorBoard's protobuf definitions.
 """
@@ -25,7 +27,8 @@ PLUGIN_NAME = "featviz"
 
 # Bump when a reader written for the old version would misread new records. Readers accept
 # records up to their own version and report newer ones as unsupported instead of guessing.
-FORMAT_VERSION = 1
+# Version 2: step = global step (was: epochs completed), the epoch is in the header's position.
+FORMAT_VERSION = 2
 
 METHOD_AM = "am"
 METHOD_DECONV = "deconv"
@@ -208,6 +211,62 @@ def decode_header(data: bytes) -> dict:
     header["numbers"] = _json_safe(numbers)  # an infinity in a crafted header reads as null
     header["roles"] = list(check_roles(method, header.get("roles", ROLES[method])))
     return header
+
+
+# When in training a record was made (header key "position", version 2).
+MOMENTS = ("start", "batch", "epoch_end", "end")
+
+
+def make_position(
+    global_step: int,
+    *,
+    epoch: Optional[float] = None,
+    epochs_completed: Optional[int] = None,
+    batch: Optional[int] = None,
+    steps_per_epoch: Optional[int] = None,
+    moment: Optional[str] = None,
+) -> dict:
+    """A record's place in training: the global step (also the event's step), the epoch as a
+    fraction (epochs completed + batch / steps_per_epoch; None while the epoch's length is
+    unknown), the whole epochs completed, the batches run in the epoch in progress, and which
+    moment it was (MOMENTS: before training, after a batch, at an epoch's end, at the end)."""
+    if moment is not None and moment not in MOMENTS:
+        raise FormatError(f"unknown moment {moment!r}; moments: {list(MOMENTS)}")
+    return _json_safe({
+        "global_step": int(global_step), "epoch": None if epoch is None else float(epoch),
+        "epochs_completed": epochs_completed, "batch": batch, "steps_per_epoch": steps_per_epoch,
+        "moment": moment,
+    })
+
+
+def placed(header: bytes, position: Mapping[str, Any]) -> bytes:
+    """A header (bytes) with its `position` set: records are made before it is known when
+    they will be written."""
+    decoded = _loads(header, "record header")
+    decoded["position"] = _json_safe(dict(position))
+    return json.dumps(decoded, sort_keys=True, allow_nan=False).encode("utf-8")
+
+
+def read_position(header: Mapping[str, Any], step: int) -> dict:
+    """A record's position as a reader uses it: {"epoch", "epochs_completed", "batch",
+    "steps_per_epoch", "moment"}; unknown or malformed fields are None. Version 1 records were
+    written at step = epochs completed, so their epoch is the step."""
+    if header.get("version") == 1:
+        return {"epoch": float(step), "epochs_completed": int(step), "batch": 0, "steps_per_epoch": None,
+                "moment": None}
+    raw = header.get("position")
+    raw = raw if isinstance(raw, dict) else {}
+
+    def count(name):
+        value = raw.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else None
+
+    epoch = raw.get("epoch")
+    epoch = float(epoch) if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) \
+        and math.isfinite(epoch) and 0 <= epoch < 2**53 else None
+    moment = raw.get("moment") if raw.get("moment") in MOMENTS else None
+    return {"epoch": epoch, "epochs_completed": count("epochs_completed"), "batch": count("batch"),
+            "steps_per_epoch": count("steps_per_epoch") or None, "moment": moment}
 
 
 def check_roles(method: str, roles: Any) -> tuple:

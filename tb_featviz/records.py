@@ -35,6 +35,25 @@ def read_records(logdir: str) -> dict:
     return records
 
 
+def read_steps(logdir: str) -> dict:
+    """{(layer, method): {steps}} of the featviz records already in a run's directory: what a
+    resumed fit need not write again. Reads no image."""
+    import tensorflow as tf
+    from tensorboard.compat.proto import event_pb2
+
+    steps: dict = {}
+    for path in sorted(tf.io.gfile.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+        for event in _events(tf, event_pb2, path):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME:
+                    try:
+                        info = metadata.parse_plugin_content(value.metadata.plugin_data.content)
+                    except metadata.FormatError:
+                        continue
+                    steps.setdefault((info["layer"], info["method"]), set()).add(event.step)
+    return steps
+
+
 def _events(tf, event_pb2, path: str):
     """Events of one file; a truncated tail (a killed writer) ends the file instead of failing."""
     try:

@@ -3,11 +3,14 @@
 From a custom training loop, write the same records as the callback under the default writer:
 
     writer = tf.summary.create_file_writer("runs/exp1")
-    with writer.as_default(step=epoch):
-        tb_featviz.summary.activation_maximization("conv1", tb_featviz.maximize_activation(...))
+    with writer.as_default(step=int(optimizer.iterations)):
+        tb_featviz.summary.activation_maximization("conv1", tb_featviz.maximize_activation(...),
+                                                   epoch=epoch + batch / batches_per_epoch)
 
-Each of those functions writes one record (see `tb_featviz.metadata` and docs/FORMAT.md) and
-returns what `tf.summary.write` returns (False when no writer is set).
+Each of those functions writes one record (see `tb_featviz.metadata` and docs/FORMAT.md) at the
+step (the global training step, the dashboard's step axis) and `epoch` (epochs completed, with
+its fraction: the dashboard's epoch axis; without it the dashboard uses steps) and returns what
+`tf.summary.write` returns (False when no writer is set).
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ class Record:
     def tag(self) -> str:
         return metadata.make_tag(self.layer, self.method)
 
+    def at(self, position: Mapping) -> "Record":
+        """This record with its place in training (`metadata.make_position`) in the header."""
+        return dataclasses.replace(self, blobs=(metadata.placed(self.blobs[0], position),) + self.blobs[1:])
+
     def event(self, step: int, wall_time: Optional[float] = None):
         """The TensorBoard Event holding this record at `step` (no TensorFlow needed)."""
         from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
@@ -52,11 +59,17 @@ class Record:
             summary=summary_pb2.Summary(value=[value]),
         )
 
-    def write(self, step: Optional[int] = None) -> bool:
-        """Write under the default `tf.summary` writer (custom training loops)."""
+    def write(self, step: Optional[int] = None, epoch: Optional[float] = None) -> bool:
+        """Write under the default `tf.summary` writer (custom training loops) at `step` (the
+        writer's default step if None) and `epoch` (epochs completed with their fraction)."""
+        if step is None:
+            step = tf.summary.experimental.get_step()
+        blobs = self.blobs
+        if step is not None:
+            blobs = self.at(metadata.make_position(int(step), epoch=epoch)).blobs
         return tf.summary.write(
             tag=self.tag,
-            tensor=tf.constant(list(self.blobs), dtype=tf.string),
+            tensor=tf.constant(list(blobs), dtype=tf.string),
             step=step,
             metadata=metadata.create_summary_metadata(self.layer, self.method),
         )
@@ -100,11 +113,12 @@ def write_record(
     numbers: Mapping[str, Sequence],
     *,
     step: Optional[int] = None,
+    epoch: Optional[float] = None,
     settings: Optional[Mapping] = None,
     layout: Optional[Mapping] = None,
 ) -> bool:
     """`make_record`, written under the default `tf.summary` writer."""
-    return make_record(layer, method, channels, images, numbers, settings=settings, layout=layout).write(step)
+    return make_record(layer, method, channels, images, numbers, settings=settings, layout=layout).write(step, epoch)
 
 
 def am_record(layer: str, result, settings: Optional[Mapping] = None) -> Record:
@@ -169,24 +183,28 @@ def _planes_layout(channels: int) -> dict:
     return {} if channels in (1, 3) else {"input_planes": int(channels)}
 
 
-def activation_maximization(layer: str, result, *, step: Optional[int] = None, settings: Optional[Mapping] = None) -> bool:
+def activation_maximization(layer: str, result, *, step: Optional[int] = None, epoch: Optional[float] = None,
+                            settings: Optional[Mapping] = None) -> bool:
     """Write an `AMResult` under the default `tf.summary` writer."""
-    return am_record(layer, result, settings).write(step)
+    return am_record(layer, result, settings).write(step, epoch)
 
 
-def deconvnet(layer: str, result, *, step: Optional[int] = None, settings: Optional[Mapping] = None) -> bool:
+def deconvnet(layer: str, result, *, step: Optional[int] = None, epoch: Optional[float] = None,
+              settings: Optional[Mapping] = None) -> bool:
     """Write a `DeconvResult` under the default `tf.summary` writer."""
-    return deconv_record(layer, result, settings).write(step)
+    return deconv_record(layer, result, settings).write(step, epoch)
 
 
-def filter_weights(layer: str, result, *, step: Optional[int] = None, settings: Optional[Mapping] = None) -> bool:
+def filter_weights(layer: str, result, *, step: Optional[int] = None, epoch: Optional[float] = None,
+                   settings: Optional[Mapping] = None) -> bool:
     """Write a `WeightsResult` under the default `tf.summary` writer."""
-    return weights_record(layer, result, settings).write(step)
+    return weights_record(layer, result, settings).write(step, epoch)
 
 
-def visualization(layer: str, method: str, result, *, step: Optional[int] = None) -> bool:
+def visualization(layer: str, method: str, result, *, step: Optional[int] = None,
+                  epoch: Optional[float] = None) -> bool:
     """Write the result of any method (a name in `tb_featviz.methods.REGISTRY`, e.g. "occlusion")
     under the default `tf.summary` writer."""
     from tb_featviz.methods import get
 
-    return get(method).record(layer, result).write(step)
+    return get(method).record(layer, result).write(step, epoch)

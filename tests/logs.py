@@ -10,13 +10,20 @@ from tb_featviz import AMOptions, FeatVizCallback, OcclusionOptions
 from tests.conftest import image_data, small_cnn
 
 EPOCHS = 30  # more than TensorBoard's default 10 samples per tag: every one must be served
+STEPS_PER_EPOCH = 3  # 48 training images (64, a quarter held out) in batches of 16
+ALL_STEPS = [STEPS_PER_EPOCH * epoch for epoch in range(EPOCHS + 1)]  # step 0, then each epoch's end
+# The run whose first epoch is recorded inside (the log schedule): 48 batches of 1 per epoch.
+FIRST_EPOCH_RUN = "first_epoch"
+FIRST_EPOCH_STEPS = [0, 10, 20, 48, 96, 144]
+VERSION1_RUN = "version1"
+UNKNOWN_LENGTH_RUN = "unknown_length"
 
 
 CLASS_NAMES = ("top left", "top right", "bottom left", "bottom right", "no blob")
 
 
 def write_fit_run(logdir: str, *, epochs: int = EPOCHS, seed: int = 0, probes: bool = True,
-                  learning_rate: float = 3e-3, class_names=None) -> None:
+                  learning_rate: float = 3e-3, class_names=None, batch_size: int = 16) -> None:
     """Trains the small CNN for `epochs` with the callback on conv1 (all 8) and conv2 (4 channels),
     and Keras's own TensorBoard callback in the same logdir (loss and accuracy curves). With
     `class_names`, also the logits layer and occlusion (the probes' labels given)."""
@@ -40,7 +47,7 @@ def write_fit_run(logdir: str, *, epochs: int = EPOCHS, seed: int = 0, probes: b
     model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     keras_board = keras.callbacks.TensorBoard(logdir, write_graph=False, profile_batch=0)
-    model.fit(x, y, epochs=epochs, batch_size=16, verbose=0, validation_split=0.25,
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, validation_split=0.25,
               callbacks=[callback, keras_board])
 
 
@@ -83,7 +90,45 @@ def write_hostile_and_future_runs(root: str) -> None:
 
 
 CRAFTED_RUN = "crafted"
-RUN_NAMES = ("baseline", "no_probes", "fast_lr", "future", HOSTILE_RUN, CRAFTED_RUN)
+RUN_NAMES = ("baseline", "no_probes", "fast_lr", "future", HOSTILE_RUN, CRAFTED_RUN, FIRST_EPOCH_RUN, VERSION1_RUN,
+             UNKNOWN_LENGTH_RUN)
+
+
+def write_version1_run(logdir: str) -> None:
+    """Records as tb-featviz 0.1 wrote them (format version 1): step = epochs completed, no
+    position in the header. Readers must still serve them, on the same epoch axis."""
+    import json
+
+    import numpy as np
+
+    from tb_featviz import metadata, summary
+    from tb_featviz.event_writer import EventFileWriter
+
+    rng = np.random.default_rng(2)
+    writer = EventFileWriter(logdir)
+    for epoch in range(4):
+        images = [[rng.integers(0, 255, (8, 8, 1), dtype=np.uint8)] for _ in range(2)]
+        record = summary.make_record("conv1", "am", [0, 1], images, {"activation": [1.0 + epoch, 2.0], "dead": [False] * 2})
+        header = {**json.loads(record.blobs[0]), "version": 1}
+        event = summary.Record("conv1", "am", (json.dumps(header).encode(),) + record.blobs[1:]).event(epoch)
+        event.summary.value[0].metadata.plugin_data.content = json.dumps(
+            {"version": 1, "layer": "conv1", "method": "am"}).encode()
+        writer.write(event)
+    writer.close()
+    assert metadata.FORMAT_VERSION == 2  # this run stands for the older version
+
+
+def write_unknown_length_run(logdir: str) -> None:
+    """A fit over a dataset of unknown length (a filter): the first epoch's records cannot say
+    their epoch when written; the reader gives them the length a later record states."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(3)
+    model = small_cnn(size=16)
+    x, y = image_data(48, size=16, seed=3)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: True).batch(2)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data, epochs=2, verbose=0, callbacks=[FeatVizCallback(logdir, ["conv1"], methods=["weights"], verbose=0)])
 
 
 def write_crafted_run(root: str) -> None:
@@ -156,8 +201,11 @@ def write_all(root: str) -> None:
     write_fit_run(os.path.join(root, "baseline"))
     write_fit_run(os.path.join(root, "no_probes"), seed=1, probes=False)
     write_fit_run(os.path.join(root, "fast_lr"), seed=2, learning_rate=1e-2, class_names=CLASS_NAMES)
+    write_fit_run(os.path.join(root, FIRST_EPOCH_RUN), seed=3, epochs=3, batch_size=1)
     write_hostile_and_future_runs(root)
     write_crafted_run(root)
+    write_version1_run(os.path.join(root, VERSION1_RUN))
+    write_unknown_length_run(os.path.join(root, UNKNOWN_LENGTH_RUN))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,11 @@ from tb_featviz.records import read_records
 FAST = AMOptions(steps=4)
 
 
+def epochs_of(series):
+    """The epochs (with fraction) at which a series' records were written, in step order."""
+    return [series[step][0]["position"]["epoch"] for step in sorted(series)]
+
+
 def fit(model, callbacks, epochs=3, seed=0, **kwargs):
     x, y = image_data(48)
     keras.utils.set_random_seed(seed)
@@ -39,7 +44,9 @@ def test_three_epochs_write_every_layer_and_method_from_step_0(tmp_path):
     assert set(records) == expected
     channels = {"conv1": list(range(8)), "conv2": list(range(0, 16, 2)), "logits": [1, 3]}
     for (layer, method), steps in records.items():
-        assert sorted(steps) == [0, 1, 2, 3], (layer, method)
+        # 3 batches per epoch, too few for the log points: step 0, then every epoch's end.
+        assert sorted(steps) == [0, 3, 6, 9], (layer, method)
+        assert epochs_of(steps) == [0, 1, 2, 3]
         for header, images in steps.values():
             assert header["channels"] == channels[layer]
             assert len(images) == metadata.expected_length(len(channels[layer]), metadata.ROLES[method]) - 1
@@ -47,35 +54,38 @@ def test_three_epochs_write_every_layer_and_method_from_step_0(tmp_path):
                 decoded = tf.io.decode_png(png).numpy()
                 assert decoded.ndim == 3 and decoded.shape[0] > 0
             assert set(header["numbers"]) >= {"activation", "dead"} or method == "weights"
-    am_header = records[("conv1", "am")][3][0]
+    am_header = records[("conv1", "am")][9][0]
     assert am_header["image_shape"] == [32, 32, 3]
     assert am_header["settings"]["input"]["value_range"] == [0.0, 1.0]
     deconv_header = records[("conv2", "deconv")][0][0]
     assert deconv_header["layout"]["top_k"] == 4 and len(deconv_header["numbers"]["top_values"][0]) == 4
-    assert [step for step, _ in callback.timings] == [0, 1, 2, 3]
+    assert [step for step, _ in callback.timings] == [0, 3, 6, 9]
 
 
-def test_every_n_epochs_keeps_step_0_and_the_final_epoch(tmp_path):
+def test_freq_keeps_step_0_and_the_final_epoch(tmp_path):
     model = small_cnn()
-    callback = FeatVizCallback(str(tmp_path), ["conv1"], every_n_epochs=2, am=FAST, methods=["weights"])
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], freq=2, am=FAST, methods=["weights"])
     fit(model, [callback], epochs=5)
-    assert sorted(read_records(str(tmp_path))[("conv1", "weights")]) == [0, 2, 4, 5]
+    series = read_records(str(tmp_path))[("conv1", "weights")]
+    assert sorted(series) == [0, 6, 12, 15] and epochs_of(series) == [0, 2, 4, 5]
 
 
 @pytest.mark.parametrize("budget,expected", [(1e-9, [0, 5]), (9.9, [0, 1, 2, 3, 4, 5])])
 def test_max_overhead_skips_epochs_but_never_step_0_or_the_last(tmp_path, budget, expected):
     callback = FeatVizCallback(str(tmp_path), ["conv1"], am=FAST, methods=["am"], max_overhead=budget)
     fit(small_cnn(), [callback], epochs=5)
-    assert sorted(read_records(str(tmp_path))[("conv1", "am")]) == expected
-    assert callback.skipped_steps == [s for s in range(1, 5) if s not in expected]
+    assert epochs_of(read_records(str(tmp_path))[("conv1", "am")]) == expected
+    assert callback.skipped_steps == [3 * e for e in range(1, 5) if e not in expected]  # global steps
     assert {(layer, method) for _, layer, method, _ in callback.method_timings} == {("conv1", "am")}
 
 
-def test_initial_epoch_continues_the_numbering(tmp_path):
+def test_initial_epoch_continues_the_epoch_numbering(tmp_path):
     model = small_cnn()
     callback = FeatVizCallback(str(tmp_path), ["conv1"], methods=["weights"])
     fit(model, [callback], epochs=4, initial_epoch=2)
-    assert sorted(read_records(str(tmp_path))[("conv1", "weights")]) == [2, 3, 4]
+    series = read_records(str(tmp_path))[("conv1", "weights")]
+    assert sorted(series) == [0, 3, 6]  # a fresh optimizer: global steps from 0
+    assert epochs_of(series) == [2, 3, 4]
 
 
 def test_training_is_bit_identical_with_and_without_the_callback(tmp_path):
@@ -148,7 +158,7 @@ def test_unsupported_models_and_layers_are_clear_errors(tmp_path):
     model = keras.Model(inputs, keras.layers.Dense(5)(keras.layers.Flatten()(seq)))
     with pytest.raises(tb_featviz.ConfigurationError, match="only layers with .* outputs"):
         fit(model, [FeatVizCallback(str(tmp_path), ["as_sequence"])])
-    with pytest.raises(tb_featviz.ConfigurationError, match="every_n_epochs"):
+    with pytest.raises(tb_featviz.ConfigurationError, match="freq must be"), pytest.warns(DeprecationWarning):
         FeatVizCallback(str(tmp_path), ["conv1"], every_n_epochs=0)
     with pytest.raises(tb_featviz.ConfigurationError, match="layers must be"):
         FeatVizCallback(str(tmp_path), 42)
@@ -178,7 +188,7 @@ def test_a_failure_mid_training_is_logged_once_and_skipped(tmp_path, monkeypatch
     assert len(warnings) == 1 and "am of conv1 failed and was skipped" in warnings[0].getMessage()
     records = read_records(str(tmp_path))
     assert sorted(records[("conv1", "am")]) == [0]  # written before the failure: kept
-    assert sorted(records[("conv1", "weights")]) == [0, 1, 2, 3]  # other methods unaffected
+    assert sorted(records[("conv1", "weights")]) == [0, 3, 6, 9]  # other methods unaffected
 
 
 def test_sequential_without_input_grayscale(tmp_path):
@@ -192,8 +202,8 @@ def test_sequential_without_input_grayscale(tmp_path):
     model.fit(x, y, epochs=1, verbose=0, callbacks=[FeatVizCallback(str(tmp_path), ["conv", "out"], probe_images=x[:6], am=FAST)])
     records = read_records(str(tmp_path))
     assert set(records) == {("conv", "am"), ("conv", "deconv"), ("conv", "weights"), ("out", "am"), ("out", "deconv")}
-    header, images = records[("conv", "am")][1]
-    assert header["image_shape"] == [20, 20, 1]
+    header, images = records[("conv", "am")][1]  # 24 images in batches of 32: one step
+    assert header["image_shape"] == [20, 20, 1] and header["position"]["epoch"] == 1
     assert tf.io.decode_png(images[0]).shape == (20, 20, 1)
 
 
@@ -238,8 +248,9 @@ def test_class_names_label_the_class_layer_only_and_a_wrong_count_fails_before_t
                                am=AMOptions(steps=2), class_names=names, methods=["am"], verbose=0)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
     records = read_records(str(tmp_path / "named"))
-    assert records[("logits", "am")][1][0]["settings"]["channel_names"] == ["none", "b"]
-    assert "channel_names" not in records[("conv2", "am")][1][0]["settings"]  # not class units
+    logits, conv2 = records[("logits", "am")], records[("conv2", "am")]
+    assert logits[max(logits)][0]["settings"]["channel_names"] == ["none", "b"]
+    assert "channel_names" not in conv2[max(conv2)][0]["settings"]  # not class units
     wrong = FeatVizCallback(str(tmp_path / "wrong"), "logits", class_names=["cat", "dog"], verbose=0)
     before = [w.numpy().copy() for w in model.weights]
     with pytest.raises(ConfigurationError, match="class_names has 2 names but the model's output has 5 units"):

@@ -16,7 +16,10 @@ from selenium.webdriver.support.ui import Select
 from tb_featviz import summary
 from tests.browser import images_loaded, open_dashboard, screenshot, start_chromium, wait_for
 from tests.gif import decode_gif
-from tests.logs import CLASS_NAMES, CRAFTED_RUN, EPOCHS, HOSTILE_LAYER, HOSTILE_RUN, RUN_NAMES
+from tests.logs import (
+    ALL_STEPS, CLASS_NAMES, CRAFTED_RUN, EPOCHS, FIRST_EPOCH_RUN, FIRST_EPOCH_STEPS, HOSTILE_LAYER, HOSTILE_RUN,
+    RUN_NAMES, VERSION1_RUN,
+)
 from tests.tensorboard_server import TensorBoardServer
 
 
@@ -112,7 +115,7 @@ def test_grid_slider_and_evolution(dashboard, server):
     labels = [tile.find_element(By.CSS_SELECTOR, ".tile-index").text for tile in tiles(driver)]
     assert labels == [f"#{c}" for c in range(8)]
     # All epochs are there, from step 0, and the latest is shown first.
-    assert epoch_label(driver) == f"epoch {EPOCHS} · {EPOCHS + 1} of {EPOCHS + 1} recorded"
+    assert epoch_label(driver) == f"epoch {EPOCHS} · step {ALL_STEPS[-1]} · {EPOCHS + 1} of {EPOCHS + 1} recorded"
     wait_for(lambda: images_loaded(driver, ".tile img") == 8, what="tile images")
     screenshot(driver, "grid_conv1_am_last_epoch")
 
@@ -123,7 +126,7 @@ def test_grid_slider_and_evolution(dashboard, server):
     for _ in range(3):
         slider.send_keys(Keys.ARROW_RIGHT)
     wait_for(lambda: epoch_label(driver).startswith("epoch 3 "), what="epoch 3 label")
-    expected = server.json("/data/plugin/featviz/grid?run=baseline&layer=conv1&method=am&step=3")
+    expected = server.json("/data/plugin/featviz/grid?run=baseline&layer=conv1&method=am&step=9")
     wait_for(
         lambda: [s.split("/featviz/", 1)[1] for s in tile_sources(driver)] == expected["images"]["image"],
         what="epoch 3 images",
@@ -135,7 +138,8 @@ def test_grid_slider_and_evolution(dashboard, server):
     frames = wait_for(
         lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame") or None, what="evolution"
     )
-    assert [f.get_attribute("data-step") for f in frames] == [str(s) for s in range(EPOCHS + 1)]
+    assert [f.get_attribute("data-step") for f in frames] == [str(s) for s in ALL_STEPS]
+    assert [f.text for f in frames] == [str(e) for e in range(EPOCHS + 1)]  # captions: the epochs
     assert "channel 5" in driver.find_element(By.CSS_SELECTOR, ".evolution h2").text
     assert "current" in frames[3].get_attribute("class")
     activation_chart = driver.find_elements(By.CSS_SELECTOR, ".evolution .chart")[0]
@@ -249,12 +253,12 @@ def test_downloads_strip_png_and_animated_gif(dashboard, downloads, featviz_logd
     from tb_featviz.records import read_records
 
     records = read_records(str(featviz_logdir / "baseline"))[("conv2", "am")]
-    for step in (0, EPOCHS):
+    for frame, step in ((0, 0), (EPOCHS, ALL_STEPS[-1])):
         stored = tf.io.decode_png(records[step][1][2]).numpy()  # channel 5 is at position 2
         size = stored.shape[0]
         scale = max(1, 96 // size)
         expected = np.repeat(np.repeat(stored, scale, 0), scale, 1)
-        got = frames[step][: size * scale, : size * scale]
+        got = frames[frame][: size * scale, : size * scale]
         assert np.abs(got.astype(int) - expected.astype(int)).max() <= 26  # GIF colour cube
 
     strip = tf.io.decode_png(png_path.read_bytes()).numpy()
@@ -269,13 +273,13 @@ def test_live_new_epochs_appear_and_the_selection_stays(driver, tmp_path):
     writer = tf.summary.create_file_writer(str(run))
     rng = np.random.default_rng(0)
 
-    def write(step):
+    def write(step):  # a custom loop: 10 steps a record, 20 steps an epoch
         images = [[rng.integers(0, 255, (12, 12, 1), dtype=np.uint8)] for _ in range(6)]
         with writer.as_default():
             for layer in ("conv_a", "conv_b"):
                 summary.write_record(layer, "am", list(range(6)), images,
                                      {"activation": list(rng.random(6)), "dead": [False] * 6},
-                                     step=step)
+                                     step=10 * step, epoch=step / 2)
         writer.flush()
 
     for step in range(3):
@@ -285,14 +289,14 @@ def test_live_new_epochs_appear_and_the_selection_stays(driver, tmp_path):
         open_dashboard(driver, tb.url)
         wait_for(lambda: len(tiles(driver)) == 6, what="live grid")
         choose(driver, "layer", "conv_b")
-        wait_for(lambda: epoch_label(driver) == "epoch 2 · 3 of 3 recorded", what="3 epochs")
+        wait_for(lambda: epoch_label(driver) == "epoch 1 · step 20 · 3 of 3 recorded", what="3 records")
         click_tile(driver, 4)
         wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")) == 3,
                  what="evolution of 3")
         for step in (3, 4):
             write(step)
         # Following the latest epoch: the view moves on as epochs arrive.
-        wait_for(lambda: epoch_label(driver) == "epoch 4 · 5 of 5 recorded", timeout=40,
+        wait_for(lambda: epoch_label(driver) == "epoch 2 · step 40 · 5 of 5 recorded", timeout=40,
                  what="live epochs")
         wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")) == 5,
                  what="evolution grows")
@@ -304,7 +308,7 @@ def test_live_new_epochs_appear_and_the_selection_stays(driver, tmp_path):
         slider.send_keys(Keys.HOME)
         wait_for(lambda: epoch_label(driver).startswith("epoch 0 "), what="epoch 0")
         write(5)
-        wait_for(lambda: epoch_label(driver) == "epoch 0 · 1 of 6 recorded", timeout=40,
+        wait_for(lambda: epoch_label(driver) == "epoch 0 · step 0 · 1 of 6 recorded", timeout=40,
                  what="slider extended")
         screenshot(driver, "live_after_new_epochs")
     writer.close()
@@ -341,7 +345,7 @@ def test_images_are_drawn_as_recorded_and_stretching_is_a_labelled_choice(dashbo
     wait_for(lambda: "images stretched per tile" in legend(driver), what="the stretch label")
     wait_for(lambda: all(src.startswith("data:image/png") for src in tile_sources(driver)), what="stretched tiles")
     # the browser's stretch is the same as the engine's: compare one tile's pixels
-    grid = server.json(f"/data/plugin/featviz/grid?run=baseline&layer=conv1&method=am&step={EPOCHS}")
+    grid = server.json(f"/data/plugin/featviz/grid?run=baseline&layer=conv1&method=am&step={ALL_STEPS[-1]}")
     png = server.get("/data/plugin/featviz/" + grid["images"]["image"][0])[1]
     from tb_featviz import imaging
 
@@ -535,8 +539,8 @@ def test_evolution_beside_the_runs_keras_curves_on_one_epoch_axis(dashboard):
     readout = driver.find_element(By.CSS_SELECTOR, ".readout")
     # At the shown epoch (30): the channel's value after 30 epochs with Keras's value of epoch index 29.
     text = readout.text
-    assert text.startswith(f"after {EPOCHS} epochs")
-    last_loss = next(p for p in loss["points"] if p["step"] == EPOCHS)
+    assert text.startswith(f"epoch {EPOCHS} · activation ")
+    last_loss = next(p for p in loss["points"] if p["epoch"] == EPOCHS)
     assert last_loss["keras_step"] == EPOCHS - 1
     from tests.gif import decode_gif  # noqa: F401 - same numbers formatting as the page
     shown = text.split("loss: train ")[1].split(",")[0]
@@ -550,8 +554,8 @@ def test_evolution_beside_the_runs_keras_curves_on_one_epoch_axis(dashboard):
     box = capture.rect
     x = 3 / EPOCHS * box["width"] - box["width"] / 2
     ActionChains(driver).move_to_element_with_offset(capture, int(x), 0).perform()
-    wait_for(lambda: readout.text.startswith("after 3 epochs"), what="hover readout")
-    loss3 = next(p for p in loss["points"] if p["step"] == 3)
+    wait_for(lambda: readout.text.startswith("epoch 3 · "), what="hover readout")
+    loss3 = next(p for p in loss["points"] if p["epoch"] == 3)
     assert float(readout.text.split("loss: train ")[1].split(",")[0]) == pytest.approx(loss3["value"], rel=0.01)
     screenshot(driver, "evolution_with_keras_scalars")
 
@@ -621,7 +625,7 @@ def test_occlusion_heatmaps_class_maps_legend_and_evolution(dashboard, featviz_l
     click(lambda: method_button(driver, "occlusion"), "occlusion")
     wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid.method-occlusion .tile")) == 4,
              what="one tile per probe image")
-    header = read_records(str(featviz_logdir / "fast_lr"))[("logits", "occlusion")][EPOCHS][0]
+    header = read_records(str(featviz_logdir / "fast_lr"))[("logits", "occlusion")][ALL_STEPS[-1]][0]
     for position, tile in enumerate(tiles(driver)):
         assert [i.get_attribute("class") for i in tile.find_elements(By.TAG_NAME, "img")] == ["role-heatmap", "role-classes"]
         captions = [c.text for c in tile.find_elements(By.CSS_SELECTOR, ".role-caption")]
@@ -770,3 +774,47 @@ def test_finally_no_errors_in_the_browser_console(driver):
     errors = [e for e in driver.get_log("browser")
               if e["level"] == "SEVERE" and e.get("source") != "network"]
     assert not errors, json.dumps(errors, indent=1)
+
+
+def test_scrubbing_the_steps_inside_the_first_epoch(dashboard, server):
+    """The log schedule's records inside epoch 1: the slider, the strip, the chart and the GIF
+    labels all say the epoch with its fraction, the step beside it."""
+    driver = dashboard
+    choose(driver, "run", FIRST_EPOCH_RUN)
+    wait_for(lambda: epoch_label(driver) == "epoch 3 · step 144 · 6 of 6 recorded", what="first_epoch's last step")
+    slider = driver.find_element(By.ID, "epoch")
+    slider.send_keys(Keys.HOME)
+    slider.send_keys(Keys.ARROW_RIGHT)
+    wait_for(lambda: epoch_label(driver) == "epoch 0.21 · step 10 (batch 10 of 48) · 2 of 6 recorded",
+             what="step 10, inside epoch 1")
+    assert driver.find_element(By.ID, "epoch").get_attribute("aria-valuetext") == "epoch 0.21"
+    expected = server.json(f"/data/plugin/featviz/grid?run={FIRST_EPOCH_RUN}&layer=conv1&method=am&step=10")
+    wait_for(lambda: [s.split("/featviz/", 1)[1] for s in tile_sources(driver)] == expected["images"]["image"],
+             what="step 10's images")
+    assert "· epoch 0.21 · step 10" in tiles(driver)[0].get_attribute("title")
+    click_tile(driver, 3)
+    frames = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame") or None, what="strip")
+    assert [f.get_attribute("data-step") for f in frames] == [str(s) for s in FIRST_EPOCH_STEPS]
+    assert [f.text for f in frames] == ["0", "0.21", "0.42", "1", "2", "3"]
+    assert "current" in frames[1].get_attribute("class")
+    chart = driver.find_elements(By.CSS_SELECTOR, ".evolution .chart")[0]
+    assert [float(d.get_attribute("data-x")) for d in chart.find_elements(By.CSS_SELECTOR, ".dot")] == pytest.approx(
+        [0, 10 / 48, 20 / 48, 1, 2, 3])
+    assert float(chart.get_attribute("data-marker")) == pytest.approx(10 / 48)
+    # The frames differ inside the first epoch: the channel changes there.
+    sources = {f.find_element(By.TAG_NAME, "img").get_attribute("src") for f in frames[:3]}
+    assert len(sources) == 3
+    click(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")[2], "frame of step 20")
+    wait_for(lambda: epoch_label(driver).startswith("epoch 0.42 · step 20 "), what="step 20 from the strip")
+    assert "epoch 0.42" in driver.find_element(By.CSS_SELECTOR, ".readout").text
+    screenshot(driver, "first_epoch_steps")
+
+
+def test_version_1_logs_browse_on_the_epoch_axis(dashboard):
+    driver = dashboard
+    choose(driver, "run", VERSION1_RUN)
+    wait_for(lambda: epoch_label(driver) == "epoch 3 · step 3 · 4 of 4 recorded", what="the version 1 run")
+    wait_for(lambda: len(tiles(driver)) == 2, what="its two channels")
+    click_tile(driver, 0)
+    frames = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame") or None, what="strip")
+    assert [f.text for f in frames] == ["0", "1", "2", "3"]

@@ -13,10 +13,13 @@ import pytest
 
 from tb_featviz import metadata
 from tb_featviz.records import read_records
-from tests.logs import CRAFTED_RUN, EPOCHS, HOSTILE_LAYER, HOSTILE_RUN, RUN_NAMES
+from tests.logs import (
+    ALL_STEPS, CRAFTED_RUN, EPOCHS, FIRST_EPOCH_RUN, FIRST_EPOCH_STEPS, HOSTILE_LAYER, HOSTILE_RUN, RUN_NAMES,
+    UNKNOWN_LENGTH_RUN, VERSION1_RUN,
+)
 from tests.tensorboard_server import TensorBoardServer
 
-ALL_EPOCHS = list(range(EPOCHS + 1))  # step 0 (before training) and one per epoch
+LAST = ALL_STEPS[-1]  # the global step of the last epoch's end
 
 
 @pytest.fixture(scope="module", params=["true", "false"], ids=["load_fast", "python_loader"])
@@ -30,7 +33,7 @@ def server(request, featviz_logdir):
 def _ready(tb):
     runs = json.loads(tb.get("/data/plugin/featviz/runs")[1])["runs"]
     return len(runs) == len(RUN_NAMES) and all(
-        series["steps"][-1] == EPOCHS
+        series["steps"][-1] == LAST
         for name in ("baseline", "no_probes", "fast_lr")
         for layer in run_detail(tb, name)["layers"] for series in layer["methods"].values()
     )
@@ -64,7 +67,8 @@ def test_runs_list_every_epoch_beyond_tensorboards_default_of_10(server):
     for layer in baseline["layers"]:
         assert set(layer["methods"]) == {"am", "deconv", "weights"}
         for series in layer["methods"].values():
-            assert series["steps"] == ALL_EPOCHS
+            assert series["steps"] == ALL_STEPS
+    assert [point["epoch"] for point in baseline["axis"]] == list(range(EPOCHS + 1))
     # No probe images → no deconv, and the listing says so by its absence.
     assert set(runs["no_probes"]["layers"][0]["methods"]) == {"am", "weights"}
     # A record from a newer tb-featviz is reported, the readable rest still served.
@@ -75,12 +79,13 @@ def test_runs_list_every_epoch_beyond_tensorboards_default_of_10(server):
 
 
 def test_grid_has_every_channel_with_numbers_and_the_stored_pngs(server, featviz_logdir):
-    grid = server.json(query("grid", run="baseline", layer="conv1", method="am", step=7))
-    assert grid["step"] == 7 and grid["steps"] == ALL_EPOCHS
+    grid = server.json(query("grid", run="baseline", layer="conv1", method="am", step=21))
+    assert grid["step"] == 21 and grid["steps"] == ALL_STEPS
     assert grid["channels"] == list(range(8))
     assert grid["roles"] == ["image"]
     assert len(grid["numbers"]["activation"]) == 8 and len(grid["numbers"]["dead"]) == 8
-    header, pngs = read_records(str(featviz_logdir / "baseline"))[("conv1", "am")][7]
+    header, pngs = read_records(str(featviz_logdir / "baseline"))[("conv1", "am")][21]
+    assert header["position"]["epoch"] == 7
     assert grid["numbers"]["activation"] == pytest.approx(header["numbers"]["activation"])
     for position, url in enumerate(grid["images"]["image"]):
         status, body, headers = server.get("/data/plugin/featviz/" + url)
@@ -92,7 +97,7 @@ def test_grid_has_every_channel_with_numbers_and_the_stored_pngs(server, featviz
 
 def test_grid_without_step_is_the_latest_and_deconv_has_projections_and_patches(server):
     grid = server.json(query("grid", run="baseline", layer="conv2", method="deconv"))
-    assert grid["step"] == EPOCHS
+    assert grid["step"] == LAST
     assert grid["channels"] == [0, 3, 5, 7]
     assert grid["roles"] == ["projections", "patches"]
     assert grid["layout"]["top_k"] == 4
@@ -103,7 +108,7 @@ def test_grid_without_step_is_the_latest_and_deconv_has_projections_and_patches(
 
 def test_evolution_has_one_frame_per_epoch(server, featviz_logdir):
     evolution = server.json(query("evolution", run="baseline", layer="conv2", method="am", channel=5))
-    assert [frame["step"] for frame in evolution["frames"]] == ALL_EPOCHS
+    assert [frame["step"] for frame in evolution["frames"]] == ALL_STEPS
     records = read_records(str(featviz_logdir / "baseline"))[("conv2", "am")]
     position = [0, 3, 5, 7].index(5)
     for frame in evolution["frames"]:
@@ -117,7 +122,7 @@ def test_evolution_of_deconv_patches(server):
     evolution = server.json(
         query("evolution", run="baseline", layer="conv1", method="deconv", channel=2, role="patches")
     )
-    assert len(evolution["frames"]) == len(ALL_EPOCHS) and evolution["role"] == "patches"
+    assert len(evolution["frames"]) == len(ALL_STEPS) and evolution["role"] == "patches"
 
 
 def test_occlusion_items_are_probe_images_with_the_roles_each_record_holds(server, featviz_logdir):
@@ -126,16 +131,16 @@ def test_occlusion_items_are_probe_images_with_the_roles_each_record_holds(serve
     assert formats["am"]["label"] == "Activation max."
     layers = {layer["name"]: layer["methods"] for layer in run_detail(server, "fast_lr")["layers"]}
     assert {name for name, methods in layers.items() if "occlusion" in methods} == {"conv1", "conv2", "logits"}
-    grid = server.json(query("grid", run="fast_lr", layer="logits", method="occlusion", step=3))
+    grid = server.json(query("grid", run="fast_lr", layer="logits", method="occlusion", step=9))
     assert grid["roles"] == ["heatmap", "classes"] and grid["channels"] == [0, 1, 2, 3]
-    header, pngs = read_records(str(featviz_logdir / "fast_lr"))[("logits", "occlusion")][3]
+    header, pngs = read_records(str(featviz_logdir / "fast_lr"))[("logits", "occlusion")][9]
     assert grid["numbers"]["scores"] == header["numbers"]["scores"]
     assert server.get("/data/plugin/featviz/" + grid["images"]["classes"][1])[1] == pngs[3]  # image 1's class map
     feature = server.json(query("grid", run="fast_lr", layer="conv2", method="occlusion"))
     assert feature["roles"] == ["heatmap"] and len(feature["images"]["heatmap"]) == 4
     evolution = server.json(query("evolution", run="fast_lr", layer="logits", method="occlusion", channel=2,
                                   role="classes"))
-    assert len(evolution["frames"]) == len(ALL_EPOCHS) and not evolution["problems"]
+    assert len(evolution["frames"]) == len(ALL_STEPS) and not evolution["problems"]
     status, body, _ = server.get(query("evolution", run="fast_lr", layer="conv2", method="occlusion", channel=2,
                                        role="classes"))
     assert status == 404 and b"has no classes images in its occlusion records; roles: heatmap" in body
@@ -149,7 +154,7 @@ BAD_REQUESTS = [
     (query("grid", run="baseline", layer="conv1", method="am", step="seven"), 400, "non-negative integer"),
     (query("grid", run="baseline", layer="conv1", method="am", step="-1"), 400, "non-negative integer"),
     (query("grid", run="baseline", layer="conv1", method="am", step="1e9"), 400, "non-negative integer"),
-    (query("grid", run="baseline", layer="conv1", method="am", step=10**11), 404, f"epochs: 0..{EPOCHS}"),
+    (query("grid", run="baseline", layer="conv1", method="am", step=10**11), 404, f"steps: 0..{LAST}"),
     (query("grid", run="nope", layer="conv1", method="am"), 404, "no featviz records in run"),
     (query("grid", run="baseline", layer="conv3", method="am"), 404, "available: ['conv1/am'"),
     (query("grid", run="no_probes", layer="conv1", method="deconv"), 404, "has no deconv records"),
@@ -212,7 +217,7 @@ def test_users_samples_per_plugin_flag_wins(featviz_logdir):
             return any(r["name"] == "baseline" for r in runs) and run_detail(tb, "baseline")
         baseline = tb.wait_until(loaded, what="baseline run")
         steps = baseline["layers"][0]["methods"]["am"]["steps"]
-        assert len(steps) == 3 and steps[-1] == EPOCHS  # TensorBoard's reservoir keeps the last
+        assert len(steps) == 3 and steps[-1] == LAST  # TensorBoard's reservoir keeps the last
 
 
 def test_empty_logdir_lists_the_plugin_inactive(tmp_path):
@@ -262,14 +267,15 @@ def test_hostile_records_cost_nothing_and_lose_nothing(server):
 
 
 def test_scalars_are_keras_epoch_curves_on_the_featviz_epoch_axis(server, featviz_logdir):
-    """Keras logs epoch_loss at step = epoch index (0-based); featviz at step = epochs done."""
+    """Keras logs epoch_loss at step = epoch index (0-based); on featviz's epoch axis that is
+    epoch index + 1 (epochs completed)."""
     answer = server.json(query("scalars", run="baseline"))
     assert answer["searched"][:2] == ["baseline/train", "baseline/validation"]
     series = {(s["split"], s["metric"]): s for s in answer["series"]}
     assert {("train", "loss"), ("validation", "loss"), ("train", "accuracy")} <= set(series)
     loss = series[("train", "loss")]["points"]
     assert [p["keras_step"] for p in loss] == list(range(EPOCHS))
-    assert [p["step"] for p in loss] == list(range(1, EPOCHS + 1))  # after epoch 1 .. after epoch 30
+    assert [p["epoch"] for p in loss] == list(range(1, EPOCHS + 1))  # after epoch 1 .. after epoch 30
     # Independent reading of Keras's own event file: the value Keras logged for its epoch 0.
     from tensorboard.backend.event_processing import event_accumulator
 
@@ -283,3 +289,34 @@ def test_scalars_are_keras_epoch_curves_on_the_featviz_epoch_axis(server, featvi
               for e in accumulator.Tensors("epoch_loss")}
     assert loss[0]["value"] == pytest.approx(logged[0]) and loss[-1]["value"] == pytest.approx(logged[EPOCHS - 1])
     assert server.json(query("scalars", run="no_such_run"))["series"] == []
+
+
+def test_the_axis_places_every_step_in_training(server, featviz_logdir):
+    """Each step's epoch with its fraction, from the records' headers (format version 2)."""
+    axis = run_detail(server, FIRST_EPOCH_RUN)["axis"]
+    assert [point["step"] for point in axis] == FIRST_EPOCH_STEPS
+    assert [point["epoch"] for point in axis] == pytest.approx([0, 10 / 48, 20 / 48, 1, 2, 3])
+    assert [point["moment"] for point in axis] == ["start", "batch", "batch", "epoch_end", "epoch_end", "epoch_end"]
+    assert axis[1]["batch"] == 10 and axis[1]["steps_per_epoch"] == 48
+    grid = server.json(query("grid", run=FIRST_EPOCH_RUN, layer="conv2", method="am", step=10))
+    assert grid["step"] == 10
+    # The Keras curves of that run are on the same epoch axis.
+    loss = {(s["split"], s["metric"]): s for s in server.json(query("scalars", run=FIRST_EPOCH_RUN))["series"]}
+    assert [p["epoch"] for p in loss[("train", "loss")]["points"]] == [1, 2, 3]
+
+
+def test_version_1_logs_still_browse_with_their_steps_as_epochs(server):
+    detail = run_detail(server, VERSION1_RUN)
+    assert detail["layers"][0]["methods"]["am"]["steps"] == [0, 1, 2, 3] and not detail["problems"]
+    assert [(p["step"], p["epoch"]) for p in detail["axis"]] == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    grid = server.json(query("grid", run=VERSION1_RUN, layer="conv1", method="am", step=2))
+    assert grid["numbers"]["activation"] == [3.0, 2.0]
+    evolution = server.json(query("evolution", run=VERSION1_RUN, layer="conv1", method="am", channel=0))
+    assert [frame["numbers"]["activation"] for frame in evolution["frames"]] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_first_epoch_of_unknown_length_gets_its_epochs_from_later_records(server):
+    axis = run_detail(server, UNKNOWN_LENGTH_RUN)["axis"]
+    assert [point["step"] for point in axis] == [0, 10, 20, 25, 50]
+    assert [point["epoch"] for point in axis] == pytest.approx([0, 10 / 24, 20 / 24, 1, 2])
+    assert axis[1]["epoch_from"] == "the epoch length of later records" and "epoch_from" not in axis[3]

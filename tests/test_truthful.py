@@ -122,7 +122,7 @@ def test_nan_weights_skip_every_record_with_a_warning_none_claims_dead(tmp_path,
     with caplog.at_level(logging.WARNING, logger="tb_featviz"):
         callback.set_model(model)
         callback.on_train_begin()
-        callback._visualize(0, "before training")
+        callback._visualize("start")
         callback.on_train_end()
     assert read_records(str(tmp_path)) == {}
     messages = " ".join(r.getMessage() for r in caplog.records)
@@ -220,7 +220,8 @@ def test_a_removed_logdir_is_reported_counted_and_writing_goes_on(tmp_path, capl
         fit(small_cnn(), [RemoveLogdir(str(logdir), 2), callback], epochs=4)
     assert callback.lost_records == 4  # steps 0 and 1 x two methods were in the removed file
     records = read_records(str(logdir))
-    assert {method: sorted(steps) for (_, method), steps in records.items()} == {"am": [2, 3, 4], "weights": [2, 3, 4]}
+    # Two steps per epoch: epochs 2, 3 and 4 end at global steps 4, 6 and 8.
+    assert {method: sorted(steps) for (_, method), steps in records.items()} == {"am": [4, 6, 8], "weights": [4, 6, 8]}
     assert any("disappeared" in r.getMessage() for r in caplog.records)
     assert "records LOST" in capsys.readouterr().out
 
@@ -291,7 +292,8 @@ def test_sequential_without_input_works_with_image_size_and_training_is_unchange
     plain = train([])
     callback = FeatVizCallback(str(tmp_path / "b"), ["conv"], image_size=(16, 16, 3), am=FAST, verbose=0)
     watched = train([callback])
-    assert sorted(read_records(str(tmp_path / "b"))[("conv", "am")]) == [0, 1, 2]
+    series = read_records(str(tmp_path / "b"))[("conv", "am")]
+    assert [series[step][0]["position"]["epoch"] for step in sorted(series)] == [0, 1, 2]
     for a, b in zip(plain.weights, watched.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     keras.utils.set_random_seed(5)
@@ -403,7 +405,7 @@ def test_layers_that_mix_the_image_widen_the_field_to_the_whole_image(make):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: FeatVizCallback("runs/a\x00b", ["conv1"]), "logdir must be"),
+    (lambda: FeatVizCallback("runs/a\x00b", ["conv1"]), "log_dir must be"),
     (lambda: FeatVizCallback("runs/x", ["conv1"], verbose=np.array([0, 1])), "verbose must be"),
     (lambda: FeatVizCallback("runs/x", [["conv1"]]), "layer names must be strings"),
     (lambda: FeatVizCallback("runs/x", ["conv1"], input_range=(0, 10**400)), "input_range must be finite"),
@@ -430,9 +432,9 @@ def test_more_bad_settings_are_refused_when_given(make, message):
 
 
 def test_numpy_numbers_and_paths_are_accepted(tmp_path):
-    callback = FeatVizCallback(tmp_path / "run", ["conv1"], every_n_epochs=np.int64(2), max_channels=np.int32(4),
+    callback = FeatVizCallback(tmp_path / "run", ["conv1"], freq=np.int64(2), max_channels=np.int32(4),
                                max_overhead=np.float32(0.5), verbose=np.int64(0))
-    assert callback.logdir == str(tmp_path / "run")
+    assert callback.log_dir == str(tmp_path / "run")
 
 
 def test_huge_and_one_shot_channel_specs(tmp_path):
@@ -442,7 +444,8 @@ def test_huge_and_one_shot_channel_specs(tmp_path):
     callback = FeatVizCallback(str(tmp_path / "b"), {"conv1": (c for c in (0, 2))}, methods=["weights"], verbose=0)
     fit(small_cnn(), [callback])
     fit(small_cnn(), [callback])  # a generator is read once, when given, and kept
-    assert read_records(str(tmp_path / "b"))[("conv1", "weights")][1][0]["channels"] == [0, 2]
+    series = read_records(str(tmp_path / "b"))[("conv1", "weights")]
+    assert series[max(series)][0]["channels"] == [0, 2]
 
 
 def test_a_preprocess_that_breaks_the_input_is_refused_before_epoch_1(tmp_path):

@@ -47,6 +47,7 @@ class Series:
     tag: str
     layer: str
     method: str
+    version: int  # the format version of the series' plugin content
     # (max_step, max_wall_time, max_length) from the listing: changes whenever a record is
     # added or a step rewritten, so it keys the cache of the series' records.
     signature: tuple
@@ -62,7 +63,7 @@ class Record:
 
 
 class RecordReader:
-    """The plugin's view of the logdir: runs → layers → methods → epochs, grids, evolutions."""
+    """The plugin's view of the logdir: runs → layers → methods → steps, grids, evolutions."""
 
     def __init__(self, data_provider: provider.DataProvider):
         self._provider = data_provider
@@ -111,14 +112,16 @@ class RecordReader:
         return answer
 
     def run(self, ctx, experiment_id: str, run: str) -> dict:
-        """One run's layers in model order (first written first), their methods and epochs."""
+        """One run's layers in model order (first written first), their methods and steps, and
+        the run's `axis`: where in training each step is (epoch with its fraction)."""
         listing = self._list(ctx, experiment_id, provider.RunTagFilter(runs=[run]))
         if run not in listing:
             raise errors.NotFoundError(f"no featviz records in run {run!r}")
         series_list, problems = self._parse_run(run, listing[run])
         layers: dict[str, dict] = {}
         first_seen: dict[str, float] = {}
-        for series, records in self._records_of(ctx, experiment_id, series_list, problems):
+        series_records = self._records_of(ctx, experiment_id, series_list, problems)
+        for series, records in series_records:
             if not records:
                 continue
             layers.setdefault(series.layer, {})[series.method] = {
@@ -130,13 +133,47 @@ class RecordReader:
         return {
             "name": run,
             "layers": [{"name": name, "methods": layers[name]} for name in ordered],
+            "axis": self._axis(ctx, series_records),
             "problems": problems,
         }
 
-    # ---- one epoch of one layer -----------------------------------------------------------
+    def _axis(self, ctx, series_records: list) -> list:
+        """[{"step", "epoch", "epochs_completed", "batch", "steps_per_epoch", "moment"}] for every
+        step of a run, oldest first, from one record per step (cached headers; version 1 records
+        need none: their step is the epoch).
+
+        The callback cannot know the length of a first epoch over a dataset of unknown length;
+        its records then hold no epoch, and get the one given by the epoch length a later
+        record states (`epoch_from` says so). What stays unknown is None: the page places such
+        a step by its number only.
+        """
+        first: dict = {}
+        for series, records in series_records:
+            for record in records:
+                first.setdefault(record.step, (series, record))
+        points = []
+        for step in sorted(first):
+            series, record = first[step]
+            header = {"version": 1}
+            if series.version != 1:
+                try:
+                    header = self._header(ctx, record, series)
+                except errors.NotFoundError:
+                    header = {}  # unreadable: the grid of this step says why
+            points.append({"step": step, **metadata.read_position(header, step)})
+        length = None
+        for point in reversed(points):  # fill from the nearest later record stating a length
+            length = point["steps_per_epoch"] or length
+            if (point["epoch"] is None and length and point["epochs_completed"] is not None
+                    and point["batch"] is not None and point["batch"] <= length):
+                point["epoch"] = point["epochs_completed"] + point["batch"] / length
+                point["epoch_from"] = "the epoch length of later records"
+        return points
+
+    # ---- one step of one layer ------------------------------------------------------------
 
     def grid(self, ctx, experiment_id: str, run: str, layer: str, method: str, step: int | None) -> dict:
-        """Header numbers and image URLs of every channel at one epoch (the latest if None)."""
+        """Header numbers and image URLs of every channel at one step (the latest if None)."""
         series = self._series(ctx, experiment_id, run, layer, method)
         records = self._series_records(ctx, experiment_id, series)
         if step is None:
@@ -145,8 +182,8 @@ class RecordReader:
             record = next((r for r in records if r.step == step), None)
             if record is None:
                 raise errors.NotFoundError(
-                    f"run {run!r} has no {method} record of layer {layer!r} at epoch {step}; "
-                    f"epochs: {_describe_ints([r.step for r in records])}"
+                    f"run {run!r} has no {method} record of layer {layer!r} at step {step}; "
+                    f"steps: {_describe_ints([r.step for r in records])}"
                 )
         header = self._header(ctx, record, series)
         roles = header["roles"]
@@ -173,12 +210,12 @@ class RecordReader:
             "images": images,
         }
 
-    # ---- one channel across epochs --------------------------------------------------------
+    # ---- one channel across training -------------------------------------------------------
 
     def evolution(
         self, ctx, experiment_id: str, run: str, layer: str, method: str, channel: int, role: str
     ) -> dict:
-        """One channel's image and numbers at every epoch, oldest first."""
+        """One channel's image and numbers at every recorded step, oldest first."""
         if role not in metadata.ROLES[method]:
             raise errors.InvalidArgumentError(
                 f"method {method!r} has no image role {role!r}; roles: {list(metadata.ROLES[method])}"
@@ -189,7 +226,7 @@ class RecordReader:
             try:
                 header = self._header(ctx, record, series)
             except errors.NotFoundError as error:
-                problems.append(f"epoch {record.step}: {_message(error)}")
+                problems.append(f"step {record.step}: {_message(error)}")
                 continue
             known_channels.update(header["channels"])
             if channel not in header["channels"]:
@@ -213,7 +250,7 @@ class RecordReader:
                 f"{', '.join(roles_held)}"
             )
         if without_role:
-            problems.append(f"epochs {_describe_ints(without_role)}: no {role} images in their records")
+            problems.append(f"steps {_describe_ints(without_role)}: no {role} images in their records")
         if not frames and not problems:
             raise errors.NotFoundError(
                 f"layer {layer!r} of run {run!r} has no {method} images of {item} {channel}; "
@@ -235,9 +272,9 @@ class RecordReader:
         """Keras's epoch scalars (loss, accuracy, ...) written beside this run, on its epoch axis.
 
         `keras.callbacks.TensorBoard(log_dir=D)` writes `D/train` and `D/validation` with
-        `epoch_<metric>` at step = epoch index (0 = the first epoch, logged when it ends).
-        featviz records use step = epochs completed (0 = before training). The same moment is
-        therefore featviz step = Keras step + 1, and each point carries both.
+        `epoch_<metric>` at step = epoch index (0 = the first epoch, logged when it ends). On
+        featviz's epoch axis (epochs completed, with their fraction: the run's `axis`) that
+        moment is epoch = Keras step + 1, and each point carries both.
         """
         places = _keras_places(run)
         candidates = [name for place in places for name in place]
@@ -261,7 +298,7 @@ class RecordReader:
             if (name, tag) not in data:
                 continue
             points = [
-                {"step": d.step + 1, "keras_step": d.step, "value": _finite_or_none(d.value)}
+                {"epoch": d.step + 1, "keras_step": d.step, "value": _finite_or_none(d.value)}
                 for d in data[(name, tag)]
             ]
             series.append(
@@ -269,7 +306,7 @@ class RecordReader:
                  "metric": tag[len("epoch_"):], "points": points}
             )
         return {"run": run, "searched": candidates, "series": series, "problems": problems,
-                "alignment": "featviz step = Keras epoch index + 1 (epochs completed)"}
+                "alignment": "epoch = Keras's epoch index + 1 (epochs completed, featviz's epoch axis)"}
 
     def _read_scalars(self, ctx, experiment_id: str, wanted: set, problems: list) -> dict:
         """{(run, tag): points}; one unreadable curve (a malformed point) loses only itself."""
@@ -361,7 +398,7 @@ class RecordReader:
                 )
                 continue
             signature = (time_series.max_step, time_series.max_wall_time, time_series.max_length)
-            series.append(Series(run, tag, content["layer"], content["method"], signature))
+            series.append(Series(run, tag, content["layer"], content["method"], content["version"], signature))
         return series, problems
 
     def _series(self, ctx, experiment_id: str, run: str, layer: str, method: str) -> Series:
@@ -430,7 +467,7 @@ class RecordReader:
         Cached by (blob key, wall time): a rewritten step (a resumed run) is read afresh.
         """
         if not record.keys:
-            raise errors.NotFoundError(f"record of epoch {record.step} is empty")
+            raise errors.NotFoundError(f"record of step {record.step} is empty")
         header_key = record.keys[metadata.HEADER_INDEX]
         cache_key = (header_key, record.wall_time)
         with self._lock:
@@ -445,14 +482,14 @@ class RecordReader:
                     self._headers.popitem(last=False)
         if header["method"] != series.method or header["layer"] != series.layer:
             raise errors.NotFoundError(
-                f"record of epoch {record.step} is unreadable: its tag says "
+                f"record of step {record.step} is unreadable: its tag says "
                 f"{series.layer}/{series.method} but its header says "
                 f"{header['layer']}/{header['method']}"
             )
         expected = metadata.expected_length(len(header["channels"]), header["roles"])
         if len(record.keys) != expected:
             raise errors.NotFoundError(
-                f"record of epoch {record.step} is incomplete: "
+                f"record of step {record.step} is incomplete: "
                 f"{len(record.keys)} of {expected} elements"
             )
         return header
@@ -465,15 +502,15 @@ class RecordReader:
         except Exception as error:  # noqa: BLE001 - the provider's own failure, told as such
             escaped = any(c in name for name in (series.run, series.tag) for c in "\"\\")
             raise errors.NotFoundError(
-                f"TensorBoard could not read the record of epoch {record.step}: {error}"
+                f"TensorBoard could not read the record of step {record.step}: {error}"
                 + (f". {_DATA_SERVER_HINT}" if escaped else "")
             ) from None
         try:
             header = metadata.decode_header(raw)
         except metadata.FormatError as error:
-            raise errors.NotFoundError(f"record of epoch {record.step} is unreadable: {error}")
+            raise errors.NotFoundError(f"record of step {record.step} is unreadable: {error}")
         if not isinstance(header.get("layer"), str):
-            raise errors.NotFoundError(f"record of epoch {record.step} names no layer")
+            raise errors.NotFoundError(f"record of step {record.step} names no layer")
         return header
 
 

@@ -1,0 +1,66 @@
+// Where in training each recorded step is: the run's `axis` from /run. Records are at global
+// training steps; the page speaks in epochs with their fraction (0.043 = 20 of 469 batches of
+// the first epoch), with the step beside it, and falls back to steps where an epoch is unknown.
+
+/** Epochs as people read them: whole ones plain ("3"), fractions to two significant digits
+ *  below 1 ("0.021", "0.43") and two decimals above ("2.25"). */
+export function formatEpoch(epoch) {
+  if (Number.isInteger(epoch)) return String(epoch);
+  if (epoch < 1) return String(Number(epoch.toPrecision(2)));
+  return String(Number(epoch.toFixed(2)));
+}
+
+export class Axis {
+  /** @param {!Array<{step: number, epoch: ?number, epochs_completed: ?number, batch: ?number,
+   *                  steps_per_epoch: ?number, moment: ?string}>} points */
+  constructor(points = []) {
+    this.points = new Map(points.map((p) => [p.step, p]));
+    /** Whether every step has an epoch: then charts are drawn over epochs, else over steps. */
+    this.byEpoch = points.length > 0 && points.every((p) => typeof p.epoch === 'number');
+  }
+
+  /** The step's epoch, or null when the records do not say. */
+  epoch(step) {
+    const point = this.points.get(step);
+    return point && typeof point.epoch === 'number' ? point.epoch : null;
+  }
+
+  /** The step's place on a chart's x axis (epochs, or steps when the run has no epochs). */
+  x(step) {
+    return this.byEpoch ? this.epoch(step) : step;
+  }
+
+  /** The x axis's name. */
+  unit() {
+    return this.byEpoch ? 'epoch' : 'step';
+  }
+
+  /** "epoch 0.43", "epoch 1, batch 50" (length unknown) or "step 200". */
+  label(step) {
+    const epoch = this.epoch(step);
+    if (epoch !== null) return `epoch ${formatEpoch(epoch)}`;
+    const point = this.points.get(step);
+    if (point && typeof point.epochs_completed === 'number' && typeof point.batch === 'number') {
+      return `epoch ${point.epochs_completed + 1}, batch ${point.batch}`;
+    }
+    return `step ${step}`;
+  }
+
+  /** A frame's caption: the epoch alone ("0.43"), else "s200". */
+  caption(step) {
+    const epoch = this.epoch(step);
+    return epoch !== null ? formatEpoch(epoch) : `s${step}`;
+  }
+
+  /** The label with the step and the batch: "epoch 0.43 · step 200 (batch 200 of 469)". */
+  detail(step) {
+    const point = this.points.get(step);
+    const label = this.label(step);
+    let text = label.startsWith('step') ? label : `${label} · step ${step}`;
+    if (point && point.batch && point.steps_per_epoch) {
+      text += ` (batch ${point.batch} of ${point.steps_per_epoch})`;
+    }
+    if (point && point.moment === 'start') text += ' · before training';
+    return text;
+  }
+}
