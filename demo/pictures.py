@@ -18,6 +18,7 @@ import numpy as np
 from tb_featviz import imaging, labels, metadata
 from tb_featviz.methods.occlusion import legend_band
 from tb_featviz.records import decode_images, read_records
+from tb_featviz.schedule import format_epoch
 
 
 def record_grid(records: dict, layer: str, method: str, step: int, positions=None, *, columns: int = 8,
@@ -58,13 +59,6 @@ def epoch_of(series: dict, step: int) -> float:
     return float(step) if epoch is None else epoch
 
 
-def format_epoch(epoch: float) -> str:
-    """'3', '0.021', '0.43': as the dashboard writes epochs."""
-    if float(epoch).is_integer():
-        return str(int(epoch))
-    return f"{epoch:.2g}" if epoch < 1 else f"{epoch:.2f}"
-
-
 def evolution_strip(records: dict, layer: str, channel: int, steps=None) -> np.ndarray:
     """One channel's AM image at each of `steps` (default every recorded one), labelled by epoch."""
     series = records[(layer, "am")]
@@ -78,13 +72,14 @@ def evolution_strip(records: dict, layer: str, channel: int, steps=None) -> np.n
 
 
 def first_epoch_strips(records: dict, layer: str, count: int = 2) -> np.ndarray:
-    """The `count` channels whose activation grew most during the first epoch, each at every
-    step recorded from step 0 to the end of epoch 1: features forming."""
+    """The `count` channels whose AM image went furthest from flat to a pattern during the first
+    epoch (growth of its pixels' spread), each at every step recorded from step 0 to the end of
+    epoch 1: features forming."""
     series = records[(layer, "am")]
     steps = [step for step in sorted(series) if epoch_of(series, step) <= 1]
-    first, last = series[steps[0]][0], series[steps[-1]][0]
-    growth = np.array(last["numbers"]["activation"], float) - np.array(first["numbers"]["activation"], float)
-    channels = [int(first["channels"][i]) for i in np.argsort(-np.nan_to_num(growth, nan=-np.inf))[:count]]
+    spread = [decode_images(series[step][1]).astype(float).std(axis=(1, 2, 3)) for step in (steps[0], steps[-1])]
+    order = np.argsort(-(spread[1] - spread[0]), kind="stable")[:count]
+    channels = [int(series[steps[0]][0]["channels"][i]) for i in order]
     rows = [labels.captioned(evolution_strip(records, layer, channel, steps), f"{layer.upper()} CHANNEL {channel}")
             for channel in channels]
     width = max(row.shape[1] for row in rows)

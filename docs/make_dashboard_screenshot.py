@@ -1,6 +1,6 @@
 """Regenerates docs/demo/dashboard.png: the FeatViz dashboard on a demo log, conv2, one channel open.
 
-    .venv/bin/python docs/make_dashboard_screenshot.py runs/demo docs/demo/dashboard.png 5
+    .venv/bin/python docs/make_dashboard_screenshot.py runs/demo docs/demo/dashboard.png 30
 
 Needs a demo log (`make demo`) and Debian's chromium + chromium-driver (`make browser`).
 """

@@ -72,7 +72,8 @@ class FeatVizCallback(keras.callbacks.Callback):
       class_names: one name per unit of the model's output (e.g. ["cat", "dog", ...]); the
         class layer's tiles are labelled with them (kept in its records as `channel_names`).
       verbose: 1 prints one line per visualization with the time it took (and how many records
-        could not be written, if any), after Keras's line of that epoch; 0 is silent.
+        could not be written, if any): at once inside an epoch, after Keras's line of the epoch
+        at its end; 0 is silent.
       every_n_epochs: deprecated name of `freq`.
 
     Each record carries its global step (the event's step) and the epoch with its fraction, so
@@ -324,7 +325,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         # dataset of unknown length one step longer than the batches it ran.
         step = self._global_step = self._optimizer_step(self._global_step)
         position = self._position(moment)
-        written = lost = 0
+        written = lost = already = 0
         writer = self._get_writer()
         try:
             vanished = writer.check()
@@ -338,7 +339,8 @@ class FeatVizCallback(keras.callbacks.Callback):
         for plan in self._plans:
             for method in plan.methods:
                 if moment == "start" and step in self._written_before.get((plan.name, method), ()):
-                    continue  # a resumed fit: the earlier one wrote this step when it stopped
+                    already += 1  # a resumed fit: the earlier one wrote this step when it stopped
+                    continue
                 began = time.perf_counter()
                 record = self._guarded(plan, method, lambda: self._record(plan, method))
                 if record is not None:
@@ -358,15 +360,19 @@ class FeatVizCallback(keras.callbacks.Callback):
         if self.verbose:
             line = (f"featviz: step {step} ({_describe_moment(position)}): "
                     f"{written} visualization{'s' if written != 1 else ''} in {seconds:.1f} s")
+            if already:
+                line += f"; {already} already in {self.log_dir} from the earlier fit, not written again"
             if lost:
                 line += f"; {lost} records LOST, not written ({self.lost_records} in all; see the warning above)"
+            if moment == "batch" and (self.params or {}).get("verbose") == 1:
+                line = "\n" + line  # off Keras's progress bar, as its ModelCheckpoint does
             self._pending_lines.append(line)
-            if moment == "start":  # before training: no Keras line to wait for
+            if moment in ("start", "batch"):  # no Keras line to wait for (an epoch may take hours)
                 self._print_pending()
 
     def _print_pending(self) -> None:
-        """Prints the timing lines waiting. Keras's progress bar redraws one line during an epoch
-        and ends it after every callback's on_epoch_end, so lines wait for the next epoch or the end."""
+        """Prints the timing lines waiting. Keras ends an epoch's progress line after every
+        callback's on_epoch_end, so epoch-end lines wait for the next epoch or the end."""
         for line in self._pending_lines:
             print(line, flush=True)
         self._pending_lines = []
@@ -424,6 +430,6 @@ def _describe_moment(position: dict) -> str:
     elif float(epoch).is_integer():
         where = f"after epoch {int(epoch)}"
     else:
-        where = f"epoch {epoch:.3g}"
-    return {"start": "before training, " + where if position["global_step"] else "before training",
+        where = f"epoch {schedules.format_epoch(epoch)}"
+    return {"start": f"resumed fit, {where}" if position["global_step"] else "before training",
             "end": f"end of training, {where}"}.get(position["moment"], where)

@@ -27,6 +27,13 @@ FreqSpec = Union[int, str]
 ScheduleSpec = Union[str, Sequence[int], None]
 
 
+def format_epoch(epoch: float) -> str:
+    """Epochs as the dashboard writes them: '3', '0.021' (two significant digits below 1), '2.25'."""
+    if float(epoch).is_integer():
+        return str(int(epoch))
+    return f"{epoch:.2g}" if epoch < 1 else f"{epoch:.2f}".rstrip("0")
+
+
 def log_steps(below: Optional[int]) -> Iterable[int]:
     """10, 20, 50, 100, 200, 500, ... (1-2-5 per decade), each < `below` (endless if None)."""
     decade = _FIRST_LOG_STEP

@@ -16,6 +16,9 @@ from tests.tensorboard_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--epochs", "2", "--train-images", "1500"]
+# 1,500 images in batches of 128: 12 steps per epoch. The log schedule: step 0, step 10 inside
+# epoch 1 (20, 50, ... come after its end), then each epoch's end.
+STEPS = [0, 10, 12, 24]
 LAYERS = {"conv1", "conv2", "conv3", "logits"}
 
 
@@ -62,22 +65,25 @@ def test_demo_trains_logs_every_layer_and_serves_the_dashboard(finished_demo):
     logdir, port, output, process = finished_demo
     assert f"TensorBoard: http://127.0.0.1:{port}/#featviz" in output  # before training starts
     assert "Epoch 2/2" in output
-    for step in range(3):
+    assert "featviz: schedule: steps 0, 10 within epoch 1 (12 steps), then every epoch" in output
+    for step in STEPS:
         assert f"featviz: step {step} " in output
+    assert "featviz: step 10 (epoch 0.83): 15 visualizations" in output
     accuracy = float(output.split("Test accuracy: ")[1].split()[0])
     assert 0.5 < accuracy <= 1.0  # 2 epochs on 1,500 images; the full demo reaches ~0.9
     assert "Time: set-up" in output and "visualization" in output
 
     records = read_records(str(logdir / "featviz"))
     assert {layer for layer, _ in records} == LAYERS
-    assert set(records[("conv3", "deconv")]) == {0, 1, 2}
-    assert set(records[("logits", "am")]) == {0, 1, 2}
-    occlusion = records[("logits", "occlusion")][2][0]  # where the model looks, per probe image
+    assert sorted(records[("conv3", "deconv")]) == STEPS
+    assert sorted(records[("logits", "am")]) == STEPS
+    occlusion = records[("logits", "occlusion")][24][0]  # where the model looks, per probe image
+    assert occlusion["position"]["epoch"] == 2
     assert occlusion["roles"] == ["heatmap", "classes"] and occlusion["channels"] == list(range(8))
     assert occlusion["settings"]["class_names"][0] == "T-shirt/top"
-    assert set(records[("conv3", "occlusion")]) == {0, 1, 2}
+    assert sorted(records[("conv3", "occlusion")]) == STEPS
     for name in ("conv1_am_first_epoch.png", "conv1_am_last_epoch.png", "conv2_evolution.png",
-                 "conv3_deconv.png", "logits_occlusion.png"):
+                 "conv2_first_epoch.png", "conv3_deconv.png", "logits_occlusion.png"):
         assert (logdir / "pictures" / name).read_bytes().startswith(b"\x89PNG")
 
     base = f"http://127.0.0.1:{port}"
@@ -89,10 +95,11 @@ def test_demo_trains_logs_every_layer_and_serves_the_dashboard(finished_demo):
         return get_json(base + "/data/plugin/featviz/run?run=featviz")
 
     deadline = time.monotonic() + 60  # TensorBoard reloads the logdir every 5 s
-    while featviz_run()["layers"][0]["methods"]["am"]["steps"] != [0, 1, 2]:
+    while featviz_run()["layers"][0]["methods"]["am"]["steps"] != STEPS:
         assert time.monotonic() < deadline, featviz_run()
         time.sleep(0.5)
     assert [layer["name"] for layer in featviz_run()["layers"]] == ["conv1", "conv2", "conv3", "logits"]
+    assert [point["epoch"] for point in featviz_run()["axis"]] == pytest.approx([0, 10 / 12, 1, 2])
 
     process.send_signal(signal.SIGINT)  # Ctrl+C stops TensorBoard and the demo cleanly
     assert process.wait(30) == 0
@@ -112,7 +119,10 @@ def test_existing_log_is_never_mixed_silently_then_resumes(finished_demo):
     assert resumed.returncode == 0, output[-3000:]
     assert "Continuing the demo run from epoch 2" in output and "Epoch 3/3" in output
     records = read_records(str(logdir / "featviz"))
-    assert set(records[("conv1", "am")]) == {0, 1, 2, 3}  # numbering continues, nothing missing
+    series = records[("conv1", "am")]  # the steps continue from the saved optimizer: no gap, no repeat
+    assert sorted(series) == STEPS + [36]
+    assert [series[step][0]["position"]["epoch"] for step in sorted(series)] == pytest.approx([0, 10 / 12, 1, 2, 3])
+    assert "featviz: step 24 (resumed fit, after epoch 2): 0 visualizations" in output
 
 
 def test_missing_dataset_is_one_clear_message(tmp_path):

@@ -114,7 +114,7 @@ def test_the_log_schedule_writes_inside_the_first_epoch_at_global_steps(tmp_path
     assert np.abs(frames[0] - frames[1]).max() > 0 and np.abs(frames[1] - frames[2]).max() > 0
     out = capsys.readouterr().out
     assert "schedule: steps 0, 10, 20 within epoch 1 (24 steps), then every epoch" in out
-    assert "featviz: step 10 (epoch 0.417): 2 visualizations" in out
+    assert "featviz: step 10 (epoch 0.42): 2 visualizations" in out
     assert [step for step, _ in callback.timings] == [0, 10, 20, 24, 48]
 
 
@@ -159,15 +159,19 @@ def test_max_overhead_also_thins_the_points_inside_an_epoch(tmp_path):
     assert callback.skipped_steps == [10, 20, 24]
 
 
-def test_a_second_fit_continues_the_global_steps_without_a_duplicate(tmp_path):
+def test_a_second_fit_continues_the_global_steps_without_a_duplicate(tmp_path, capsys):
     x, y = image_data(48, size=16)
     model = compiled()
     model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[weights_only(tmp_path)])
-    second = weights_only(tmp_path)
+    second = FeatVizCallback(str(tmp_path), ["conv1"], methods=["weights"], verbose=1)
     model.fit(x, y, batch_size=16, epochs=4, initial_epoch=2, verbose=0, callbacks=[second])
     assert positions(tmp_path) == [(0, 0.0), (3, 1.0), (6, 2.0), (9, 3.0), (12, 4.0)]
     assert [step for step, _ in second.timings] == [6, 9, 12]  # step 6 was looked at, not written again
-    assert sum(1 for _ in tf.compat.v1.io.tf_record_iterator(_event_files(tmp_path)[0])) > 1
+    steps = [event_step for path in _event_files(tmp_path) for event_step in _steps_in(path)]
+    assert sorted(steps) == [0, 3, 6, 9, 12]
+    out = capsys.readouterr().out
+    assert "featviz: step 6 (resumed fit, after epoch 2): 0 visualizations in" in out
+    assert "; 1 already in" in out and "from the earlier fit, not written again" in out
 
 
 class _Interrupt(keras.callbacks.Callback):
@@ -216,3 +220,9 @@ def _steps_in(path):
         event = event_pb2.Event.FromString(raw)
         if event.summary.value:
             yield event.step
+
+
+def test_epochs_are_written_as_the_dashboard_writes_them():
+    from tb_featviz.schedule import format_epoch
+
+    assert [format_epoch(e) for e in (0.0, 3.0, 10 / 469, 0.4264, 2.5, 2.256)] == ["0", "3", "0.021", "0.43", "2.5", "2.26"]
