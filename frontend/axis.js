@@ -15,8 +15,23 @@ export class Axis {
    *                  steps_per_epoch: ?number, moment: ?string}>} points */
   constructor(points = []) {
     this.points = new Map(points.map((p) => [p.step, p]));
-    /** Whether every step has an epoch: then charts are drawn over epochs, else over steps. */
-    this.byEpoch = points.length > 0 && points.every((p) => typeof p.epoch === 'number');
+    const known = points.length > 0 && points.every((p) => typeof p.epoch === 'number' && Number.isFinite(p.epoch));
+    /** The first step whose epoch is below the one before: a second fit from epoch 0, or a
+     *  BackupAndRestore that redoes an epoch. Keras numbers epochs that way; steps go on. */
+    this.restartAt = known ? (points.find((p, i) => i > 0 && p.epoch < points[i - 1].epoch)?.step ?? null) : null;
+    /** Whether charts are drawn over epochs: every step has one and they never go back.
+     *  Else over steps (see `why`). */
+    this.byEpoch = known && this.restartAt === null;
+  }
+
+  /** Why a run with records is drawn over steps, or '' when it is drawn over epochs. */
+  why() {
+    if (this.byEpoch || !this.points.size) return '';
+    if (this.restartAt !== null) {
+      return `drawn over steps: the epochs start again at step ${this.restartAt} ` +
+        '(a second fit from epoch 0, or a resumed epoch)';
+    }
+    return 'drawn over steps: some records do not say their epoch';
   }
 
   /** The step's epoch, or null when the records do not say. */
@@ -35,13 +50,13 @@ export class Axis {
     return this.byEpoch ? 'epoch' : 'step';
   }
 
-  /** "epoch 0.43", "epoch 1, batch 50" (length unknown) or "step 200". */
+  /** "epoch 0.43" (epochs completed), "batch 50 of epoch 1" (its length unknown) or "step 200". */
   label(step) {
     const epoch = this.epoch(step);
     if (epoch !== null) return `epoch ${formatEpoch(epoch)}`;
     const point = this.points.get(step);
     if (point && typeof point.epochs_completed === 'number' && typeof point.batch === 'number') {
-      return `epoch ${point.epochs_completed + 1}, batch ${point.batch}`;
+      return `batch ${point.batch} of epoch ${point.epochs_completed + 1}`;
     }
     return `step ${step}`;
   }
@@ -52,15 +67,17 @@ export class Axis {
     return epoch !== null ? formatEpoch(epoch) : `s${step}`;
   }
 
-  /** The label with the step and the batch: "epoch 0.43 · step 200 (batch 200 of 469)". */
+  /** The label with the step and, inside an epoch, the batch in Keras's numbering:
+   *  "epoch 0.43 · step 200 (batch 200/469 of epoch 1)". */
   detail(step) {
     const point = this.points.get(step);
     const label = this.label(step);
     let text = label.startsWith('step') ? label : `${label} · step ${step}`;
-    if (point && point.batch && point.steps_per_epoch) {
-      text += ` (batch ${point.batch} of ${point.steps_per_epoch})`;
+    if (point && point.batch && point.steps_per_epoch && typeof point.epochs_completed === 'number' &&
+        this.epoch(step) !== null) {
+      text += ` (batch ${point.batch}/${point.steps_per_epoch} of epoch ${point.epochs_completed + 1})`;
     }
-    if (point && point.moment === 'start') text += ' · before training';
+    if (point && point.moment === 'start') text += step === 0 ? ' · before training' : ' · start of a resumed fit';
     return text;
   }
 }

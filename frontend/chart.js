@@ -15,7 +15,7 @@ const PAD = {left: 48, right: 12, top: 18, bottom: 24};
  *          onHover: function(?number), onClick: function(number)}} options
  * @return {{element: !SVGElement, setMarker: function(?number), setHover: function(?number)}}
  */
-export function lineChart({title, series, xDomain, marker = null, width = 420, height = 130,
+export function lineChart({title, series, xDomain, marker = null, markerStep = null, width = 420, height = 130,
                            xLabel = 'epoch', onHover = () => {}, onClick = () => {}}) {
   const chart = svg('svg', {class: 'chart', width, height, viewBox: `0 0 ${width} ${height}`,
                             role: 'img', 'aria-label': title});
@@ -38,11 +38,13 @@ export function lineChart({title, series, xDomain, marker = null, width = 420, h
   };
   const api = {
     element: chart,
-    setMarker: (x) => {
+    // `step` marks the dot of that record alone when points carry steps (two may share an x).
+    setMarker: (x, step = null) => {
       place(markerLine, x);
       chart.dataset.marker = x === null ? '' : String(x);
       for (const dot of chart.querySelectorAll('.dot')) {
-        dot.classList.toggle('current', Number(dot.dataset.x) === x);
+        dot.classList.toggle('current', step !== null && dot.dataset.step !== undefined ?
+          Number(dot.dataset.step) === step : Number(dot.dataset.x) === x);
       }
     },
     setHover: (x) => place(hoverLine, x),
@@ -88,7 +90,8 @@ export function lineChart({title, series, xDomain, marker = null, width = 420, h
     }
     for (const p of s.points.filter((q) => isNumber(q.y))) {
       chart.append(svg('circle', {cx: sx(p.x), cy: sy(p.y), r: 2.2, class: 'dot',
-                                  style: `fill: ${s.colour}`, 'data-x': p.x}));
+                                  style: `fill: ${s.colour}`, 'data-x': p.x,
+                                  ...(p.step !== undefined ? {'data-step': p.step} : {})}));
     }
   });
   if (series.length > 1) {  // a legend row under the axis
@@ -118,7 +121,7 @@ export function lineChart({title, series, xDomain, marker = null, width = 420, h
   capture.addEventListener('mouseleave', () => onHover(null));
   capture.addEventListener('click', (event) => onClick(nearest(event)));
   chart.append(capture);
-  api.setMarker(marker);
+  api.setMarker(marker, markerStep);
   return api;
 }
 

@@ -54,9 +54,10 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
   // The channel's number in every shown run, then the run's Keras curves, on one epoch axis
   // (steps where a run's epochs are unknown: then without Keras's curves, which are per epoch).
   const runs = [evolution, ...overlays].filter((e) => axisOf(e.run).byEpoch === axis.byEpoch);
+  // Points keep their step: two records may share an epoch (an epoch redone after a restore).
   const activationSeries = runs.map((e) => ({
-    label: e.run, colour: colours[e.run] || PALETTE[0],
-    points: e.frames.map((f) => ({x: axisOf(e.run).x(f.step), y: f.numbers[headline]}))
+    label: e.run, colour: colours[e.run] || PALETTE[0], run: e.run,
+    points: e.frames.map((f) => ({x: axisOf(e.run).x(f.step), y: f.numbers[headline], step: f.step}))
         .filter((p) => p.x !== null),
   }));
   const runColour = colours[evolution.run] || PALETTE[0];
@@ -76,6 +77,8 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
     return nearest !== null && axis.x(nearest) === x ? axis.label(nearest) :
       (axis.byEpoch ? `after epoch ${formatEpoch(x)}` : `step ${x}`);
   };
+  // The shown step's own record in the clicked run; other runs and Keras's curves by x.
+  const read = (x, step) => describeMoment(x, step, moment, headline, activationSeries, metrics, evolution.run);
   const allX = [...activationSeries, ...metrics.flatMap((m) => m.series)]
       .flatMap((s) => s.points.map((p) => p.x));
   const xDomain = allX.length ? [Math.min(...allX), Math.max(...allX)] : [0, 1];
@@ -83,11 +86,10 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
   const charts = [];
   const hover = (x) => {
     for (const chart of charts) chart.setHover(x);
-    readout.textContent = describeMoment(x ?? xOf(current), moment, headline, activationSeries, metrics,
-        evolution.run);
+    readout.textContent = x === null || x === undefined ? read(xOf(current), current) : read(x, null);
   };
   let current = step;
-  const chartOptions = {xDomain, marker: xOf(step), width: 380, height: 130, onHover: hover,
+  const chartOptions = {xDomain, marker: xOf(step), markerStep: step, width: 380, height: 130, onHover: hover,
                         xLabel: axis.unit(), onClick: (x) => {
                           const target = stepAt(x);
                           if (target !== null) onStep(target);
@@ -98,10 +100,9 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
     charts.push(lineChart({...chartOptions, title: `${metric.name} of run ${evolution.run} (Keras)`,
                            series: metric.series}));
   }
-  readout.textContent = describeMoment(xOf(step), moment, headline, activationSeries, metrics, evolution.run);
+  readout.textContent = read(xOf(step), step);
   const scalarNote = scalars && !axis.byEpoch ?
-    h('p', {class: 'note'}, 'Keras\'s epoch curves are not drawn: these records do not say their epoch ' +
-        '(written outside FeatVizCallback without epoch=...)') :
+    h('p', {class: 'note'}, `This run is ${axis.why()}; Keras's per-epoch curves are not drawn beside it.`) :
     scalars && !metrics.length ?
     h('p', {class: 'note'}, 'No Keras epoch scalars beside this run (looked in ',
         scalars.searched.join(', '), '): add keras.callbacks.TensorBoard(log_dir=<the same logdir>)') :
@@ -129,14 +130,13 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
     element,
     setStep(newStep) {
       current = newStep;
-      for (const chart of charts) chart.setMarker(xOf(newStep));
+      for (const chart of charts) chart.setMarker(xOf(newStep), newStep);
       for (const frame of element.querySelectorAll('.frame')) {
         const isCurrent = Number(frame.dataset.step) === newStep;
         frame.classList.toggle('current', isCurrent);
         if (isCurrent) frame.scrollIntoView({block: 'nearest', inline: 'nearest'});
       }
-      readout.textContent = describeMoment(xOf(newStep), moment, headline, activationSeries, metrics,
-          evolution.run);
+      readout.textContent = read(xOf(newStep), newStep);
     },
   };
 }
@@ -159,9 +159,10 @@ function groupScalars(scalars, colour) {
 
 /** Every number shown at one point of the x axis, in one line: the channel's in each run, then
  *  the clicked run's own curves, each to three significant digits (trailing zeros kept: 1.00). */
-function describeMoment(x, moment, headline, activationSeries, metrics, run) {
+function describeMoment(x, step, moment, headline, activationSeries, metrics, run) {
   if (x === null || x === undefined) return '';
-  const at = (s) => s.points.find((p) => p.x === x)?.y;
+  const at = (s) => (step !== null && s.run === run ? s.points.find((p) => p.step === step) :
+    s.points.find((p) => p.x === x))?.y;
   const formatOf = () => significant;
   const parts = [moment(x)];
   const formatActivation = formatOf(activationSeries);

@@ -1,8 +1,8 @@
 """tb-featviz: see what a CNN's filters learn, while they learn it, in TensorBoard.
 
     from tb_featviz import FeatVizCallback
-    model.fit(x, y, epochs=20, callbacks=[FeatVizCallback("runs/exp1", layers=["conv1", "conv2"],
-                                                            probe_images=x_val[:256])])
+    model.fit(x, y, epochs=20, callbacks=[FeatVizCallback(log_dir="runs/exp1", layers=["conv1", "conv2"],
+                                                          probe_images=x_val[:256])])
 
 The public names load lazily: the TensorBoard plugin (`tb_featviz.plugin`) lives in this package
 too and must never import TensorFlow, so importing the package itself must not either.

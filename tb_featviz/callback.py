@@ -175,6 +175,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._epoch = 0  # the epoch in progress (0-based, as Keras passes it)
         self._batches = 0  # batches run in the epoch in progress
         self._at_epoch_end = False
+        self._due_at_epoch_end = False  # a scheduled step that is the epoch's last: written after validation
         self._observed_epoch_length = None  # batches of the last whole epoch, when Keras does not say
         self._last_step = None  # global step last visualized
         self._written_before: dict = {}  # (layer, method) -> steps the log_dir held at the start
@@ -206,7 +207,6 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._written_before = self._steps_in_log_dir()
         if self.verbose and self._chief:
             print(f"featviz: {spec.describe_range()}", flush=True)
-            print(f"featviz: schedule: {self.schedule.describe(self._steps_per_epoch())}", flush=True)
         self._before_training = True
         self._started_at = time.perf_counter()
 
@@ -225,6 +225,10 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._global_step = self._epoch_start_step = self._optimizer_step(self._global_step)
         if self._before_training:
             self._before_training = False
+            if self.verbose and self._chief:
+                per_epoch, epochs = self._steps_per_epoch(), (self.params or {}).get("epochs")
+                last = self._global_step + per_epoch * (epochs - epoch) if per_epoch and epochs else None
+                print(f"featviz: schedule: {self.schedule.describe(per_epoch, self._global_step, last)}", flush=True)
             self._visualize("start")
 
     def on_train_batch_end(self, batch, logs=None):
@@ -234,18 +238,26 @@ class FeatVizCallback(keras.callbacks.Callback):
         previous = self._global_step
         self._batches = int(batch) + 1
         self._global_step = self._epoch_start_step + self._batches
-        if self.schedule.due_in_epoch(previous, self._global_step, self._steps_per_epoch(), self._epoch):
-            self._visualize_if_affordable("batch")
+        per_epoch = self._steps_per_epoch()
+        if self.schedule.due_in_epoch(previous, self._global_step, per_epoch, self._epoch):
+            if per_epoch is not None and self._batches >= per_epoch:
+                self._due_at_epoch_end = True  # the epoch's end: after validation, as every epoch end
+            else:
+                self._visualize_if_affordable("batch")
 
     def on_epoch_end(self, epoch, logs=None):
         if not self._started():
             return
-        self._at_epoch_end = True
         self._global_step = self._optimizer_step(self._global_step)
-        if not (self.params or {}).get("steps"):
+        per_epoch = self._steps_per_epoch()
+        # Keras also ends an epoch that `stop_training` cut short: that one is not complete.
+        self._at_epoch_end = per_epoch is None or self._batches >= per_epoch
+        if not (self.params or {}).get("steps") and self._at_epoch_end:
             self._observed_epoch_length = self._batches or None
         completed = epoch + 1
-        if not self.schedule.due_at_epoch_end(completed) or self._last_step == self._global_step:
+        due = (self._at_epoch_end and self.schedule.due_at_epoch_end(completed)) or self._due_at_epoch_end
+        self._due_at_epoch_end = False
+        if not due or self._last_step == self._global_step:
             return
         if completed == (self.params or {}).get("epochs"):
             self._visualize("epoch_end")  # the end: never skipped
@@ -423,13 +435,15 @@ def _renamed(old_value, old_name: str, value, name: str, default=None):
 
 
 def _describe_moment(position: dict) -> str:
-    """'before training', 'epoch 0.43', 'after epoch 3', 'end of training (epoch 2.5)'."""
-    epoch = position["epoch"]
-    if epoch is None:
-        where = f"epoch {position['epochs_completed'] + 1}, batch {position['batch']}"
-    elif float(epoch).is_integer():
-        where = f"after epoch {int(epoch)}"
+    """'before training', 'Epoch 1, batch 10/469 = epoch 0.021' (Keras's 1-based epoch and the
+    dashboard's epochs completed), 'after epoch 3', 'end of training, ...', 'resumed fit, ...'."""
+    epoch, batch, per_epoch = position["epoch"], position["batch"], position["steps_per_epoch"]
+    if batch == 0 and epoch is not None:
+        where = f"after epoch {schedules.format_epoch(epoch)}"
+    elif epoch is None:
+        where = f"Epoch {position['epochs_completed'] + 1}, batch {batch}"
     else:
-        where = f"epoch {schedules.format_epoch(epoch)}"
-    return {"start": f"resumed fit, {where}" if position["global_step"] else "before training",
-            "end": f"end of training, {where}"}.get(position["moment"], where)
+        where = f"Epoch {position['epochs_completed'] + 1}, batch {batch}/{per_epoch} = epoch {schedules.format_epoch(epoch)}"
+    if position["moment"] == "start":
+        return f"resumed fit, {where}" if position["global_step"] else "before training"
+    return f"end of training, {where}" if position["moment"] == "end" else where

@@ -60,14 +60,16 @@ class Schedule:
         """From the callback's `freq` and `schedule` arguments; raises ConfigurationError."""
         if isinstance(freq, str):
             if freq != EPOCH:
-                raise ConfigurationError(f"freq must be 'epoch' or an int number of epochs >= 1, got {freq!r}")
+                raise ConfigurationError(f"freq counts epochs (like histogram_freq): 'epoch' or an int >= 1, got "
+                                         f"{freq!r}; for points inside epochs use schedule='log' or a list of steps")
             freq = 1
         else:
             try:
                 freq = checks.integer(freq, "freq", 1)
             except ConfigurationError:
-                raise ConfigurationError(
-                    f"freq must be 'epoch' or an int number of epochs >= 1, got {freq!r}") from None
+                raise ConfigurationError(f"freq counts epochs (like histogram_freq): 'epoch' or an int >= 1, got "
+                                         f"{freq!r}; for points inside epochs use schedule='log' or a list of steps"
+                                         ) from None
         if schedule is None:
             schedule = EPOCH
         if isinstance(schedule, str):
@@ -77,8 +79,8 @@ class Schedule:
             return cls(schedule, freq)
         steps = _explicit_steps(schedule)
         if freq != 1:
-            raise ConfigurationError("freq applies to the 'log' and 'epoch' schedules; an explicit schedule "
-                                     "lists every global step to visualize")
+            raise ConfigurationError("freq (every_n_epochs) applies to the 'log' and 'epoch' schedules; an "
+                                     "explicit schedule lists every global step to visualize")
         return cls("steps", 1, steps)
 
     def due_in_epoch(self, previous: int, current: int, steps_per_epoch: Optional[int], epoch: int) -> bool:
@@ -110,22 +112,31 @@ class Schedule:
         """Whether the end of epoch `epochs_completed` (1-based, as Keras prints) is scheduled."""
         return self.kind in (LOG, EPOCH) and epochs_completed % self.freq == 0
 
-    def describe(self, steps_per_epoch: Optional[int] = None) -> str:
-        """In words, for the callback's first line."""
+    def describe(self, steps_per_epoch: Optional[int] = None, first: int = 0, last: Optional[int] = None) -> str:
+        """In words, for the callback's first lines: what this fit, starting at global step
+        `first` (and ending at `last`, when known), will write."""
         every = "every epoch" if self.freq == 1 else f"every {self.freq} epochs"
+        start = f"the start (step {first})"
         if self.kind == "steps":
-            shown = ", ".join(str(s) for s in self.steps[:8]) + (", ..." if len(self.steps) > 8 else "")
-            return f"step 0, steps {shown} and the end of training"
+            coming = [s for s in self.steps if s > first]
+            shown = ", ".join(str(s) for s in coming[:8]) + (", ..." if len(coming) > 8 else "")
+            text = f"{start}, steps {shown} and the end of training" if coming else f"{start} and the end of training"
+            late = [s for s in coming if last is not None and s > last]
+            if late:
+                text += f" ({len(late)} listed step{'s' if len(late) > 1 else ''} after this fit's last, {last})"
+            return text
         if self.kind == EPOCH:
-            return f"step 0, then {every}"
-        window = "epoch 1" if self.freq == 1 else f"the first {self.freq} epochs"
+            return f"{start}, then {every}"
+        window = "one epoch" if self.freq == 1 else f"{self.freq} epochs"
         if steps_per_epoch is None:
-            return f"steps 0, 10, 20, 50, 100, ... until {window} ends, then {every}"
+            return f"{start}, steps 10, 20, 50, 100, ... until {window} ends (its length is not known yet), then {every}"
         below = self.freq * steps_per_epoch
-        points = [str(p) for p in log_steps(below)]
-        if not points:
-            return f"step 0, then {every} ({window}: {below} steps, too short for the log points 10, 20, 50, ...)"
-        return f"steps 0, {', '.join(points)} within {window} ({below} steps), then {every}"
+        points = [str(p) for p in log_steps(below) if p > first]
+        if points:
+            return f"{start}, steps {', '.join(points)} (the log points below step {below}: {window}), then {every}"
+        if first > 0 and any(True for _ in log_steps(below)):
+            return f"{start}, then {every} (the log points, below step {below}, are behind this fit)"
+        return f"{start}, then {every} ({window}: {below} steps, too few for the log points 10, 20, 50, ...)"
 
 
 def _explicit_steps(schedule) -> tuple:

@@ -16,6 +16,8 @@ ALL_STEPS = [STEPS_PER_EPOCH * epoch for epoch in range(EPOCHS + 1)]  # step 0, 
 FIRST_EPOCH_RUN = "first_epoch"
 FIRST_EPOCH_STEPS = [0, 10, 20, 48, 96, 144]
 VERSION1_RUN = "version1"
+UPGRADED_RUN = "upgraded"  # version 1 records, continued by this version (steps 200, 300)
+RESTARTED_RUN = "restarted"  # two fits from epoch 0: the epochs go back, the steps go on
 UNKNOWN_LENGTH_RUN = "unknown_length"
 
 
@@ -91,12 +93,14 @@ def write_hostile_and_future_runs(root: str) -> None:
 
 CRAFTED_RUN = "crafted"
 RUN_NAMES = ("baseline", "no_probes", "fast_lr", "future", HOSTILE_RUN, CRAFTED_RUN, FIRST_EPOCH_RUN, VERSION1_RUN,
-             UNKNOWN_LENGTH_RUN)
+             UPGRADED_RUN, RESTARTED_RUN, UNKNOWN_LENGTH_RUN)
 
 
-def write_version1_run(logdir: str) -> None:
+def write_version1_run(logdir: str, epochs: int = 4, continued_at: tuple = ()) -> None:
     """Records as tb-featviz 0.1 wrote them (format version 1): step = epochs completed, no
-    position in the header. Readers must still serve them, on the same epoch axis."""
+    position in the header. Readers must still serve them, on the same epoch axis. With
+    `continued_at` (global steps), this version's records follow, one epoch apart, as when a
+    newer tb-featviz resumes an old log."""
     import json
 
     import numpy as np
@@ -105,17 +109,36 @@ def write_version1_run(logdir: str) -> None:
     from tb_featviz.event_writer import EventFileWriter
 
     rng = np.random.default_rng(2)
-    writer = EventFileWriter(logdir)
-    for epoch in range(4):
+
+    def record(epoch):
         images = [[rng.integers(0, 255, (8, 8, 1), dtype=np.uint8)] for _ in range(2)]
-        record = summary.make_record("conv1", "am", [0, 1], images, {"activation": [1.0 + epoch, 2.0], "dead": [False] * 2})
-        header = {**json.loads(record.blobs[0]), "version": 1}
-        event = summary.Record("conv1", "am", (json.dumps(header).encode(),) + record.blobs[1:]).event(epoch)
+        return summary.make_record("conv1", "am", [0, 1], images, {"activation": [1.0 + epoch, 2.0], "dead": [False] * 2})
+
+    writer = EventFileWriter(logdir)
+    for epoch in range(epochs):
+        header = {**json.loads(record(epoch).blobs[0]), "version": 1}
+        event = summary.Record("conv1", "am", (json.dumps(header).encode(),) + record(epoch).blobs[1:]).event(epoch)
         event.summary.value[0].metadata.plugin_data.content = json.dumps(
             {"version": 1, "layer": "conv1", "method": "am"}).encode()
         writer.write(event)
+    for epoch, step in enumerate(continued_at, start=epochs):
+        position = metadata.make_position(step, epoch=float(epoch), epochs_completed=epoch, batch=0,
+                                          steps_per_epoch=100, moment="epoch_end")
+        writer.write(record(epoch).at(position).event(step))
     writer.close()
     assert metadata.FORMAT_VERSION == 2  # this run stands for the older version
+
+
+def write_restarted_run(logdir: str) -> None:
+    """`fit(epochs=2)` twice on one model: Keras numbers the second fit's epochs from 0 again,
+    the global steps go on (0, 3, 6, then 9 at epoch 1 and 12 at epoch 2)."""
+    keras.utils.set_random_seed(4)
+    model = small_cnn(size=16)
+    x, y = image_data(48, size=16, seed=4)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    for _ in range(2):
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0,
+                  callbacks=[FeatVizCallback(logdir, ["conv1"], methods=["am"], am=AMOptions(steps=2), verbose=0)])
 
 
 def write_unknown_length_run(logdir: str) -> None:
@@ -205,6 +228,8 @@ def write_all(root: str) -> None:
     write_hostile_and_future_runs(root)
     write_crafted_run(root)
     write_version1_run(os.path.join(root, VERSION1_RUN))
+    write_version1_run(os.path.join(root, UPGRADED_RUN), epochs=3, continued_at=(200, 300))
+    write_restarted_run(os.path.join(root, RESTARTED_RUN))
     write_unknown_length_run(os.path.join(root, UNKNOWN_LENGTH_RUN))
 
 

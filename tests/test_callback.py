@@ -158,7 +158,7 @@ def test_unsupported_models_and_layers_are_clear_errors(tmp_path):
     model = keras.Model(inputs, keras.layers.Dense(5)(keras.layers.Flatten()(seq)))
     with pytest.raises(tb_featviz.ConfigurationError, match="only layers with .* outputs"):
         fit(model, [FeatVizCallback(str(tmp_path), ["as_sequence"])])
-    with pytest.raises(tb_featviz.ConfigurationError, match="freq must be"), pytest.warns(DeprecationWarning):
+    with pytest.raises(tb_featviz.ConfigurationError, match="freq counts epochs"), pytest.warns(DeprecationWarning):
         FeatVizCallback(str(tmp_path), ["conv1"], every_n_epochs=0)
     with pytest.raises(tb_featviz.ConfigurationError, match="layers must be"):
         FeatVizCallback(str(tmp_path), 42)

@@ -18,7 +18,7 @@ from tests.browser import images_loaded, open_dashboard, screenshot, start_chrom
 from tests.gif import decode_gif
 from tests.logs import (
     ALL_STEPS, CLASS_NAMES, CRAFTED_RUN, EPOCHS, FIRST_EPOCH_RUN, FIRST_EPOCH_STEPS, HOSTILE_LAYER, HOSTILE_RUN,
-    RUN_NAMES, VERSION1_RUN,
+    RESTARTED_RUN, RUN_NAMES, VERSION1_RUN,
 )
 from tests.tensorboard_server import TensorBoardServer
 
@@ -785,7 +785,7 @@ def test_scrubbing_the_steps_inside_the_first_epoch(dashboard, server):
     slider = driver.find_element(By.ID, "epoch")
     slider.send_keys(Keys.HOME)
     slider.send_keys(Keys.ARROW_RIGHT)
-    wait_for(lambda: epoch_label(driver) == "epoch 0.21 · step 10 (batch 10 of 48) · 2 of 6 recorded",
+    wait_for(lambda: epoch_label(driver) == "epoch 0.21 · step 10 (batch 10/48 of epoch 1) · 2 of 6 recorded",
              what="step 10, inside epoch 1")
     assert driver.find_element(By.ID, "epoch").get_attribute("aria-valuetext") == "epoch 0.21"
     expected = server.json(f"/data/plugin/featviz/grid?run={FIRST_EPOCH_RUN}&layer=conv1&method=am&step=10")
@@ -818,3 +818,28 @@ def test_version_1_logs_browse_on_the_epoch_axis(dashboard):
     click_tile(driver, 0)
     frames = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame") or None, what="strip")
     assert [f.text for f in frames] == ["0", "1", "2", "3"]
+
+
+def test_a_run_whose_epochs_start_again_is_drawn_over_steps_and_read_by_step(dashboard, server):
+    """Two fits from epoch 0 on one model: epochs 0, 1, 2, 1, 2 at steps 0, 3, 6, 9, 12. Over
+    epochs the chart would loop back and two records would share a point."""
+    driver = dashboard
+    choose(driver, "run", RESTARTED_RUN)
+    wait_for(lambda: epoch_label(driver) == "epoch 2 · step 12 · 5 of 5 recorded", what="the last record")
+    click_tile(driver, 1)
+    frames = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame") or None, what="strip")
+    assert [f.text for f in frames] == ["0", "1", "2", "1", "2"]
+    chart = driver.find_elements(By.CSS_SELECTOR, ".evolution .chart")[0]
+    assert [d.get_attribute("data-x") for d in chart.find_elements(By.CSS_SELECTOR, ".dot")] == ["0", "3", "6", "9", "12"]
+    assert "step" in [t.text for t in chart.find_elements(By.CSS_SELECTOR, "text.tick")]  # the x axis's name
+    note = driver.find_element(By.CSS_SELECTOR, ".evolution .note").text
+    assert "drawn over steps: the epochs start again at step 9" in note
+    evolution = server.json(f"/data/plugin/featviz/evolution?run={RESTARTED_RUN}&layer=conv1&method=am&channel=1")
+    click(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")[3], "the second epoch 1")
+    wait_for(lambda: epoch_label(driver) == "epoch 1 · step 9 · 4 of 5 recorded", what="step 9")
+    value = evolution["frames"][3]["numbers"]["activation"]
+    readout = driver.find_element(By.CSS_SELECTOR, ".readout").text
+    assert readout.startswith("epoch 1 · activation ")
+    assert float(readout.split("activation ")[1].split(" ")[0]) == pytest.approx(value, rel=0.01, abs=1e-3)
+    current = chart.find_elements(By.CSS_SELECTOR, ".dot.current")
+    assert [d.get_attribute("data-step") for d in current] == ["9"]

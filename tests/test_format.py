@@ -39,3 +39,21 @@ def test_mismatched_numbers_are_refused():
     bad = json.dumps({"version": 1, "method": "am", "channels": [0], "numbers": {"a": []}}).encode()
     with pytest.raises(metadata.FormatError):
         metadata.decode_header(bad)
+
+
+def test_a_records_position_round_trips_and_junk_reads_as_unknown():
+    data = metadata.encode_header(layer="conv1", method="am", channels=[0], numbers={}, image_shape=(8, 8, 1))
+    position = metadata.make_position(20, epoch=20 / 469, epochs_completed=0, batch=20, steps_per_epoch=469,
+                                      moment="batch")
+    header = metadata.decode_header(metadata.placed(data, position))
+    assert metadata.read_position(header, 20) == {"epoch": 20 / 469, "epochs_completed": 0, "batch": 20,
+                                                  "steps_per_epoch": 469, "moment": "batch"}
+    assert metadata.read_position({"version": 1}, 7)["epoch"] == 7.0  # version 1: the step is the epoch
+    unknown = {"epoch": None, "epochs_completed": None, "batch": None, "steps_per_epoch": None, "moment": None}
+    assert metadata.read_position({"version": 2}, 5) == unknown  # a custom loop's record without epoch=
+    for junk in ("x", [1], {"epoch": "1"}, {"epoch": True, "batch": -1, "steps_per_epoch": 0, "moment": "later",
+                                            "epochs_completed": 2.5},
+                 {"epoch": float("nan")}, {"epoch": 1e300, "batch": 10**30}, {"epoch": -1}):
+        assert metadata.read_position({"version": 2, "position": junk}, 5) == unknown, junk
+    with pytest.raises(metadata.FormatError, match="unknown moment"):
+        metadata.make_position(1, moment="later")

@@ -15,7 +15,7 @@ from tb_featviz import metadata
 from tb_featviz.records import read_records
 from tests.logs import (
     ALL_STEPS, CRAFTED_RUN, EPOCHS, FIRST_EPOCH_RUN, FIRST_EPOCH_STEPS, HOSTILE_LAYER, HOSTILE_RUN, RUN_NAMES,
-    UNKNOWN_LENGTH_RUN, VERSION1_RUN,
+    RESTARTED_RUN, UNKNOWN_LENGTH_RUN, UPGRADED_RUN, VERSION1_RUN,
 )
 from tests.tensorboard_server import TensorBoardServer
 
@@ -313,6 +313,18 @@ def test_version_1_logs_still_browse_with_their_steps_as_epochs(server):
     assert grid["numbers"]["activation"] == [3.0, 2.0]
     evolution = server.json(query("evolution", run=VERSION1_RUN, layer="conv1", method="am", channel=0))
     assert [frame["numbers"]["activation"] for frame in evolution["frames"]] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_version_1_log_continued_by_this_version_reads_each_record_by_its_own_version(server):
+    """TensorBoard keeps the first record's plugin content (version 1) for the whole series."""
+    axis = run_detail(server, UPGRADED_RUN)["axis"]
+    assert [(p["step"], p["epoch"]) for p in axis] == [(0, 0), (1, 1), (2, 2), (200, 3), (300, 4)]
+
+
+def test_a_second_fit_from_epoch_0_is_served_as_written(server):
+    axis = run_detail(server, RESTARTED_RUN)["axis"]
+    assert [(p["step"], p["epoch"]) for p in axis] == [(0, 0), (3, 1), (6, 2), (9, 1), (12, 2)]
+    assert [p["moment"] for p in axis] == ["start", "epoch_end", "epoch_end", "epoch_end", "epoch_end"]
 
 
 def test_a_first_epoch_of_unknown_length_gets_its_epochs_from_later_records(server):

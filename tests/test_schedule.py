@@ -54,16 +54,25 @@ def test_due_counts_every_step_crossed_by_the_batches_just_run():
 
 
 def test_the_schedule_says_which_steps_it_will_write():
-    assert Schedule.checked().describe(469) == "steps 0, 10, 20, 50, 100, 200 within epoch 1 (469 steps), then every epoch"
-    assert "too short for the log points" in Schedule.checked().describe(3)
-    assert Schedule.checked().describe(None).startswith("steps 0, 10, 20, 50, 100, ... until epoch 1 ends")
-    assert Schedule.checked(freq=2, schedule="epoch").describe(10) == "step 0, then every 2 epochs"
+    log = Schedule.checked()
+    assert log.describe(469) == ("the start (step 0), steps 10, 20, 50, 100, 200 (the log points below step 469: "
+                                 "one epoch), then every epoch")
+    assert log.describe(3) == "the start (step 0), then every epoch (one epoch: 3 steps, too few for the log points 10, 20, 50, ...)"
+    assert log.describe(None).startswith("the start (step 0), steps 10, 20, 50, 100, ... until one epoch ends")
+    assert log.describe(100, first=200) == ("the start (step 200), then every epoch (the log points, below step 100, "
+                                            "are behind this fit)")
+    assert Schedule.checked(freq=2).describe(100, first=30) == ("the start (step 30), steps 50, 100 (the log points "
+                                                                "below step 200: 2 epochs), then every 2 epochs")
+    assert Schedule.checked(freq=2, schedule="epoch").describe(10) == "the start (step 0), then every 2 epochs"
+    explicit = Schedule.checked(schedule=[0, 15, 150, 1000])
+    assert explicit.describe(100, 0, 400) == ("the start (step 0), steps 15, 150, 1000 and the end of training "
+                                              "(1 listed step after this fit's last, 400)")
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"freq": 0}, "freq must be 'epoch' or an int"),
-    ({"freq": "batch"}, "freq must be 'epoch' or an int"),
-    ({"freq": 1.5}, "freq must be 'epoch' or an int"),
+    ({"freq": 0}, "freq counts epochs"),
+    ({"freq": "batch"}, "freq counts epochs"),
+    ({"freq": 1.5}, "freq counts epochs"),
     ({"schedule": "linear"}, "schedule must be 'log', 'epoch' or a list"),
     ({"schedule": []}, "schedule lists no steps"),
     ({"schedule": [10, -1]}, "global steps"),
@@ -113,8 +122,8 @@ def test_the_log_schedule_writes_inside_the_first_epoch_at_global_steps(tmp_path
     frames = [decode_images(series[step][1]).astype(int) for step in (0, 10, 20)]
     assert np.abs(frames[0] - frames[1]).max() > 0 and np.abs(frames[1] - frames[2]).max() > 0
     out = capsys.readouterr().out
-    assert "schedule: steps 0, 10, 20 within epoch 1 (24 steps), then every epoch" in out
-    assert "featviz: step 10 (epoch 0.42): 2 visualizations" in out
+    assert "schedule: the start (step 0), steps 10, 20 (the log points below step 24: one epoch), then every epoch" in out
+    assert "featviz: step 10 (Epoch 1, batch 10/24 = epoch 0.42): 2 visualizations" in out
     assert [step for step, _ in callback.timings] == [0, 10, 20, 24, 48]
 
 
@@ -226,3 +235,46 @@ def test_epochs_are_written_as_the_dashboard_writes_them():
     from tb_featviz.schedule import format_epoch
 
     assert [format_epoch(e) for e in (0.0, 3.0, 10 / 469, 0.4264, 2.5, 2.256)] == ["0", "3", "0.021", "0.43", "2.5", "2.26"]
+
+
+def test_a_scheduled_step_at_an_epochs_end_is_written_at_the_end_after_validation(tmp_path):
+    """freq=2 puts the log point 50 on the end of epoch 1 (50 steps): an epoch end like any other."""
+    x, y = image_data(100, size=16)
+    model = compiled()
+    model.fit(x, y, batch_size=2, epochs=2, verbose=0, validation_data=(x[:4], y[:4]),
+              callbacks=[weights_only(tmp_path, freq=2)])
+    series = read_records(str(tmp_path))[("conv1", "weights")]
+    assert sorted(series) == [0, 10, 20, 50, 100]
+    assert series[50][0]["position"] == {"global_step": 50, "epoch": 1.0, "epochs_completed": 1, "batch": 0,
+                                         "steps_per_epoch": 50, "moment": "epoch_end"}
+
+
+class _StopAt(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) >= self.step:
+            self.model.stop_training = True
+
+
+def test_training_stopped_inside_an_epoch_ends_at_its_fraction(tmp_path, capsys):
+    x, y = image_data(48, size=16)
+    model = compiled()
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], methods=["weights"], verbose=1)
+    model.fit(x, y, batch_size=2, epochs=3, verbose=0, callbacks=[callback, _StopAt(30)])
+    series = read_records(str(tmp_path))[("conv1", "weights")]
+    assert sorted(series) == [0, 10, 20, 24, 30]
+    assert series[30][0]["position"] == {"global_step": 30, "epoch": 1.25, "epochs_completed": 1, "batch": 6,
+                                         "steps_per_epoch": 24, "moment": "end"}
+    assert "featviz: step 30 (end of training, Epoch 2, batch 6/24 = epoch 1.25)" in capsys.readouterr().out
+
+
+def test_a_second_fit_from_epoch_0_restarts_keras_epochs_and_the_steps_go_on(tmp_path):
+    """Keras numbers a second fit's epochs from 0 again (its own epoch scalars too); the steps go on."""
+    x, y = image_data(48, size=16)
+    model = compiled()
+    for _ in range(2):
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[weights_only(tmp_path)])
+    assert positions(tmp_path) == [(0, 0.0), (3, 1.0), (6, 2.0), (9, 1.0), (12, 2.0)]

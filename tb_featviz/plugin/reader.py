@@ -24,6 +24,9 @@ _HEADER_CACHE_ENTRIES = 1024
 # Listing a series' blobs costs ~1 ms per 1000 blobs in either loading mode; it is redone only
 # when the listing's signature of that series changes (a new or rewritten step).
 _SERIES_CACHE_ENTRIES = 4096
+# Positions (where in training a record is; a few numbers each), keyed like headers: one per
+# step of every run shown, so that a run's axis is read once however long its headers stay cached.
+_POSITION_CACHE_ENTRIES = 262144
 # Parsed plugin contents, keyed by their bytes: one per distinct (layer, method) in the logdir.
 _CONTENT_CACHE_ENTRIES = 65536
 _ALL_STEPS = 1_000_000_000
@@ -47,7 +50,6 @@ class Series:
     tag: str
     layer: str
     method: str
-    version: int  # the format version of the series' plugin content
     # (max_step, max_wall_time, max_length) from the listing: changes whenever a record is
     # added or a step rewritten, so it keys the cache of the series' records.
     signature: tuple
@@ -68,6 +70,7 @@ class RecordReader:
     def __init__(self, data_provider: provider.DataProvider):
         self._provider = data_provider
         self._headers: collections.OrderedDict = collections.OrderedDict()
+        self._positions: collections.OrderedDict = collections.OrderedDict()
         self._records: collections.OrderedDict = collections.OrderedDict()
         self._contents: dict = {}
         self._listings: dict = {}  # experiment → (TensorBoard's run list, when, the /runs answer)
@@ -139,8 +142,8 @@ class RecordReader:
 
     def _axis(self, ctx, series_records: list) -> list:
         """[{"step", "epoch", "epochs_completed", "batch", "steps_per_epoch", "moment"}] for every
-        step of a run, oldest first, from one record per step (cached headers; version 1 records
-        need none: their step is the epoch).
+        step of a run, oldest first, from one record per step (cached; a version 1 record's
+        epoch is its step).
 
         The callback cannot know the length of a first epoch over a dataset of unknown length;
         its records then hold no epoch, and get the one given by the epoch length a later
@@ -154,13 +157,7 @@ class RecordReader:
         points = []
         for step in sorted(first):
             series, record = first[step]
-            header = {"version": 1}
-            if series.version != 1:
-                try:
-                    header = self._header(ctx, record, series)
-                except errors.NotFoundError:
-                    header = {}  # unreadable: the grid of this step says why
-            points.append({"step": step, **metadata.read_position(header, step)})
+            points.append({"step": step, **self._position(ctx, record, series)})
         length = None
         for point in reversed(points):  # fill from the nearest later record stating a length
             length = point["steps_per_epoch"] or length
@@ -398,7 +395,7 @@ class RecordReader:
                 )
                 continue
             signature = (time_series.max_step, time_series.max_wall_time, time_series.max_length)
-            series.append(Series(run, tag, content["layer"], content["method"], content["version"], signature))
+            series.append(Series(run, tag, content["layer"], content["method"], signature))
         return series, problems
 
     def _series(self, ctx, experiment_id: str, run: str, layer: str, method: str) -> Series:
@@ -460,6 +457,26 @@ class RecordReader:
                     while len(self._records) > _SERIES_CACHE_ENTRIES:
                         self._records.popitem(last=False)
         return [(s, found[(experiment_id, s.run, s.tag)]) for s in series_list]
+
+    def _position(self, ctx, record, series: Series) -> dict:
+        """A record's `metadata.read_position`, remembered apart from its (larger) header. Read
+        from the header's own version: TensorBoard keeps the plugin content of a series' first
+        record, so a version 1 log continued by a newer tb-featviz has both in one series."""
+        key = (record.keys[metadata.HEADER_INDEX] if record.keys else None, record.wall_time, record.step)
+        with self._lock:
+            position = self._positions.get(key)
+            if position is not None:
+                self._positions.move_to_end(key)
+        if position is None:
+            try:
+                position = metadata.read_position(self._header(ctx, record, series), record.step)
+            except errors.NotFoundError:  # unreadable: the grid of this step says why
+                position = metadata.read_position({}, record.step)
+            with self._lock:
+                self._positions[key] = position
+                while len(self._positions) > _POSITION_CACHE_ENTRIES:
+                    self._positions.popitem(last=False)
+        return dict(position)
 
     def _header(self, ctx, record, series: Series) -> dict:
         """The decoded header of a record, checked against its series and its element count.
