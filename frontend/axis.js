@@ -16,9 +16,9 @@ export class Axis {
   constructor(points = []) {
     this.points = new Map(points.map((p) => [p.step, p]));
     const known = points.length > 0 && points.every((p) => typeof p.epoch === 'number' && Number.isFinite(p.epoch));
-    /** The first step whose epoch is below the one before: a second fit from epoch 0, or a
+    /** The first step whose epoch is not above the one before: a second fit from epoch 0, or a
      *  BackupAndRestore that redoes an epoch. Keras numbers epochs that way; steps go on. */
-    this.restartAt = known ? (points.find((p, i) => i > 0 && p.epoch < points[i - 1].epoch)?.step ?? null) : null;
+    this.restartAt = known ? (points.find((p, i) => i > 0 && p.epoch <= points[i - 1].epoch)?.step ?? null) : null;
     /** Whether charts are drawn over epochs: every step has one and they never go back.
      *  Else over steps (see `why`). */
     this.byEpoch = known && this.restartAt === null;
@@ -28,8 +28,8 @@ export class Axis {
   why() {
     if (this.byEpoch || !this.points.size) return '';
     if (this.restartAt !== null) {
-      return `drawn over steps: the epochs start again at step ${this.restartAt} ` +
-        '(a second fit from epoch 0, or a resumed epoch)';
+      return `drawn over steps: the epochs go back or repeat at step ${this.restartAt} ` +
+        '(a second fit from epoch 0, or an epoch redone after a restore)';
     }
     return 'drawn over steps: some records do not say their epoch';
   }
@@ -38,6 +38,14 @@ export class Axis {
   epoch(step) {
     const point = this.points.get(step);
     return point && typeof point.epoch === 'number' ? point.epoch : null;
+  }
+
+  /** The step of this run at `epoch` (within rounding), or null. */
+  stepAt(epoch) {
+    for (const [step, point] of this.points) {
+      if (typeof point.epoch === 'number' && Math.abs(point.epoch - epoch) < 1e-9) return step;
+    }
+    return null;
   }
 
   /** The step's place on a chart's x axis (epochs, or steps when the run has no epochs). */

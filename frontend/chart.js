@@ -155,18 +155,20 @@ function roundStep(min, max, count) {
 function niceTicks(min, max, count) {
   if (!(max > min)) return [min];
   const step = roundStep(min, max, count);
+  // By index, not by adding `step` to a running value: near 2^53 adding it may change nothing.
+  const first = Math.ceil(min / step - 1e-9);
   const ticks = [];
-  for (let t = Math.floor(min / step) * step; t <= max + step * 1e-9; t += step) {
-    ticks.push(Number(t.toPrecision(12)));
+  for (let i = first; i * step <= max + step * 1e-9 && ticks.length < 4 * count; i++) {
+    ticks.push(Number((i * step).toPrecision(12)));
   }
-  return ticks.filter((t) => t >= min - step * 1e-9);
+  return [...new Set(ticks)];
 }
 
 /** Round ticks from at or below `min` to at or above `max`: both ends of the data labelled. */
 function coveringTicks(min, max, count) {
   const step = roundStep(min, max, count);
   const first = Math.floor(min / step + 1e-9);
-  const last = Math.ceil(max / step - 1e-9);
+  const last = Math.min(Math.ceil(max / step - 1e-9), first + 4 * count);
   const ticks = [];
   for (let i = first; i <= last; i++) ticks.push(Number((i * step).toPrecision(12)));
   return ticks;

@@ -520,17 +520,30 @@ class Dashboard {
     this.markSelected();
   }
 
+  /** The step of `run` to show beside the main run's: the same epoch when both runs say their
+   *  epochs (runs with other batch sizes reach it at other steps), else the same step. */
+  stepFor(run) {
+    const s = this.state;
+    if (run === s.run) return s.step;
+    const main = this.axis();
+    const other = this.axis(run);
+    const epoch = main.epoch(s.step);
+    const step = main.byEpoch && other.byEpoch && epoch !== null ? other.stepAt(epoch) : s.step;
+    return step !== null && this.steps(run).includes(step) ? step : null;
+  }
+
   /** {run, grid} for a run with a record at the shown epoch, else {run, message}. */
   async fetchPanel(run) {
     const s = this.state;
-    if (!this.steps(run).includes(s.step)) {
+    const step = this.stepFor(run);
+    if (step === null) {
       const message = this.layerInfo(run) ?
-        `no ${this.format().label} record at step ${s.step} (${this.axis().label(s.step)} of ${s.run})` :
+        `no ${this.format().label} record at ${this.axis().label(s.step)} (step ${s.step} of ${s.run})` :
         `no layer ${s.layer} in this run`;
       return {run, message, empty: true};
     }
     try {
-      const grid = await fetchGrid(run, s.layer, s.method, s.step);
+      const grid = await fetchGrid(run, s.layer, s.method, step);
       this.grids.set(run, grid);
       return {run, grid};
     } catch (error) {
@@ -539,8 +552,11 @@ class Dashboard {
   }
 
   renderPanel({run, grid, message, empty}, format) {
+    // Beside other runs, each panel says where in its own training it is.
+    const where = grid && this.shownRuns().length > 1 ?
+      h('span', {class: 'panel-step'}, ` · ${this.axis(run).detail(grid.step)}`) : null;
     const title = h('h3', {class: 'panel-title'},
-        h('span', {class: 'swatch', style: `background: ${this.colour(run)}`}), run);
+        h('span', {class: 'swatch', style: `background: ${this.colour(run)}`}), run, where);
     const panel = (...content) => h('section', {class: 'panel', dataset: {run}}, title, ...content);
     if (!grid) return panel(h('p', {class: empty ? 'empty' : 'error'}, message));
     try {

@@ -20,7 +20,7 @@ from tb_featviz.event_writer import EventFileWriter, WriteFailed
 from tb_featviz.methods import REGISTRY, Settings
 from tb_featviz.model_access import ensure_built
 from tb_featviz.occlude import OcclusionOptions
-from tb_featviz.records import read_steps
+from tb_featviz.records import steps_since
 from tb_featviz.schedule import FreqSpec, ScheduleSpec
 from tb_featviz.plan import (
     DEFAULT_MAX_CHANNELS, LayerSpec, build_plans, check_backend, check_methods, name_class_units, normalize_layers,
@@ -43,9 +43,10 @@ class FeatVizCallback(keras.callbacks.Callback):
       probe_labels: the true class of each probe image (ints, or one-hot rows as `fit` takes
         them); turns on occlusion sensitivity: the model's output layer (added when not in
         `layers`) and every chosen layer, on the first `occlusion.images` probes.
-      freq: "epoch" or an int N: the per-epoch points are the ends of every N-th epoch.
-      schedule: when to visualize, in global training steps (the optimizer's iteration count,
-        TensorBoard's step axis). "log" (default): step 0, then 10, 20, 50, 100, 200, 500, ...
+      freq: "epoch" or an int N (epochs, like `histogram_freq`): the per-epoch points are the
+        ends of every N-th epoch.
+      schedule: when to visualize, in global training steps (TensorBoard's step axis: the
+        optimizer's count when fit begins, plus the batches run since). "log" (default): step 0, then 10, 20, 50, 100, 200, 500, ...
         while those come before the end of epoch `freq`, then every `freq` epochs: dense early,
         where features form. "epoch": step 0, then every `freq` epochs. A list of global steps:
         exactly those. Step 0 (the global step when `fit` starts) and the end of training are
@@ -170,15 +171,17 @@ class FeatVizCallback(keras.callbacks.Callback):
 
     def _reset_progress(self) -> None:
         self._before_training = False
-        self._global_step = 0  # optimizer steps run, counted from the optimizer's own count
+        self._ended = False  # on_train_end ran: later hooks (a hand-driven loop) write nothing
+        self._global_step = 0  # the optimizer's count when fit began, plus the batches run since
         self._epoch_start_step = 0
+        self._epoch_start_iterations = 0  # the optimizer's count when the epoch began
         self._epoch = 0  # the epoch in progress (0-based, as Keras passes it)
         self._batches = 0  # batches run in the epoch in progress
         self._at_epoch_end = False
         self._due_at_epoch_end = False  # a scheduled step that is the epoch's last: written after validation
         self._observed_epoch_length = None  # batches of the last whole epoch, when Keras does not say
         self._last_step = None  # global step last visualized
-        self._written_before: dict = {}  # (layer, method) -> steps the log_dir held at the start
+        self._written_before: set = set()  # (layer, method) with a record at this fit's start step
         self._started_at = None
         self._spent = 0.0  # this callback's own time in this fit
 
@@ -202,9 +205,6 @@ class FeatVizCallback(keras.callbacks.Callback):
                             "maximizes it is flat (black or white by the sign of each filter's sum); the "
                             "nonlinearity after it shows patterns", plan.name)
         self._reset_progress()
-        self._global_step = self._epoch_start_step = self._optimizer_step(0)
-        if self._global_step > 0 and self._chief:  # resumed: what did the earlier fit write?
-            self._written_before = self._steps_in_log_dir()
         if self.verbose and self._chief:
             print(f"featviz: {spec.describe_range()}", flush=True)
         self._before_training = True
@@ -215,6 +215,10 @@ class FeatVizCallback(keras.callbacks.Callback):
         if self._plans is None:
             self._report(("order",), "on_train_begin was not called first; nothing is visualized")
             return False
+        if self._ended:
+            self._report(("ended",), "a hook was called after on_train_end; nothing is visualized until "
+                         "on_train_begin")
+            return False
         return True
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -222,21 +226,30 @@ class FeatVizCallback(keras.callbacks.Callback):
             return
         self._print_pending()
         self._epoch, self._batches, self._at_epoch_end = epoch, 0, False
-        self._global_step = self._epoch_start_step = self._optimizer_step(self._global_step)
+        self._epoch_start_iterations = self._optimizer_step()
         if self._before_training:
+            # The optimizer's count once, when the first epoch begins (BackupAndRestore has
+            # restored it by then, in its on_train_begin), then the batches run: gradient
+            # accumulation, a skipped mixed-precision step or a train_step with optimizers of
+            # its own (GANs) do not stop this clock.
+            self._global_step = self._epoch_start_iterations
+            if self._chief:
+                self._continue_the_log()
             self._before_training = False
             if self.verbose and self._chief:
                 per_epoch, epochs = self._steps_per_epoch(), (self.params or {}).get("epochs")
                 last = self._global_step + per_epoch * (epochs - epoch) if per_epoch and epochs else None
                 print(f"featviz: schedule: {self.schedule.describe(per_epoch, self._global_step, last)}", flush=True)
             self._visualize("start")
+        self._epoch_start_step = self._global_step
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._plans is None:
+        if self._plans is None or self._ended:
             return
+        self._before_training = False  # a loop that never called on_epoch_begin: the start is past
         # Keras passes the index of the last batch run (several per call with steps_per_execution).
         previous = self._global_step
-        self._batches = int(batch) + 1
+        self._batches = int(batch) + 1 if isinstance(batch, (int, np.integer)) and batch >= 0 else self._batches + 1
         self._global_step = self._epoch_start_step + self._batches
         per_epoch = self._steps_per_epoch()
         if self.schedule.due_in_epoch(previous, self._global_step, per_epoch, self._epoch):
@@ -248,10 +261,17 @@ class FeatVizCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not self._started():
             return
-        self._global_step = self._optimizer_step(self._global_step)
+        if self._batches == 0:  # a custom loop that calls no batch hooks: the optimizer counted
+            self._batches = max(0, self._optimizer_step() - self._epoch_start_iterations)
+            self._global_step = self._epoch_start_step + self._batches
         per_epoch = self._steps_per_epoch()
-        # Keras also ends an epoch that `stop_training` cut short: that one is not complete.
-        self._at_epoch_end = per_epoch is None or self._batches >= per_epoch
+        # Keras also ends an epoch that `stop_training` cut short: that one is not complete. Of
+        # unknown length, an epoch that ends with training stopped may be either: its length is
+        # not learnt, and its end says batches, not a fraction.
+        if per_epoch is None:
+            self._at_epoch_end = not getattr(self.model, "stop_training", False)
+        else:
+            self._at_epoch_end = self._batches >= per_epoch
         if not (self.params or {}).get("steps") and self._at_epoch_end:
             self._observed_epoch_length = self._batches or None
         completed = epoch + 1
@@ -265,8 +285,9 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._visualize_if_affordable("epoch_end")
 
     def on_train_end(self, logs=None):
-        if self._plans is None:
+        if self._plans is None or self._ended:
             return
+        self._ended = True
         if not self._before_training and self._last_step != self._global_step:
             self._visualize("end")
             if self._global_step in self.skipped_steps:
@@ -284,13 +305,13 @@ class FeatVizCallback(keras.callbacks.Callback):
                   "during this fit (see the warning above)", flush=True)
 
     # -- where training is -----------------------------------------------------------------
-    def _optimizer_step(self, fallback: int) -> int:
-        """The optimizer's iteration count: the global step, which survives BackupAndRestore
-        and resumed fits (our own count when there is no optimizer, e.g. custom loops)."""
+    def _optimizer_step(self) -> int:
+        """The optimizer's iteration count, restored by BackupAndRestore and kept by a model
+        that trains on (0 without an optimizer, e.g. a custom loop)."""
         try:
-            return int(self.model.optimizer.iterations.numpy())
+            return max(0, int(self.model.optimizer.iterations.numpy()))
         except Exception:
-            return fallback
+            return 0
 
     def _steps_per_epoch(self) -> Optional[int]:
         """Batches per epoch: Keras's count, else the last whole epoch's (datasets of unknown
@@ -308,12 +329,25 @@ class FeatVizCallback(keras.callbacks.Callback):
         return metadata.make_position(self._global_step, epoch=epoch, epochs_completed=completed, batch=batch,
                                       steps_per_epoch=per_epoch, moment=moment)
 
-    def _steps_in_log_dir(self) -> dict:
+    def _continue_the_log(self) -> None:
+        """Fits into a log_dir that holds records already. A resumed fit (the optimizer's count
+        restored) starts where the earlier one wrote its last epoch: that step is not written
+        again; records after it (an epoch redone after BackupAndRestore) are rewritten, as
+        TensorBoard expects of a restart. A fit whose optimizer starts at 0 (a recompiled model
+        with initial_epoch, another run in the same directory) would write over the earlier
+        records: its steps continue after them instead."""
         try:
-            return read_steps(self.log_dir)
+            earlier = steps_since(self.log_dir, self._global_step)
         except Exception as error:  # unreadable: write everything, as a fresh run would
             self._report(("read",), f"could not read the earlier records in {self.log_dir}: {error}")
-            return {}
+            return
+        last = max((step for steps in earlier.values() for step in steps), default=None)
+        if self._global_step == 0 and last:
+            log.warning("tb_featviz: the optimizer's step count starts at 0 but %s already holds records up to "
+                        "step %d (a recompiled model, or another run in this log_dir): this fit's steps continue "
+                        "from %d, so that no earlier record is overwritten", self.log_dir, last, last)
+            self._global_step = last
+        self._written_before = {key for key, steps in earlier.items() if self._global_step in steps}
 
     # -- work ------------------------------------------------------------------------------
     def _visualize_if_affordable(self, moment: str) -> None:
@@ -333,9 +367,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         if not self._chief:
             return
         started = time.perf_counter()
-        # The optimizer's own count, read once per record: Keras counts a first epoch over a
-        # dataset of unknown length one step longer than the batches it ran.
-        step = self._global_step = self._optimizer_step(self._global_step)
+        step = self._global_step
         position = self._position(moment)
         written = lost = already = 0
         writer = self._get_writer()
@@ -350,7 +382,7 @@ class FeatVizCallback(keras.callbacks.Callback):
             lost += vanished
         for plan in self._plans:
             for method in plan.methods:
-                if moment == "start" and step in self._written_before.get((plan.name, method), ()):
+                if moment == "start" and (plan.name, method) in self._written_before:
                     already += 1  # a resumed fit: the earlier one wrote this step when it stopped
                     continue
                 began = time.perf_counter()
@@ -427,7 +459,7 @@ def _renamed(old_value, old_name: str, value, name: str, default=None):
     """The value of a renamed argument, taken from its old name with a deprecation warning."""
     if old_value is None:
         return value
-    if value is not None and value != default:
+    if value is not None and not (isinstance(value, str) and value == default):
         raise ConfigurationError(f"give {name} only ({old_name} is its deprecated name), not both")
     warnings.warn(f"FeatVizCallback({old_name}=...) is deprecated: use {name}=... (Keras's name)",
                   DeprecationWarning, stacklevel=3)

@@ -262,8 +262,10 @@ def read_position(header: Mapping[str, Any], step: int) -> dict:
         return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63 else None
 
     epoch = raw.get("epoch")
-    epoch = float(epoch) if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) \
-        and math.isfinite(epoch) and 0 <= epoch < 2**53 else None
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not 0 <= epoch < 2**53:
+        epoch = None  # NaN fails the comparison too; a 400-digit int never reaches float()
+    else:
+        epoch = float(epoch)
     moment = raw.get("moment") if raw.get("moment") in MOMENTS else None
     return {"epoch": epoch, "epochs_completed": count("epochs_completed"), "batch": count("batch"),
             "steps_per_epoch": count("steps_per_epoch") or None, "moment": moment}

@@ -35,23 +35,35 @@ def read_records(logdir: str) -> dict:
     return records
 
 
-def read_steps(logdir: str) -> dict:
-    """{(layer, method): {steps}} of the featviz records already in a run's directory: what a
-    resumed fit need not write again. Reads no image."""
+def steps_since(logdir: str, since: int) -> dict:
+    """{(layer, method): {steps >= since}} of the featviz records already in a run's directory:
+    what a resumed fit need not write again. Newest file first, stopping at a file that reaches
+    back before `since` (older files hold older steps), so a long log is not read again in full
+    at every resumed fit. A file that cannot be read (a folder, a pipe, junk) is passed over."""
+    import stat
+
     import tensorflow as tf
     from tensorboard.compat.proto import event_pb2
 
-    steps: dict = {}
-    for path in sorted(tf.io.gfile.glob(os.path.join(logdir, "events.out.tfevents.*"))):
-        for event in _events(tf, event_pb2, path):
-            for value in event.summary.value:
-                if value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME:
-                    try:
-                        info = metadata.parse_plugin_content(value.metadata.plugin_data.content)
-                    except metadata.FormatError:
+    found: dict = {}
+    for path in sorted(tf.io.gfile.glob(os.path.join(logdir, "events.out.tfevents.*")), reverse=True):
+        try:
+            if "://" not in path and not stat.S_ISREG(os.stat(path).st_mode):
+                continue  # a pipe would block the read, a folder fail it
+            earliest = None
+            for event in _events(tf, event_pb2, path):
+                for value in event.summary.value:
+                    if value.metadata.plugin_data.plugin_name != metadata.PLUGIN_NAME:
                         continue
-                    steps.setdefault((info["layer"], info["method"]), set()).add(event.step)
-    return steps
+                    earliest = event.step if earliest is None else min(earliest, event.step)
+                    if event.step >= since:
+                        info = metadata.parse_plugin_content(value.metadata.plugin_data.content)
+                        found.setdefault((info["layer"], info["method"]), set()).add(event.step)
+        except Exception:  # noqa: BLE001 - an unreadable file holds nothing we can rely on
+            continue
+        if earliest is not None and earliest < since:
+            break
+    return found
 
 
 def _events(tf, event_pb2, path: str):

@@ -3,8 +3,8 @@
 Zeiler & Fergus show epochs 1, 2, 5, 10, 20, 30, 40, 64: features change fastest at the start.
 The "log" schedule does the same in optimizer steps: step 0, then 1-2-5 points per decade
 (10, 20, 50, 100, 200, 500, ...) while they are denser than the per-epoch points, then every
-`freq` epochs. Steps are global (the optimizer's iteration count), so a resumed run continues
-the schedule where it stopped instead of starting it again.
+`freq` epochs. Steps are global (the optimizer's count when fit begins, plus the batches run
+since), so a resumed run continues the schedule where it stopped instead of starting it again.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ LOG = "log"
 EPOCH = "epoch"
 _FIRST_LOG_STEP = 10
 _MAX_EXPLICIT_STEPS = 100_000
+_MAX_FREQ = 1_000_000  # epochs
 
 FreqSpec = Union[int, str]
 ScheduleSpec = Union[str, Sequence[int], None]
@@ -58,7 +59,7 @@ class Schedule:
     @classmethod
     def checked(cls, freq: FreqSpec = EPOCH, schedule: ScheduleSpec = LOG) -> "Schedule":
         """From the callback's `freq` and `schedule` arguments; raises ConfigurationError."""
-        if isinstance(freq, str):
+        if isinstance(freq, str):  # numpy's str_ too
             if freq != EPOCH:
                 raise ConfigurationError(f"freq counts epochs (like histogram_freq): 'epoch' or an int >= 1, got "
                                          f"{freq!r}; for points inside epochs use schedule='log' or a list of steps")
@@ -66,6 +67,8 @@ class Schedule:
         else:
             try:
                 freq = checks.integer(freq, "freq", 1)
+                if freq > _MAX_FREQ:
+                    raise ConfigurationError("too large")
             except ConfigurationError:
                 raise ConfigurationError(f"freq counts epochs (like histogram_freq): 'epoch' or an int >= 1, got "
                                          f"{freq!r}; for points inside epochs use schedule='log' or a list of steps"
@@ -133,14 +136,15 @@ class Schedule:
         below = self.freq * steps_per_epoch
         points = [str(p) for p in log_steps(below) if p > first]
         if points:
-            return f"{start}, steps {', '.join(points)} (the log points below step {below}: {window}), then {every}"
+            shown = ", ".join(points[:9]) + (", ..." if len(points) > 9 else "")
+            return f"{start}, steps {shown} (the log points below step {below}: {window}), then {every}"
         if first > 0 and any(True for _ in log_steps(below)):
             return f"{start}, then {every} (the log points, below step {below}, are behind this fit)"
         return f"{start}, then {every} ({window}: {below} steps, too few for the log points 10, 20, 50, ...)"
 
 
 def _explicit_steps(schedule) -> tuple:
-    if isinstance(schedule, (bytes, dict)) or not hasattr(schedule, "__iter__"):
+    if isinstance(schedule, (bytes, bytearray, memoryview, dict)) or not hasattr(schedule, "__iter__"):
         raise ConfigurationError(f"schedule must be 'log', 'epoch' or a list of global steps, got {schedule!r}")
     if isinstance(schedule, np.ndarray) and schedule.ndim != 1:
         raise ConfigurationError(f"schedule must be a flat list of global steps, got an array of shape {schedule.shape}")

@@ -2,8 +2,9 @@
 
     python -m tests.killed_fit LOGDIR
 
-After the first record of step 3 is handed to the writer it prints "INSIDE 3" and sleeps, so
-the parent can kill it mid-visualization (some records of step 3 written, others not).
+After the first record of epoch 3 (step 6: 2 steps an epoch) is handed to the writer it prints
+"INSIDE 3" and sleeps, so the parent can kill it mid-visualization (some records of that step
+written, others not).
 """
 
 import os
@@ -22,12 +23,12 @@ class Announcing(FeatVizCallback):
     step = None
     made = 0
 
-    def _visualize(self, step, label=""):
-        self.step = step
-        return super()._visualize(step, label)
+    def _visualize(self, moment):
+        self.step = self._global_step
+        return super()._visualize(moment)
 
     def _record(self, plan, method):
-        if self.step == 3:
+        if self.step == 6:
             self.made += 1
             if self.made == 2:  # the first record of step 3 is written, the others are not
                 print("INSIDE 3", flush=True)

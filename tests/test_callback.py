@@ -216,8 +216,9 @@ def test_mixed_precision(tmp_path):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     records = read_records(str(tmp_path))
-    assert sorted(records[("conv1", "am")]) == [0, 1]
-    header = records[("logits", "am")][1][0]
+    # 3 batches, though the loss-scaling optimizer skips the first steps (its count stays behind).
+    assert sorted(records[("conv1", "am")]) == [0, 3]
+    header = records[("logits", "am")][3][0]
     assert all(np.isfinite(v) for v in header["numbers"]["activation"])
 
 

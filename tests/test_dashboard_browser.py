@@ -403,7 +403,8 @@ def test_compare_three_runs_and_a_click_opens_the_clicked_runs_channel(dashboard
     wait_for(lambda: all(len(tiles(driver, run)) == 8 for run in ("baseline", "no_probes", "fast_lr")),
              what="three grids")
     titles = [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".panel-title")]
-    assert titles == ["baseline", "fast_lr", "no_probes"]  # the list's order
+    assert [t.split(" · ")[0] for t in titles] == ["baseline", "fast_lr", "no_probes"]  # the list's order
+    assert all(t.endswith(" · epoch 30 · step 90") for t in titles)  # each panel says where it is
     click(lambda: tiles(driver, "fast_lr")[2], "fast_lr's tile 2")
     wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".evolution-run").text == "run fast_lr",
              what="fast_lr's evolution")
@@ -833,7 +834,7 @@ def test_a_run_whose_epochs_start_again_is_drawn_over_steps_and_read_by_step(das
     assert [d.get_attribute("data-x") for d in chart.find_elements(By.CSS_SELECTOR, ".dot")] == ["0", "3", "6", "9", "12"]
     assert "step" in [t.text for t in chart.find_elements(By.CSS_SELECTOR, "text.tick")]  # the x axis's name
     note = driver.find_element(By.CSS_SELECTOR, ".evolution .note").text
-    assert "drawn over steps: the epochs start again at step 9" in note
+    assert "drawn over steps: the epochs go back or repeat at step 9" in note
     evolution = server.json(f"/data/plugin/featviz/evolution?run={RESTARTED_RUN}&layer=conv1&method=am&channel=1")
     click(lambda: driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")[3], "the second epoch 1")
     wait_for(lambda: epoch_label(driver) == "epoch 1 · step 9 · 4 of 5 recorded", what="step 9")
@@ -843,3 +844,21 @@ def test_a_run_whose_epochs_start_again_is_drawn_over_steps_and_read_by_step(das
     assert float(readout.split("activation ")[1].split(" ")[0]) == pytest.approx(value, rel=0.01, abs=1e-3)
     current = chart.find_elements(By.CSS_SELECTOR, ".dot.current")
     assert [d.get_attribute("data-step") for d in current] == ["9"]
+
+
+def test_compared_runs_are_shown_at_the_same_epoch_whatever_their_steps(dashboard):
+    """first_epoch runs 48 steps an epoch, baseline 3: epoch 1 is step 48 in one, step 3 in the other."""
+    driver = dashboard
+    choose(driver, "run", FIRST_EPOCH_RUN)
+    wait_for(lambda: epoch_label(driver).startswith("epoch 3 · step 144"), what="first_epoch")
+    compare_with(driver, "baseline")
+    slider = driver.find_element(By.ID, "epoch")
+    slider.send_keys(Keys.HOME)
+    for _ in range(3):
+        slider.send_keys(Keys.ARROW_RIGHT)
+    wait_for(lambda: epoch_label(driver).startswith("epoch 1 · step 48 "), what="epoch 1 of first_epoch")
+    wait_for(lambda: [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".panel-title")] ==
+             ["first_epoch · epoch 1 · step 48", "baseline · epoch 1 · step 3"], what="both runs at epoch 1")
+    slider.send_keys(Keys.ARROW_LEFT)  # epoch 0.42: baseline has no record inside its first epoch
+    wait_for(lambda: "no Activation max. record at epoch 0.42 (step 20 of first_epoch)" in
+             driver.find_element(By.CSS_SELECTOR, '.panel[data-run="baseline"]').text, what="the other run's gap")

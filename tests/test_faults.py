@@ -64,8 +64,8 @@ def test_killed_mid_visualization_keeps_every_earlier_epoch_whole(tmp_path, mode
         tb.wait_for_plugin()
         series = tb.wait_until(lambda: steps_of(listing(tb)["killed"]), what="killed run")
         assert len(series) == 6  # conv1 and conv2, three methods each
-        for steps in series.values():
-            assert steps[:3] == [0, 1, 2] and steps in ([0, 1, 2], [0, 1, 2, 3])
+        for steps in series.values():  # 2 steps an epoch: epoch 3 ends at step 6
+            assert steps[:3] == [0, 2, 4] and steps in ([0, 2, 4], [0, 2, 4, 6])
         assert_everything_listed_is_whole(tb, "killed")
 
 
@@ -103,16 +103,18 @@ def test_resume_with_backup_and_restore_and_initial_epoch_continues_numbering(tm
     fit(model, [FeatVizCallback(str(continued), ["conv1"], am=FAST, verbose=False)], epochs=3)
     fit(model, [FeatVizCallback(str(continued), ["conv1"], am=FAST, verbose=False)], epochs=5, initial_epoch=3)
 
-    for run in (restore, continued):
-        assert sorted(read_records(str(run))[("conv1", "am")]) == [0, 1, 2, 3, 4, 5]
+    for run in (restore, continued):  # 2 steps an epoch: epochs 0..5 at steps 0..10, each once
+        series = read_records(str(run))[("conv1", "am")]
+        assert sorted(series) == [0, 2, 4, 6, 8, 10]
+        assert [series[step][0]["position"]["epoch"] for step in sorted(series)] == [0, 1, 2, 3, 4, 5]
     for mode in ("true", "false"):
         with TensorBoardServer(tmp_path / "logs", f"--load_fast={mode}") as tb:
             tb.wait_for_plugin()
             def both():
                 runs = listing(tb)
                 return len(runs) == 2 and all(
-                    s == [0, 1, 2, 3, 4, 5] for run in runs.values() for s in steps_of(run).values())
-            tb.wait_until(both, what="both runs with steps 0..5, each once")
+                    s == [0, 2, 4, 6, 8, 10] for run in runs.values() for s in steps_of(run).values())
+            tb.wait_until(both, what="both runs with steps 0..10, each once")
 
 
 def test_unwritable_logdir_warns_once_and_training_finishes(tmp_path, caplog):
@@ -155,11 +157,11 @@ def test_damaged_event_files_show_what_is_readable(damaged_logdir, mode):
         tb.wait_for_plugin()
         runs = tb.wait_until(lambda: len(listing(tb)) == 3 and listing(tb), what="three runs")
         intact = steps_of(runs["intact"])[("conv1", "am")]
-        assert intact == [0, 1, 2, 3, 4]
-        assert steps_of(runs["truncated"])[("conv1", "am")] == [0, 1, 2, 3]  # the last one is cut
+        assert intact == [0, 2, 4, 6, 8]
+        assert steps_of(runs["truncated"])[("conv1", "am")] == [0, 2, 4, 6]  # the last one is cut
         flipped = steps_of(runs["flipped"]).get(("conv1", "am"), [])
         assert flipped[:1] == [0] and set(flipped) <= set(intact)  # what precedes the damage
         for run in runs:
             assert_everything_listed_is_whole(tb, run)
     # The TensorFlow-side reader keeps what is complete, too.
-    assert sorted(read_records(str(damaged_logdir / "truncated"))[("conv1", "am")]) == [0, 1, 2, 3]
+    assert sorted(read_records(str(damaged_logdir / "truncated"))[("conv1", "am")]) == [0, 2, 4, 6]

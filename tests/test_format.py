@@ -57,3 +57,7 @@ def test_a_records_position_round_trips_and_junk_reads_as_unknown():
         assert metadata.read_position({"version": 2, "position": junk}, 5) == unknown, junk
     with pytest.raises(metadata.FormatError, match="unknown moment"):
         metadata.make_position(1, moment="later")
+
+
+def test_a_position_with_a_400_digit_epoch_reads_as_unknown():
+    assert metadata.read_position({"version": 2, "position": {"epoch": 10**400}}, 1)["epoch"] is None

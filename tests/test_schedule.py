@@ -150,13 +150,13 @@ def test_a_dataset_of_unknown_length_records_its_first_epoch_without_inventing_a
     model = compiled()
     model.fit(data, epochs=2, verbose=0, callbacks=[weights_only(tmp_path)])
     series = read_records(str(tmp_path))[("conv1", "weights")]
-    # Steps are the optimizer's count: Keras counts one more at the end of such an epoch.
-    assert sorted(series) == [0, 10, 20, 25, 50]
+    # Steps count batches (Keras's optimizer counts one more at the end of such an epoch).
+    assert sorted(series) == [0, 10, 20, 24, 48]
     first = series[10][0]["position"]
     assert first["epoch"] is None and first["epochs_completed"] == 0 and first["batch"] == 10
     assert first["steps_per_epoch"] is None
-    assert series[50][0]["position"]["steps_per_epoch"] == 24  # learnt from the first epoch
-    assert [series[s][0]["position"]["epoch"] for s in (0, 25, 50)] == [0.0, 1.0, 2.0]
+    assert series[48][0]["position"]["steps_per_epoch"] == 24  # learnt from the first epoch
+    assert [series[s][0]["position"]["epoch"] for s in (0, 24, 48)] == [0.0, 1.0, 2.0]
 
 
 def test_max_overhead_also_thins_the_points_inside_an_epoch(tmp_path):
@@ -278,3 +278,70 @@ def test_a_second_fit_from_epoch_0_restarts_keras_epochs_and_the_steps_go_on(tmp
     for _ in range(2):
         model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[weights_only(tmp_path)])
     assert positions(tmp_path) == [(0, 0.0), (3, 1.0), (6, 2.0), (9, 1.0), (12, 2.0)]
+
+
+def test_the_step_clock_counts_batches_where_the_optimizer_does_not(tmp_path):
+    """With gradient accumulation the optimizer's count advances every 4th batch; the schedule
+    must not fire at every batch nor write two records at one step (from the bad-input attack)."""
+    x, y = image_data(80, size=16)
+    keras.utils.set_random_seed(0)
+    model = small_cnn(size=16)
+    model.compile(keras.optimizers.SGD(0.01, gradient_accumulation_steps=4), "sparse_categorical_crossentropy")
+    callback = weights_only(tmp_path)
+    model.fit(x, y, batch_size=1, epochs=1, verbose=0, callbacks=[callback])
+    assert positions(tmp_path) == [(0, 0.0), (10, 0.125), (20, 0.25), (50, 0.625), (80, 1.0)]
+    assert [step for step, _ in callback.timings] == [0, 10, 20, 50, 80]
+
+
+def test_a_resumed_fit_passes_over_unreadable_files_in_the_log_and_never_blocks(tmp_path):
+    import os
+
+    x, y = image_data(48, size=16)
+    model = compiled()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[weights_only(tmp_path)])
+    os.mkfifo(tmp_path / "events.out.tfevents.0.fifo")  # reading a pipe would wait forever
+    os.mkdir(tmp_path / "events.out.tfevents.1.folder")
+    (tmp_path / "events.out.tfevents.2.junk").write_bytes(b"\x00" * 64)
+    model.fit(x, y, batch_size=16, epochs=2, initial_epoch=1, verbose=0, callbacks=[weights_only(tmp_path)])
+    steps = [s for path in _event_files(tmp_path) if os.path.isfile(path) and not path.endswith(("fifo", "junk"))
+             for s in _steps_in(path)]
+    assert sorted(steps) == [0, 3, 6]  # step 3 (the resumed start) found in the readable file
+
+
+def test_hooks_after_the_end_and_odd_batch_arguments_write_nothing_and_raise_nothing(tmp_path):
+    x, y = image_data(48, size=16)
+    model = compiled()
+    callback = weights_only(tmp_path)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[callback])
+    files = _event_files(tmp_path)
+    callback.on_train_batch_end(None)
+    callback.on_epoch_end(5)
+    callback.on_train_end()
+    assert _event_files(tmp_path) == files and positions(tmp_path) == [(0, 0.0), (3, 1.0)]
+
+
+def test_an_epoch_of_unknown_length_cut_short_states_no_length(tmp_path):
+    """stop_training inside the first epoch of a dataset of unknown length: its batches are not
+    that dataset's epoch length, so no record claims it."""
+    x, y = image_data(48, size=16)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: True).batch(2)
+    model = compiled()
+    model.fit(data, epochs=3, verbose=0, callbacks=[weights_only(tmp_path), _StopAt(15)])
+    series = read_records(str(tmp_path))[("conv1", "weights")]
+    assert sorted(series) == [0, 10, 15]
+    end = series[15][0]["position"]
+    assert end["epoch"] is None and end["steps_per_epoch"] is None and (end["epochs_completed"], end["batch"]) == (0, 15)
+
+
+def test_a_recompiled_model_resumed_with_initial_epoch_continues_after_the_logs_steps(tmp_path, caplog):
+    """compile() again makes a fresh optimizer (count 0): steps 0, 3, 6 would be written over."""
+    import logging
+
+    x, y = image_data(48, size=16)
+    model = compiled()
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[weights_only(tmp_path)])
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    with caplog.at_level(logging.WARNING, logger="tb_featviz"):
+        model.fit(x, y, batch_size=16, epochs=4, initial_epoch=2, verbose=0, callbacks=[weights_only(tmp_path)])
+    assert positions(tmp_path) == [(0, 0.0), (3, 1.0), (6, 2.0), (9, 3.0), (12, 4.0)]
+    assert any("starts at 0 but" in r.getMessage() and "continue from 6" in r.getMessage() for r in caplog.records)

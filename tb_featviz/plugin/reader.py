@@ -34,6 +34,7 @@ _SCALARS_PLUGIN = "scalars"
 # How long a /runs answer stands while TensorBoard's run list is unchanged (seconds).
 _LISTING_TTL = 10.0
 _LISTING_CACHE_ENTRIES = 16
+_UNREADABLE = {"unreadable": True}  # a cached position of a record whose header cannot be read
 # tensorboard-data-server (--load_fast) hands out blob keys it cannot parse back when a run or
 # tag name holds characters that JSON escapes (quotes, backslashes).
 _DATA_SERVER_HINT = (
@@ -150,14 +151,17 @@ class RecordReader:
         record states (`epoch_from` says so). What stays unknown is None: the page places such
         a step by its number only.
         """
-        first: dict = {}
+        holders: dict = {}
         for series, records in series_records:
             for record in records:
-                first.setdefault(record.step, (series, record))
+                holders.setdefault(record.step, []).append((series, record))
         points = []
-        for step in sorted(first):
-            series, record = first[step]
-            points.append({"step": step, **self._position(ctx, record, series)})
+        for step in sorted(holders):
+            # The first readable record of the step says where it is (one broken record does
+            # not take the epoch off the whole run's axis).
+            position = next((p for p in (self._position(ctx, record, series) for series, record in holders[step])
+                             if p is not None), None)
+            points.append({"step": step, **(position or metadata.read_position({}, step))})
         length = None
         for point in reversed(points):  # fill from the nearest later record stating a length
             length = point["steps_per_epoch"] or length
@@ -458,8 +462,9 @@ class RecordReader:
                         self._records.popitem(last=False)
         return [(s, found[(experiment_id, s.run, s.tag)]) for s in series_list]
 
-    def _position(self, ctx, record, series: Series) -> dict:
-        """A record's `metadata.read_position`, remembered apart from its (larger) header. Read
+    def _position(self, ctx, record, series: Series) -> dict | None:
+        """A record's `metadata.read_position` (None if unreadable), remembered apart from its
+        (larger) header. Read
         from the header's own version: TensorBoard keeps the plugin content of a series' first
         record, so a version 1 log continued by a newer tb-featviz has both in one series."""
         key = (record.keys[metadata.HEADER_INDEX] if record.keys else None, record.wall_time, record.step)
@@ -471,12 +476,12 @@ class RecordReader:
             try:
                 position = metadata.read_position(self._header(ctx, record, series), record.step)
             except errors.NotFoundError:  # unreadable: the grid of this step says why
-                position = metadata.read_position({}, record.step)
+                position = _UNREADABLE
             with self._lock:
                 self._positions[key] = position
                 while len(self._positions) > _POSITION_CACHE_ENTRIES:
                     self._positions.popitem(last=False)
-        return dict(position)
+        return None if position is _UNREADABLE else dict(position)
 
     def _header(self, ctx, record, series: Series) -> dict:
         """The decoded header of a record, checked against its series and its element count.
