@@ -26,6 +26,13 @@ class UserError(Exception):
     """A problem the user can fix; printed as one line."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line too, pointing at --help instead of a usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"tb-featviz: error: {message} (see: {self.prog} --help)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -46,8 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tb-featviz", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command")
+    from tb_featviz import __version__
+
+    parser = _Parser(prog="tb-featviz", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"tb-featviz {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     layers = commands.add_parser("layers", help="list layers, output shapes and applicable methods")
     layers.add_argument("model", help="a saved Keras model (.keras or .h5)")
@@ -163,18 +173,24 @@ def _render(args) -> int:
                             "diversity/interpolate) with --out")
         layer = args.layer or _default_layer(method, model, settings)
         runner = prepare_method(model, layer, channels, args.method, settings)
+        writer = _open_writer(args.logdir) if args.logdir else None  # every check passed: now the target
+        print(f"tb-featviz: {settings.input_spec(model).describe_range()}", file=sys.stderr)
         if probes is not None:
             print(f"{args.method} of {layer} over {len(probes)} probe images...", file=sys.stderr)
         result = runner(_progress_bar(f"{metadata.FORMATS[args.method].label} of {layer}"))
     except ConfigurationError as error:
         raise UserError(str(error)) from None
+    import tensorflow as tf
+
     try:
         if args.out:
             _write_grid(args.out, method, result, args.contrast)
         else:
-            _write_records(args.logdir, layer, method, result)
+            _write_records(writer, layer, method, result)
     except OSError as error:
         raise UserError(f"cannot write {args.out or args.logdir}: {error.strerror or error}") from None
+    except tf.errors.OpError as error:  # TensorFlow's file system errors are not OSErrors
+        raise UserError(f"cannot write {args.logdir}: {_tf_message(error)}") from None
     if args.out:
         count, copies = len(method.items(result)), getattr(result, "copies", 1)
         item = metadata.FORMATS[args.method].item
@@ -272,6 +288,9 @@ def _load_model(path: str):
         raise UserError(f"no such file: {path}")
     if os.path.isdir(path) or not path.endswith((".keras", ".h5", ".hdf5")):
         raise UserError(f"{path} is not a saved Keras model file (.keras or .h5)")
+    problem = _not_a_model_file(path)
+    if problem:
+        raise UserError(f"could not load {path}: {problem}")
     import keras
 
     try:
@@ -281,11 +300,44 @@ def _load_model(path: str):
         raise UserError(f"could not load {path}: {first_line[:300]}") from None
 
 
+def _not_a_model_file(path: str) -> str | None:
+    """Why `path` cannot be a saved model, from its bytes (Keras says "File not found" for a
+    file that is there but damaged), or None."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as error:
+        return f"cannot read it ({error.strerror or error})"
+    if path.endswith(".keras"):
+        if not zipfile.is_zipfile(path):
+            return ("it is not a .keras archive (a zip file): cut short, or not saved by model.save" if head[:2] == b"PK"
+                    else "it is not a .keras archive (a zip file): not saved by model.save(..., '.keras')")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+                broken = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            return f"the .keras archive is damaged ({error})"
+        if broken is not None:
+            return f"the .keras archive is damaged: {broken} fails its checksum"
+        if "config.json" not in names:
+            return "the zip file holds no config.json: it is not a saved Keras model"
+    elif head != b"\x89HDF\r\n\x1a\n":
+        return "it is not an HDF5 file (.h5 models start with the HDF5 signature)"
+    return None
+
+
 def _parse_channels(text: str):
-    """"all", "0-31", "0,4,9" or "0-7,12" -> "all" or a sorted list of ints."""
+    """"all", "0-31", "0,4,9" or "0-7,12" -> "all", a range (one part: checked against the layer
+    before anything is expanded, however long) or a sorted list of ints."""
     text = text.strip().lower()
     if text == "all":
         return "all"
+    single = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
+    if single and int(single.group(1)) <= int(single.group(2)):
+        return range(int(single.group(1)), int(single.group(2)) + 1)
     channels = set()
     for part in text.split(","):
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
@@ -314,7 +366,8 @@ def _load_labels(path: str):
     except Exception as error:
         raise UserError(f"could not read {path} as a .npy array: {str(error)[:200]}") from None
     if not isinstance(labels, np.ndarray):
-        raise UserError(f"{path} is not a .npy array (an .npz archive?); save the labels with numpy.save")
+        labels.close()
+        raise UserError(f"{path} is a zip archive, not a .npy array; save the labels with numpy.save")
     return labels
 
 
@@ -355,6 +408,9 @@ def _load_probes(path: str, model, input_range):
         array = np.load(path, allow_pickle=False)
     except Exception as error:
         raise UserError(f"could not read {path} as a .npy array: {error}") from None
+    if not isinstance(array, np.ndarray):  # np.load opens any zip (.npz, .keras) as an archive
+        array.close()
+        raise UserError(f"{path} is a zip archive, not a .npy array; save the probe images with numpy.save")
     if array.ndim not in (3, 4) or array.shape[0] < 1:
         raise UserError(f"{path}: expected images of shape (n, height, width[, channels]), got {array.shape}")
     if array.dtype.kind in "iu" and input_range is None:
@@ -392,8 +448,8 @@ def _images_from_folder(folder: str, model, input_range):
             image = tf.io.decode_image(tf.io.read_file(os.path.join(folder, name)), expand_animations=False)
         except Exception:
             raise UserError(f"could not decode {os.path.join(folder, name)}") from None
-        if image.shape[-1] == 4:
-            image = image[..., :3]
+        if image.shape[-1] in (2, 4):  # gray or RGB with alpha: the alpha goes
+            image = image[..., :-1]
         if channels == 1 and image.shape[-1] == 3:
             image = tf.image.rgb_to_grayscale(image)
         elif channels == 3 and image.shape[-1] == 1:
@@ -437,28 +493,50 @@ def _write_grid(path: str, method, result, contrast: str = "absolute") -> None:
         f.write(imaging.encode_png(grid))
 
 
-def _write_records(logdir: str, layer: str, method, result) -> None:
+def _open_writer(logdir: str):
+    """TensorFlow's summary writer for `logdir`, opened before any work: a file system it cannot
+    write (an unknown scheme, a bucket out of reach) is a one-line error, not a lost render."""
     import tensorflow as tf
 
-    writer = tf.summary.create_file_writer(logdir)
+    try:
+        return tf.summary.create_file_writer(logdir)
+    except tf.errors.OpError as error:  # TensorFlow's file system errors are not OSErrors
+        raise UserError(f"cannot write to {logdir}: {_tf_message(error)}") from None
+
+
+def _write_records(writer, layer: str, method, result) -> None:
     with writer.as_default():
         method.record(layer, result).write(step=0)
     writer.close()
 
 
-def _progress_bar(title: str):
-    """A progress callback drawing a Keras progress bar on stderr once rendering starts."""
-    state = {}
+def _progress_bar(title: str, stream=None):
+    """A progress callback on stderr, never stdout (which may be a pipe or a file of results):
+    one line redrawn in place on a terminal, a line per quarter otherwise; no colours."""
+    stream = stream or sys.stderr
+    state = {"shown": -1}
 
     def update(done: int, total: int) -> None:
-        import keras
-
-        if "bar" not in state:
-            print(title, file=sys.stderr)
-            state["bar"] = keras.utils.Progbar(total, unit_name="step")
-        state["bar"].update(done)
+        total = max(1, total)
+        if stream.isatty():
+            end = "\n" if done >= total else ""
+            stream.write(f"\r{title}: {done}/{total} steps{end}")
+        else:
+            quarter = 4 * done // total
+            if quarter <= state["shown"]:
+                return
+            state["shown"] = quarter
+            stream.write(f"{title}: {done}/{total} steps\n")
+        stream.flush()
 
     return update
+
+
+def _tf_message(error) -> str:
+    """TensorFlow's error message without its op and function-node wrapping, one line."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(getattr(error, "message", error)))
+    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text.strip().splitlines()[0] if text.strip() else "")
+    return text[:300] or type(error).__name__
 
 
 def _output_shape(layer) -> str:

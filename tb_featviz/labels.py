@@ -1,6 +1,7 @@
 """Labelled picture grids (channel index and activation under each tile) without an imaging library.
 
-A 3x5 bitmap font covers what labels need: digits, a few letters and signs. Used by the CLI's
+A 5x7 bitmap font covers what labels need: every printable ASCII character (lower case drawn
+as capitals), legible at 1x. Used by the CLI's
 `render --out grid.png` and the demo's pictures, where no TensorBoard is there to label tiles.
 """
 
@@ -11,28 +12,34 @@ from typing import Sequence
 
 import numpy as np
 
+# A 5x7 font (the classic LCD character set's shapes): every printable ASCII character but the
+# lower case, which is drawn in capitals. Each glyph is 7 rows, top first, each row two hex
+# digits whose 5 low bits are its pixels, left first.
 _GLYPHS = {
-    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111",
-    "3": "111001111001111", "4": "101101111001001", "5": "111100111001111",
-    "6": "111100111101111", "7": "111001001010010", "8": "111101111101111",
-    "9": "111101111001111", ".": "000000000000010", "-": "000000111000000",
-    "+": "000010111010000", "#": "010111010111010", ":": "000010000010000",
-    " ": "000000000000000", "A": "010101111101101", "C": "111100100100111",
-    "D": "110101101101110", "E": "111100111100111", "F": "111100111100100",
-    "H": "101101111101101", "I": "111010010010111", "L": "100100100100111",
-    "N": "111101101101101", "O": "111101101101111", "P": "111101111100100",
-    "T": "111010010010010", "?": "111001011000010", "S": "111100111001111",
-    "R": "110101110101101", "W": "101101101111101", "U": "101101101101111",
-    "G": "111100101101111", "M": "101111111101101", "B": "110101110101110",
-    "K": "101101110101101", "V": "101101101101010", "X": "101101010101101",
-    "Y": "101101010010010", "Z": "111001010100111", "J": "001001001101111",
-    "Q": "111101101111001", "/": "001001010100100", "(": "010100100100010",
-    ")": "010001001001010", ",": "000000000010100", "=": "000111000111000",
+    " ": "00000000000000", "!": "04040404000004", '"': "0A0A0A00000000", "#": "0A0A1F0A1F0A0A",
+    "$": "040F140E051E04", "%": "18190204081303", "&": "0C121408151209", "'": "04040800000000",
+    "(": "02040808080402", ")": "08040202020408", "*": "0004150E150400", "+": "0004041F040400",
+    ",": "000000000C0408", "-": "0000001F000000", ".": "00000000000C0C", "/": "00010204081000",
+    "0": "0E11131519110E", "1": "040C040404040E", "2": "0E11010204081F", "3": "1F02040201110E",
+    "4": "02060A121F0202", "5": "1F101E0101110E", "6": "0608101E11110E", "7": "1F010204080808",
+    "8": "0E11110E11110E", "9": "0E11110F01020C", ":": "000C0C000C0C00", ";": "000C0C000C0408",
+    "<": "02040810080402", "=": "00001F001F0000", ">": "08040201020408", "?": "0E110102040004",
+    "@": "0E11010D15150E", "A": "0E1111111F1111", "B": "1E11111E11111E", "C": "0E11101010110E",
+    "D": "1C12111111121C", "E": "1F10101E10101F", "F": "1F10101E101010", "G": "0E11101711110F",
+    "H": "1111111F111111", "I": "0E04040404040E", "J": "0702020202120C", "K": "11121418141211",
+    "L": "1010101010101F", "M": "111B1515111111", "N": "11111915131111", "O": "0E11111111110E",
+    "P": "1E11111E101010", "Q": "0E11111115120D", "R": "1E11111E141211", "S": "0F10100E01011E",
+    "T": "1F040404040404", "U": "1111111111110E", "V": "11111111110A04", "W": "1111111515150A",
+    "X": "11110A040A1111", "Y": "1111110A040404", "Z": "1F01020408101F", "[": "0E08080808080E",
+    "\\": "00100804020100", "]": "0E02020202020E", "^": "040A1100000000", "_": "0000000000001F",
+    "`": "08040200000000", "{": "02040408040402", "|": "04040404040404", "}": "08040402040408",
+    "~": "00000815020000",
 }
-_SCALE = 2
+_GLYPH_ROWS, _GLYPH_COLUMNS = 7, 5
+_SCALE = 1
 FRAME = 170  # the 1 px frame around each tile of a labelled grid
-CHAR_WIDTH = 4 * _SCALE  # 3 columns and 1 of spacing
-CHAR_HEIGHT = 5 * _SCALE
+CHAR_WIDTH = (_GLYPH_COLUMNS + 1) * _SCALE  # 5 columns and 1 of spacing
+CHAR_HEIGHT = _GLYPH_ROWS * _SCALE
 
 
 def text_width(text: str) -> int:
@@ -42,11 +49,16 @@ def text_width(text: str) -> int:
 def draw_text(image: np.ndarray, text: str, top: int, left: int, color=0) -> None:
     """Draws `text` (upper-cased; unknown characters as '?') into a uint8 HxWxC image in place."""
     for i, char in enumerate(text.upper()):
-        bits = np.array([int(b) for b in _GLYPHS.get(char, _GLYPHS["?"])], bool).reshape(5, 3)
+        bits = _bitmap(_GLYPHS.get(char, _GLYPHS["?"]))
         mask = bits.repeat(_SCALE, 0).repeat(_SCALE, 1)
         y, x = top, left + i * CHAR_WIDTH
         region = image[y : y + mask.shape[0], x : x + mask.shape[1]]
         region[mask[: region.shape[0], : region.shape[1]]] = color
+
+
+def _bitmap(glyph: str) -> np.ndarray:
+    rows = [int(glyph[i : i + 2], 16) for i in range(0, 2 * _GLYPH_ROWS, 2)]
+    return np.array([[(row >> (_GLYPH_COLUMNS - 1 - c)) & 1 for c in range(_GLYPH_COLUMNS)] for row in rows], bool)
 
 
 def format_value(value) -> str:

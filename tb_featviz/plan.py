@@ -126,6 +126,14 @@ def _kept(spec: ChannelSpec, layer: str):
     return values
 
 
+def _describe_range(spec: range) -> str:
+    """range(0, 100) as users write it: 0-99 (or 0-98 step 2)."""
+    if not len(spec):
+        return "(none)"
+    text = f"{spec[0]}-{spec[-1]}"
+    return text if spec.step == 1 else f"{text} step {spec.step}"
+
+
 def resolve_channels(spec: ChannelSpec, num_channels: int, layer: str) -> list:
     """Channel indices from "all", an int, a range or an iterable of ints; checked against the layer."""
     if isinstance(spec, tuple) and len(spec) == 2 and spec[0] == "first":
@@ -145,7 +153,7 @@ def resolve_channels(spec: ChannelSpec, num_channels: int, layer: str) -> list:
     elif isinstance(spec, range):
         if len(spec) and not (0 <= min(spec[0], spec[-1]) and max(spec[0], spec[-1]) < num_channels):
             raise ConfigurationError(
-                f"channels {spec} out of range for layer {layer!r}, which has {num_channels} channels "
+                f"channels {_describe_range(spec)} out of range for layer {layer!r}, which has {num_channels} channels "
                 f"(valid: 0..{num_channels - 1})"
             )
         values = list(spec)

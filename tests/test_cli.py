@@ -38,7 +38,10 @@ def saved(tmp_path_factory):
 
 
 def run(capsys, *args):
-    code = cli.main([str(a) for a in args])
+    try:
+        code = cli.main([str(a) for a in args])
+    except SystemExit as stop:  # argparse's own errors, --help and --version
+        code = stop.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -205,12 +208,36 @@ BAD = [
     (["render", "{model}", "--layer", "conv1", "--out", "{root}/probes.npy/x.png"], "cannot write"),
     (["render", "{model}", "--layer", "conv1", "--out", "{root}/x.jpg"], "name it *.png"),
     (["render", "{model}", "--layer", "conv1", "--input-range", "1", "--out", "{root}/x.png"], "LOW,HIGH"),
+    # From issue 15: hostile inputs that once ended in a traceback, a wrong message or all memory.
+    (["render", "{model}", "--layer", "conv1", "--channels", "0-99999999999", "--out", "{root}/x.png"],
+     "channels 0-99999999999 out of range for layer 'conv1', which has 8 channels (valid: 0..7)"),
+    (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{root}/gray.npy",
+      "--out", "{root}/x.png"], "probe_images have shape (32, 32, 1), the model takes (32, 32, 3)"),
+    (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{model}",
+      "--out", "{root}/x.png"], "is a zip archive, not a .npy array"),
+    (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{root}/probes.npz",
+      "--out", "{root}/x.png"], "is a zip archive, not a .npy array"),
+    (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels",
+      "{root}/probes.npz", "--out", "{root}/x.png"], "is a zip archive, not a .npy array"),
+    (["render", "{model}", "--layer", "conv1", "--method", "weights", "--logdir", "nosuchscheme://logs"],
+     "cannot write to nosuchscheme://logs: File system scheme 'nosuchscheme' not implemented"),
+    (["render", "{model}", "--layer", "conv1", "--input-range", "0,inf", "--out", "{root}/x.png"],
+     "input_range must be finite"),
+    (["layers", "{root}/truncated.keras"], "it is not a .keras archive (a zip file): cut short"),
+    (["layers", "{root}/random.keras"], "it is not a .keras archive (a zip file): not saved by model.save"),
+    (["layers", "{root}/random.h5"], "it is not an HDF5 file"),
+    (["render", "{model}", "--layer", "conv1", "--size", "2.5", "--out", "{root}/x.png"],
+     "argument --size: invalid int value: '2.5' (see: tb-featviz render --help)"),
+    (["render"], "the following arguments are required: model"),
+    (["render", "{model}", "--layer", "conv1", "--out", "{root}/x.png", "--bogus"], "unrecognized arguments: --bogus"),
+    (["paint"], "invalid choice: 'paint'"),
 ]
 
 
 @pytest.mark.parametrize("args,message", BAD, ids=[str(i) for i in range(len(BAD))])
 def test_user_errors_are_one_line_and_exit_2(saved, capsys, args, message):
     (saved / "garbage.keras").write_text("this is not a model")
+    _write_hostile_files(saved)
     args = [a.format(root=saved, model=saved / "model.keras") for a in args]
     code, out, err = run(capsys, *args)
     assert code == 2
@@ -228,7 +255,11 @@ def test_console_script_exit_codes(saved):
     assert bad.returncode == 2
     assert bad.stderr.strip() == f"tb-featviz: error: no such file: {saved / 'missing.keras'}"
     usage = subprocess.run([*script, "render"], capture_output=True, text=True)
-    assert usage.returncode == 2 and "usage:" in usage.stderr
+    assert usage.returncode == 2
+    assert usage.stderr.strip().splitlines() == [
+        "tb-featviz: error: the following arguments are required: model (see: tb-featviz render --help)"]
+    version = subprocess.run([*script, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == f"tb-featviz {tb_featviz.__version__}"
 
 
 def test_render_class_names_label_the_output_units(saved, capsys, tmp_path):
@@ -243,3 +274,104 @@ def test_render_class_names_label_the_output_units(saved, capsys, tmp_path):
     code, _, err = run(capsys, "render", saved / "model.keras", "--layer", "logits", "--class-names", "cat,dog",
                        "--out", tmp_path / "x.png")
     assert code == 2 and "class_names has 2 names but the model's output has 5 units" in err
+
+
+def _write_hostile_files(root):
+    """Files that look like inputs and are not: a truncated and a random .keras, a .h5 that is no
+    HDF5 file, gray probes for an RGB model, probes saved as an .npz archive."""
+    if (root / "random.h5").exists():
+        return
+    data = (root / "model.keras").read_bytes()
+    (root / "truncated.keras").write_bytes(data[: len(data) // 2])
+    (root / "random.keras").write_bytes(np.random.default_rng(0).bytes(5000))
+    (root / "random.h5").write_bytes(np.random.default_rng(1).bytes(5000))
+    probes = np.load(root / "probes.npy")
+    np.save(root / "gray.npy", probes[..., :1])
+    np.savez(root / "probes.npz", x=probes)
+
+
+def test_hostile_inputs_cost_bounded_time_and_memory(saved):
+    """Each case in a fresh process (one TensorFlow import for all): one line, exit 2, and
+    neither a minute nor gigabytes spent before saying so (a 10^11-channel range once built
+    a set of 10^11 ints first)."""
+    _write_hostile_files(saved)
+    model, root = saved / "model.keras", saved
+    cases = [
+        ["render", model, "--layer", "conv1", "--channels", "0-99999999999", "--out", root / "x.png"],
+        ["render", model, "--layer", "conv1", "--channels", "0-999999,99999999999", "--out", root / "x.png"],
+        ["render", model, "--layer", "conv1", "--method", "deconv", "--probe-images", model, "--out", root / "x.png"],
+        ["layers", root / "truncated.keras"],
+    ]
+    script = (
+        "import io, json, resource, sys, time, contextlib\n"
+        "from tb_featviz import cli\n"
+        "report = []\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    err = io.StringIO()\n"
+        "    start = time.perf_counter()\n"
+        "    with contextlib.redirect_stderr(err):\n"
+        "        code = cli.main(args)\n"
+        "    report.append([code, err.getvalue(), time.perf_counter() - start,\n"
+        "                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024])\n"
+        "print(json.dumps(report))\n"
+    )
+    import json
+
+    result = subprocess.run([sys.executable, "-c", script, json.dumps([[str(a) for a in case] for case in cases])],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for case, (code, err, seconds, peak_mb) in zip(cases, json.loads(result.stdout.strip().splitlines()[-1])):
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (case, err)
+        assert seconds < 60 and peak_mb < 3000, (case, seconds, peak_mb)
+
+
+def test_progress_and_notes_go_to_stderr_without_colours_and_stdout_keeps_the_result(saved, tmp_path):
+    """Piped output: stdout holds only what was written; stderr the input range and progress."""
+    out = tmp_path / "am.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "tb_featviz.cli", "render", str(saved / "model.keras"), "--layer", "conv1",
+         "--steps", "8", "--preset", "fast", "--probe-images", str(saved / "probes.npy"), "--out", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == f"wrote {out} (8 channels of conv1)"
+    assert "\x1b[" not in result.stdout + result.stderr and "\r" not in result.stderr
+    assert "tb-featviz: input range [0, 1] (inferred from probe_images)" in result.stderr
+    progress = [line for line in result.stderr.splitlines() if line.startswith("Activation max. of conv1: ")]
+    assert progress and progress[-1] == "Activation max. of conv1: 8/8 steps" and len(progress) <= 5
+
+
+def test_a_probe_folder_with_gray_and_alpha_images(saved, capsys, tmp_path):
+    """PNGs with an alpha channel (gray+alpha, RGBA) lose the alpha; gray ones become RGB."""
+    x = np.load(saved / "probes.npy")
+    for i, channels in enumerate((2, 4, 1)):
+        pixels = np.round(x[i] * 255).astype(np.uint8)
+        image = {1: pixels[..., :1], 2: np.concatenate([pixels[..., :1], np.full_like(pixels[..., :1], 255)], -1),
+                 4: np.concatenate([pixels, np.full_like(pixels[..., :1], 255)], -1)}[channels]
+        (tmp_path / f"p{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    code, out, err = run(capsys, "render", saved / "model.keras", "--layer", "conv1", "--method", "deconv",
+                         "--probe-images", tmp_path, "--top-k", "2", "--out", tmp_path / "d.png")
+    assert code == 0, err
+    assert "deconv of conv1 over 3 probe images" in err
+
+
+def test_labels_draw_every_printable_character_distinctly():
+    """The bitmap font: '#', '_' and the apostrophe are there and differ from every other glyph."""
+    from tb_featviz import labels
+
+    def drawn(char):
+        image = np.full((labels.CHAR_HEIGHT, labels.CHAR_WIDTH, 1), 255, np.uint8)
+        labels.draw_text(image, char, 0, 0)
+        return image.tobytes()
+
+    printable = [chr(c) for c in range(32, 127) if not chr(c).islower()]
+    shapes = {char: drawn(char) for char in printable}
+    assert len(set(shapes.values())) == len(printable)  # no two characters look alike
+    assert drawn("a") == shapes["A"] and drawn("é") == shapes["?"]
+
+
+def test_the_notebook_functions_refuse_probes_of_another_channel_count():
+    x, labels = image_data(4)
+    with pytest.raises(tb_featviz.ConfigurationError, match=r"probe_images have shape \(32, 32, 1\), the model takes \(32, 32, 3\)"):
+        tb_featviz.deconvnet(small_cnn(), "conv1", x[..., :1])
+    with pytest.raises(tb_featviz.ConfigurationError, match=r"probe_images have shape \(32, 32, 2\)"):
+        tb_featviz.occlusion(small_cnn(), x[..., :2], labels)
