@@ -20,6 +20,7 @@ from typing import Sequence
 _EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _MAX_PROBES = 1024
 _MAX_CHANNELS = 1_000_000
+_LEGEND_WIDTH = 360  # px: a colour scale with its words at both ends
 
 
 class UserError(Exception):
@@ -35,9 +36,9 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_negative_values(sys.argv[1:] if argv is None else list(argv)))
     if args.command is None:
-        parser.print_help()
+        print("tb-featviz: error: give a command: layers or render (see: tb-featviz --help)", file=sys.stderr)
         return 2
     from tb_featviz.quiet_import import import_tensorflow_quietly
 
@@ -50,6 +51,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tb-featviz: interrupted", file=sys.stderr)
         return 130
+
+
+def _joined_negative_values(argv: list) -> list:
+    """`--input-range -1,1` as `--input-range=-1,1`: argparse takes "-1,1" for an option."""
+    joined, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--input-range" and i + 1 < len(argv) and re.fullmatch(r"-[\d.]+(e[-+]?\d+)?,.*", argv[i + 1]):
+            joined.append(f"--input-range={argv[i + 1]}")
+            i += 2
+        else:
+            joined.append(argv[i])
+            i += 1
+    return joined
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="am: channel (default), negative (minimize the channel), neuron:ROW,COL (one unit), "
                         "diversity:N[,WEIGHT] (N different images per channel), interpolate:CHANNEL,N (N images "
                         "from each channel to CHANNEL), direction:FILE.npy (a direction in channel space)")
-    render.add_argument("--top-k", type=int, default=9, help="deconv: activations per channel")
-    render.add_argument("--rule", choices=("deconvnet", "guided", "gradient"), default="deconvnet",
+    render.add_argument("--top-k", type=int, default=None, help="deconv: activations per channel (default 9)")
+    render.add_argument("--rule", choices=("deconvnet", "guided", "gradient"), default=None,
                         help="deconv: backward rule at ReLUs (gradient: the plain gradient, the only one "
                         "defined through gelu, swish and other nonlinearities)")
     render.add_argument("--class-names", help="names of the model's output units, comma-separated "
@@ -154,13 +168,17 @@ def _render(args) -> int:
     channels = _parse_channels(args.channels)
     input_range = _parse_range(args.input_range) if args.input_range else None
     probes = _load_probes(args.probe_images, model, input_range) if args.probe_images else None
+    folder_default = probes is not None and input_range is None and os.path.isdir(args.probe_images)
+    if folder_default:
+        input_range = (0.0, 1.0)  # the folder's images were scaled to it: nothing to infer
     labels = _load_labels(args.labels) if args.labels else None
     if labels is not None and probes is not None and len(probes) == _MAX_PROBES and len(labels) > _MAX_PROBES:
         labels = labels[:_MAX_PROBES]  # as many as the probe images kept
     try:
         settings = Settings.checked(
-            probe_images=probes, probe_labels=labels, input_range=input_range, top_k=args.top_k,
-            deconv_rule=args.rule, class_names=_parse_class_names(args.class_names),
+            probe_images=probes, probe_labels=labels, input_range=input_range,
+            top_k=9 if args.top_k is None else args.top_k, deconv_rule=args.rule or "deconvnet",
+            class_names=_parse_class_names(args.class_names),
             am=_am_options(args.preset, args.steps, args.objective), occlusion=OcclusionOptions(
                 images=len(probes) if probes is not None else 1, size=args.size, stride=args.stride),
         )
@@ -174,12 +192,16 @@ def _render(args) -> int:
         layer = args.layer or _default_layer(method, model, settings)
         runner = prepare_method(model, layer, channels, args.method, settings)
         writer = _open_writer(args.logdir) if args.logdir else None  # every check passed: now the target
-        print(f"tb-featviz: {settings.input_spec(model).describe_range()}", file=sys.stderr)
+        if args.method != "weights":  # filters read no images
+            note = settings.input_spec(model).describe_range()
+            if folder_default:
+                note = "input range [0, 1] (default; the folder's images are scaled to it)"
+            print(f"tb-featviz: {note}", file=sys.stderr)
         if probes is not None:
             print(f"{args.method} of {layer} over {len(probes)} probe images...", file=sys.stderr)
         result = runner(_progress_bar(f"{metadata.FORMATS[args.method].label} of {layer}"))
     except ConfigurationError as error:
-        raise UserError(str(error)) from None
+        raise UserError(_in_flags(str(error))) from None
     import tensorflow as tf
 
     try:
@@ -219,6 +241,31 @@ def _check_method_flags(args) -> None:
     if args.method == "occlusion" and args.channels.strip().lower() != "all":
         raise UserError("--channels does not apply to occlusion: it shows every probe image given "
                         "(pass fewer --probe-images)")
+    deconv_only = [flag for flag, value in (("--top-k", args.top_k), ("--rule", args.rule)) if value is not None]
+    if deconv_only and args.method != "deconv":
+        raise UserError(f"{', '.join(deconv_only)}: only for --method deconv")
+    if args.method == "weights":
+        unused = [flag for flag, value in (("--probe-images", args.probe_images), ("--class-names", args.class_names),
+                                           ("--input-range", args.input_range)) if value is not None]
+        if unused:
+            raise UserError(f"{', '.join(unused)}: --method weights draws the layer's filters and reads none of these")
+    if args.contrast == "stretch" and args.method in ("weights", "occlusion"):
+        raise UserError(f"--contrast stretch: --method {args.method} draws on its own scale already "
+                        "(only am and deconv images can be stretched)")
+
+
+# The engine's messages name its Python arguments; on the command line they are flags.
+_FLAGS = (("probe_images", "--probe-images"), ("probe_labels", "--labels"), ("class_names", "--class-names"),
+          ("top_k", "--top-k"), ("input_range", "--input-range"), ("occlusion size", "--size"),
+          ("occlusion stride", "--stride"))
+
+
+def _in_flags(message: str) -> str:
+    """An engine message in the command line's words: flags for arguments, no Python hints."""
+    message = re.sub(r" \(images are \(n, height, width, channels\): one image is images\[None\]\)", "", message)
+    for word, flag in _FLAGS:
+        message = re.sub(rf"\b{word}\b", flag, message)
+    return message
 
 
 def _method_names() -> tuple:
@@ -431,9 +478,12 @@ def _images_from_folder(folder: str, model, input_range):
 
     from tb_featviz import inputs
 
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(_EXTENSIONS))[:_MAX_PROBES]
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(_EXTENSIONS))
     if not names:
         raise UserError(f"{folder} holds no images ({', '.join(_EXTENSIONS)})")
+    if len(names) > _MAX_PROBES:
+        print(f"note: using the first {_MAX_PROBES} of the {len(names)} images in {folder}", file=sys.stderr)
+        names = names[:_MAX_PROBES]
     try:
         spec = inputs.for_model(model, value_range=input_range)
     except Exception:
@@ -460,6 +510,8 @@ def _images_from_folder(folder: str, model, input_range):
 
 
 def _check_output(args) -> None:
+    if (args.out if args.out is not None else args.logdir).strip() == "":
+        raise UserError(f"{'--out' if args.out is not None else '--logdir'} is empty; give a path")
     target = args.out or args.logdir
     parent = os.path.dirname(os.path.abspath(target)) if args.out else os.path.abspath(target)
     probe = parent
@@ -482,10 +534,13 @@ def _write_grid(path: str, method, result, contrast: str = "absolute") -> None:
     if contrast == "stretch" and method.stretchable:
         captions.append("CONTRAST STRETCHED PER TILE")
     scale = max(1, 96 // tiles.shape[1])  # tiles at least 96 px high (two images side by side stay so)
-    grid = labels.labelled_grid(tiles, names, scale=scale)
-    legend = method.legend(result, grid.shape[1])
+    copies = int(getattr(result, "copies", 1))
+    grid = labels.labelled_grid(tiles, names, scale=scale, columns=copies if copies > 1 else None)
+    legend = method.legend(result, max(grid.shape[1], _LEGEND_WIDTH))
     if legend is not None:
-        grid = np.concatenate([grid, legend])
+        width = max(grid.shape[1], legend.shape[1])  # a grid of one or two images is narrower than its legend
+        grid = np.concatenate([np.pad(part, ((0, 0), (0, width - part.shape[1]), (0, 0)), constant_values=255)
+                               for part in (grid, legend)])
     for caption in reversed(captions):
         grid = labels.captioned(grid, caption)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -518,6 +573,9 @@ def _progress_bar(title: str, stream=None):
 
     def update(done: int, total: int) -> None:
         total = max(1, total)
+        if done == state.get("done"):
+            return
+        state["done"] = done
         if stream.isatty():
             end = "\n" if done >= total else ""
             stream.write(f"\r{title}: {done}/{total} steps{end}")

@@ -188,9 +188,9 @@ BAD = [
     (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--out", "{root}/x.png"],
      "needs --labels"),
     (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels",
-      "{root}/probes.npy", "--out", "{root}/x.png"], "probe_labels must have shape"),
+      "{root}/probes.npy", "--out", "{root}/x.png"], "--labels must have shape"),
     (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels",
-      "{root}/labels.npy", "--size", "99", "--out", "{root}/x.png"], "occlusion size 99 is larger"),
+      "{root}/labels.npy", "--size", "99", "--out", "{root}/x.png"], "--size 99 is larger"),
     (["layers", "{root}/missing.keras"], "no such file"),
     (["layers", "{root}/garbage.keras"], "could not load"),
     (["layers", "{root}/probes.npy"], "not a saved Keras model"),
@@ -212,7 +212,7 @@ BAD = [
     (["render", "{model}", "--layer", "conv1", "--channels", "0-99999999999", "--out", "{root}/x.png"],
      "channels 0-99999999999 out of range for layer 'conv1', which has 8 channels (valid: 0..7)"),
     (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{root}/gray.npy",
-      "--out", "{root}/x.png"], "probe_images have shape (32, 32, 1), the model takes (32, 32, 3)"),
+      "--out", "{root}/x.png"], "--probe-images have shape (32, 32, 1), the model takes (32, 32, 3)"),
     (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{model}",
       "--out", "{root}/x.png"], "is a zip archive, not a .npy array"),
     (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{root}/probes.npz",
@@ -222,7 +222,7 @@ BAD = [
     (["render", "{model}", "--layer", "conv1", "--method", "weights", "--logdir", "nosuchscheme://logs"],
      "cannot write to nosuchscheme://logs: File system scheme 'nosuchscheme' not implemented"),
     (["render", "{model}", "--layer", "conv1", "--input-range", "0,inf", "--out", "{root}/x.png"],
-     "input_range must be finite"),
+     "--input-range must be finite"),
     (["layers", "{root}/truncated.keras"], "it is not a .keras archive (a zip file): cut short"),
     (["layers", "{root}/random.keras"], "it is not a .keras archive (a zip file): not saved by model.save"),
     (["layers", "{root}/random.h5"], "it is not an HDF5 file"),
@@ -231,6 +231,15 @@ BAD = [
     (["render"], "the following arguments are required: model"),
     (["render", "{model}", "--layer", "conv1", "--out", "{root}/x.png", "--bogus"], "unrecognized arguments: --bogus"),
     (["paint"], "invalid choice: 'paint'"),
+    ([], "give a command: layers or render"),
+    # From the new-user trial of the command.
+    (["render", "{model}", "--layer", "conv1", "--out", ""], "--out is empty; give a path"),
+    (["render", "{model}", "--layer", "conv1", "--logdir", " "], "--logdir is empty; give a path"),
+    (["render", "{model}", "--layer", "conv1", "--method", "weights", "--probe-images", "{root}/probes.npy",
+      "--out", "{root}/x.png"], "--probe-images: --method weights draws the layer's filters and reads none of these"),
+    (["render", "{model}", "--layer", "conv1", "--top-k", "3", "--out", "{root}/x.png"], "--top-k: only for --method deconv"),
+    (["render", "{model}", "--layer", "conv1", "--method", "weights", "--contrast", "stretch", "--out", "{root}/x.png"],
+     "--contrast stretch: --method weights draws on its own scale already"),
 ]
 
 
@@ -273,7 +282,7 @@ def test_render_class_names_label_the_output_units(saved, capsys, tmp_path):
     assert header["settings"]["channel_names"] == ["top left", "top right", "bottom left", "bottom right", "no blob"]
     code, _, err = run(capsys, "render", saved / "model.keras", "--layer", "logits", "--class-names", "cat,dog",
                        "--out", tmp_path / "x.png")
-    assert code == 2 and "class_names has 2 names but the model's output has 5 units" in err
+    assert code == 2 and "--class-names has 2 names but the model's output has 5 units" in err
 
 
 def _write_hostile_files(root):
@@ -375,3 +384,27 @@ def test_the_notebook_functions_refuse_probes_of_another_channel_count():
         tb_featviz.deconvnet(small_cnn(), "conv1", x[..., :1])
     with pytest.raises(tb_featviz.ConfigurationError, match=r"probe_images have shape \(32, 32, 2\)"):
         tb_featviz.occlusion(small_cnn(), x[..., :2], labels)
+
+
+def test_the_trials_cases_that_work(saved, capsys, tmp_path):
+    """Occlusion of an inner layer on few images (its legend is wider than the grid), a negative
+    --input-range written the obvious way, and channel indices kept under non-channel objectives."""
+    code, _, err = run(capsys, "render", saved / "model.keras", "--method", "occlusion", "--layer", "conv2",
+                       "--probe-images", saved / "probes.npy", "--labels", saved / "labels.npy", "--out", tmp_path / "o.png")
+    assert code == 0, err
+    assert decode(tmp_path / "o.png").shape[1] >= 360
+    np.save(tmp_path / "signed.npy", np.load(saved / "probes.npy") * 2 - 1)
+    code, _, err = run(capsys, "render", saved / "model.keras", "--layer", "conv1", "--method", "deconv",
+                       "--probe-images", tmp_path / "signed.npy", "--input-range", "-1,1", "--top-k", "2",
+                       "--out", tmp_path / "d.png")
+    assert code == 0, err
+    assert "tb-featviz: input range [-1, 1] (given)" in err
+    from tb_featviz.methods import REGISTRY
+
+    result = tb_featviz.maximize_activation(keras.saving.load_model(saved / "model.keras"), "conv2", [5, 9], steps=2,
+                                            preset="fast", objective=tb_featviz.am.objectives.neuron(3, 4))
+    _, names, _ = REGISTRY["am"].grid(result, "absolute")
+    assert [name.split()[0] for name in names] == ["#5", "#9"]
+    code, _, err = run(capsys, "render", saved / "model.keras", "--layer", "conv1", "--method", "deconv",
+                       "--probe-images", saved / "probes", "--top-k", "2", "--out", tmp_path / "f.png")
+    assert code == 0 and "input range [0, 1] (default; the folder's images are scaled to it)" in err

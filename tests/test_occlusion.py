@@ -134,7 +134,8 @@ def test_callback_records_occlusion_of_the_output_and_chosen_layers(tmp_path):
     records = read_records(str(tmp_path))
     assert sorted(records) == [("conv2", "occlusion"), ("logits", "occlusion")]
     assert [plan.name for plan in callback._plans] == ["conv2", "logits"]  # model order, the output added
-    header, pngs = records[("logits", "occlusion")][2]
+    header, pngs = records[("logits", "occlusion")][6]  # epoch 2: 3 steps an epoch
+    assert header["position"]["epoch"] == 2
     assert header["roles"] == ["heatmap", "classes"] and header["channels"] == [0, 1, 2]
     assert header["layout"]["grid"] == [4, 4] and header["settings"]["class_names"][4] == "none"
     assert header["numbers"]["label"] == y[:3].tolist()
@@ -143,7 +144,7 @@ def test_callback_records_occlusion_of_the_output_and_chosen_layers(tmp_path):
     assert header["numbers"]["classes"] == expected.predicted_class.tolist()
     images = decode_images(pngs)
     assert images.shape == (6, 32, 32, 3)  # heatmap and class map per image
-    feature, feature_pngs = records[("conv2", "occlusion")][2]
+    feature, feature_pngs = records[("conv2", "occlusion")][6]
     assert feature["roles"] == ["heatmap"] and len(feature_pngs) == 3
     np.testing.assert_allclose(feature["numbers"]["scores"], expected.activation, rtol=1e-4, atol=1e-3)
     assert feature["numbers"]["feature"] == expected.feature.tolist()

@@ -35,8 +35,12 @@ class ActivationMaximization(Method):
         if class_names:
             names = [f"{label} {name}" for label, name in zip(names, class_names)]
         objective = result.settings.get("objective", "channel_mean")
-        if not objective.startswith("channel_mean"):  # say what the images were made for
+        copies = int(getattr(result, "copies", 1))
+        if objective.startswith("direction"):  # one image for all channels: numbered, not a channel's
             names = [f"IMAGE {i} {labels.format_value(v)}" for i, v in enumerate(result.objective)]
+        elif objective != "channel_mean":  # the number is what was maximized; #channel (:copy) stays
+            names = [f"#{c}{f':{i % copies}' if copies > 1 else ''} {labels.format_value(v)}"
+                     for i, (c, v) in enumerate(zip(result.channels, result.objective))]
         captions = [f"MAXIMIZED: {result.target.split(':')[0].split(',')[0]}".upper(),
                     f"OBJECTIVE: {objective}".upper().replace("_", " ")[:120]]
         return result.tiles(contrast), names, [c.replace("_", " ") for c in captions]
