@@ -14,11 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import stat
 import sys
+import warnings
 from typing import Sequence
 
 _EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _MAX_PROBES = 1024
+_MAX_IMAGE_PIXELS = 40_000_000  # per probe image file, read from its header before it is decoded
+_MAX_NAMES_BYTES = 1_000_000  # --class-names @FILE
+_MAX_CONFIG_BYTES = 64 * 2**20  # a .keras archive's config.json, unpacked
 _MAX_CHANNELS = 1_000_000
 _LEGEND_WIDTH = 360  # px: a colour scale with its words at both ends
 
@@ -40,24 +45,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         print("tb-featviz: error: give a command: layers or render (see: tb-featviz --help)", file=sys.stderr)
         return 2
-    from tb_featviz.quiet_import import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
     try:
-        return args.run(args)
+        from tb_featviz.quiet_import import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+        with warnings.catch_warnings(), np_quiet():  # numpy's and Keras's warnings are not for users
+            warnings.simplefilter("ignore")
+            return args.run(args)
     except UserError as error:
-        print(f"tb-featviz: error: {error}", file=sys.stderr)
+        print(f"tb-featviz: error: {_one_line(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tb-featviz: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # standard output closed or full: the result could not be said
+        print(f"tb-featviz: error: cannot write to standard output: {error.strerror or error}", file=sys.stderr)
+        return 2
+
+
+def np_quiet():
+    import numpy as np
+
+    return np.errstate(all="ignore")
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a path) shown escaped: an error is one line."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group(0))[1:-1], text)
 
 
 def _joined_negative_values(argv: list) -> list:
     """`--input-range -1,1` as `--input-range=-1,1`: argparse takes "-1,1" for an option."""
     joined, i = [], 0
     while i < len(argv):
-        if argv[i] == "--input-range" and i + 1 < len(argv) and re.fullmatch(r"-[\d.]+(e[-+]?\d+)?,.*", argv[i + 1]):
+        if argv[i] == "--input-range" and i + 1 < len(argv) and re.fullmatch(r"-(inf|[\d.]+(e[-+]?\d+)?),.*", argv[i + 1]):
             joined.append(f"--input-range={argv[i + 1]}")
             i += 2
         else:
@@ -69,9 +90,11 @@ def _joined_negative_values(argv: list) -> list:
 def _parser() -> argparse.ArgumentParser:
     from tb_featviz import __version__
 
-    parser = _Parser(prog="tb-featviz", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="tb-featviz", description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"tb-featviz {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    add_command = commands.add_parser
+    commands.add_parser = lambda *a, **k: add_command(*a, allow_abbrev=False, **k)  # --chan is not --channels
 
     layers = commands.add_parser("layers", help="list layers, output shapes and applicable methods")
     layers.add_argument("model", help="a saved Keras model (.keras or .h5)")
@@ -167,13 +190,15 @@ def _render(args) -> int:
     _check_method_flags(args)
     channels = _parse_channels(args.channels)
     input_range = _parse_range(args.input_range) if args.input_range else None
-    probes = _load_probes(args.probe_images, model, input_range) if args.probe_images else None
+    probes, probe_count = _load_probes(args.probe_images, model, input_range) if args.probe_images else (None, 0)
     folder_default = probes is not None and input_range is None and os.path.isdir(args.probe_images)
     if folder_default:
         input_range = (0.0, 1.0)  # the folder's images were scaled to it: nothing to infer
-    labels = _load_labels(args.labels) if args.labels else None
-    if labels is not None and probes is not None and len(probes) == _MAX_PROBES and len(labels) > _MAX_PROBES:
-        labels = labels[:_MAX_PROBES]  # as many as the probe images kept
+    labels, label_count = _load_labels(args.labels) if args.labels else (None, 0)
+    if labels is not None and probes is not None and probe_count > len(probes):
+        if label_count != probe_count:  # compared with every image given, not only those kept
+            raise UserError(f"--labels has {label_count} labels for the {probe_count} images of --probe-images")
+        labels = labels[: len(probes)]  # as many as the probe images kept
     try:
         settings = Settings.checked(
             probe_images=probes, probe_labels=labels, input_range=input_range,
@@ -192,6 +217,9 @@ def _render(args) -> int:
         layer = args.layer or _default_layer(method, model, settings)
         runner = prepare_method(model, layer, channels, args.method, settings)
         writer = _open_writer(args.logdir) if args.logdir else None  # every check passed: now the target
+        if probes is not None and probe_count > len(probes):  # notes only once every check passed
+            print(f"tb-featviz: note: using the first {len(probes)} of the {probe_count} images in "
+                  f"{args.probe_images}", file=sys.stderr)
         if args.method != "weights":  # filters read no images
             note = settings.input_spec(model).describe_range()
             if folder_default:
@@ -211,8 +239,8 @@ def _render(args) -> int:
             _write_records(writer, layer, method, result)
     except OSError as error:
         raise UserError(f"cannot write {args.out or args.logdir}: {error.strerror or error}") from None
-    except tf.errors.OpError as error:  # TensorFlow's file system errors are not OSErrors
-        raise UserError(f"cannot write {args.logdir}: {_tf_message(error)}") from None
+    except (tf.errors.OpError, ValueError) as error:  # TensorFlow's errors are not OSErrors
+        raise UserError(f"cannot write {args.out or args.logdir}: {_tf_message(error)}") from None
     if args.out:
         count, copies = len(method.items(result)), getattr(result, "copies", 1)
         item = metadata.FORMATS[args.method].item
@@ -257,7 +285,7 @@ def _check_method_flags(args) -> None:
 # The engine's messages name its Python arguments; on the command line they are flags.
 _FLAGS = (("probe_images", "--probe-images"), ("probe_labels", "--labels"), ("class_names", "--class-names"),
           ("top_k", "--top-k"), ("input_range", "--input-range"), ("occlusion size", "--size"),
-          ("occlusion stride", "--stride"))
+          ("occlusion stride", "--stride"), ("AMOptions.steps", "--steps"))
 
 
 def _in_flags(message: str) -> str:
@@ -330,11 +358,24 @@ def _parse_objective(text: str) -> dict:
 
 # ---- inputs ---------------------------------------------------------------------------------
 
+def _regular_file(path: str, what: str) -> None:
+    """A plain file: a pipe would block the read forever, a device (/dev/zero) never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise UserError(f"{what} {path}: {error.strerror or error}") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{what} {path} is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{what} {path} is not a regular file (a pipe or a device?)")
+
+
 def _load_model(path: str):
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise UserError(f"no such file: {path}")
     if os.path.isdir(path) or not path.endswith((".keras", ".h5", ".hdf5")):
         raise UserError(f"{path} is not a saved Keras model file (.keras or .h5)")
+    _regular_file(path, "model")
     problem = _not_a_model_file(path)
     if problem:
         raise UserError(f"could not load {path}: {problem}")
@@ -361,16 +402,17 @@ def _not_a_model_file(path: str) -> str | None:
         if not zipfile.is_zipfile(path):
             return ("it is not a .keras archive (a zip file): cut short, or not saved by model.save" if head[:2] == b"PK"
                     else "it is not a .keras archive (a zip file): not saved by model.save(..., '.keras')")
-        try:
+        try:  # only config.json is read here (every member decompressed could be a bomb)
             with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-                broken = archive.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
-            return f"the .keras archive is damaged ({error})"
-        if broken is not None:
-            return f"the .keras archive is damaged: {broken} fails its checksum"
-        if "config.json" not in names:
-            return "the zip file holds no config.json: it is not a saved Keras model"
+                if "config.json" not in archive.namelist():
+                    return "the zip file holds no config.json: it is not a saved Keras model"
+                size = archive.getinfo("config.json").file_size
+                if size > _MAX_CONFIG_BYTES:
+                    return f"its config.json unpacks to {size:,} bytes: no model's configuration is that large"
+                with archive.open("config.json") as config:
+                    config.read()
+        except Exception as error:  # noqa: BLE001 - zipfile raises many kinds for damaged archives
+            return f"the .keras archive is damaged or uses an unsupported zip feature ({_one_line(str(error))[:200]})"
     elif head != b"\x89HDF\r\n\x1a\n":
         return "it is not an HDF5 file (.h5 models start with the HDF5 signature)"
     return None
@@ -382,21 +424,24 @@ def _parse_channels(text: str):
     text = text.strip().lower()
     if text == "all":
         return "all"
-    single = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
+    if re.search(r"\d{13}", text, re.ASCII):
+        raise UserError(f"--channels {text[:40]!r}: channel numbers have at most 12 digits")
+    single = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text, re.ASCII)
     if single and int(single.group(1)) <= int(single.group(2)):
         return range(int(single.group(1)), int(single.group(2)) + 1)
-    channels = set()
+    channels, listed = set(), 0
     for part in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part, re.ASCII)
         if not match:
-            raise UserError(f"--channels {text!r}: use e.g. 0-31, 0,4,9 or all")
+            raise UserError(f"--channels {text[:80]!r}: use e.g. 0-31, 0,4,9 or all")
         low = int(match.group(1))
         high = int(match.group(2) or low)
         if high < low:
             raise UserError(f"--channels: range {low}-{high} is empty")
-        if high - low >= _MAX_CHANNELS:
-            raise UserError(f"--channels: range {low}-{high} is longer than any layer ({_MAX_CHANNELS:,} "
-                            "channels at most); use 'all' for every channel")
+        listed += high - low + 1
+        if listed > _MAX_CHANNELS:
+            raise UserError(f"--channels lists more than any layer has ({_MAX_CHANNELS:,} channels at most); "
+                            "use 'all' for every channel")
         channels.update(range(low, high + 1))
     return sorted(channels)
 
@@ -406,22 +451,27 @@ def _load_labels(path: str):
 
     if not os.path.exists(path):
         raise UserError(f"no such file: {path}")
-    if not os.path.isfile(path):
+    if os.path.isdir(path):
         raise UserError(f"--labels {path} is a folder; give a .npy array of class indices")
+    _regular_file(path, "--labels")
+    _npy_or_zip(path, "--labels", "a .npy array of class indices")
     try:
-        labels = np.load(path, allow_pickle=False)
+        labels = np.load(path, allow_pickle=False, mmap_mode="r")
     except Exception as error:
         raise UserError(f"could not read {path} as a .npy array: {str(error)[:200]}") from None
     if not isinstance(labels, np.ndarray):
         labels.close()
         raise UserError(f"{path} is a zip archive, not a .npy array; save the labels with numpy.save")
-    return labels
+    return np.array(labels[: _MAX_PROBES + 1]), len(labels)  # the rest is never read
 
 
 def _parse_class_names(text: str | None):
     if text is None:
         return None
     if text.startswith("@"):
+        _regular_file(text[1:], "--class-names")
+        if os.path.getsize(text[1:]) > _MAX_NAMES_BYTES:
+            raise UserError(f"--class-names: {text[1:]} is larger than {_MAX_NAMES_BYTES:,} bytes; give one name per line")
         try:
             with open(text[1:], encoding="utf-8") as f:
                 names = [line.strip() for line in f if line.strip()]
@@ -439,6 +489,8 @@ def _parse_range(text: str) -> tuple:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
         raise UserError(f"--input-range {text!r}: use LOW,HIGH, e.g. 0,255") from None
+    if not all(-1e30 <= v <= 1e30 for v in (low, high)):
+        raise UserError(f"--input-range {text!r}: LOW and HIGH must be finite numbers of magnitude at most 1e30")
     if not low < high:
         raise UserError(f"--input-range {text!r}: LOW must be below HIGH")
     return low, high
@@ -450,11 +502,13 @@ def _load_probes(path: str, model, input_range):
     if not os.path.exists(path):
         raise UserError(f"no such file or folder: {path}")
     if os.path.isdir(path):
-        return _images_from_folder(path, model, input_range)
-    try:
-        array = np.load(path, allow_pickle=False)
+        return _images_from_folder(path, model, input_range)  # (images, count of images in the folder)
+    _regular_file(path, "--probe-images")
+    _npy_or_zip(path, "--probe-images", "a .npy array or a folder of images")
+    try:  # mapped: only the images kept are read
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
     except Exception as error:
-        raise UserError(f"could not read {path} as a .npy array: {error}") from None
+        raise UserError(f"could not read {path} as a .npy array: {_one_line(str(error))[:200]}") from None
     if not isinstance(array, np.ndarray):  # np.load opens any zip (.npz, .keras) as an archive
         array.close()
         raise UserError(f"{path} is a zip archive, not a .npy array; save the probe images with numpy.save")
@@ -466,9 +520,16 @@ def _load_probes(path: str, model, input_range):
             "range the model was trained on. Pass --input-range 0,255 if it takes raw pixels, or save "
             "the probes as floats scaled like its training data (e.g. x / 255)"
         )
-    if len(array) > _MAX_PROBES:
-        print(f"note: using the first {_MAX_PROBES} of the {len(array)} images in {path}", file=sys.stderr)
-    return array[:_MAX_PROBES]  # as the model takes them; the engine checks and converts
+    return np.array(array[:_MAX_PROBES]), len(array)  # as the model takes them; the engine checks them
+
+
+def _npy_or_zip(path: str, flag: str, wanted: str) -> None:
+    """A .npy file (or a zip archive, which np.load opens and the caller refuses by name); any
+    other file would get numpy's advice to unpickle it."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY" and magic[:2] != b"PK":
+        raise UserError(f"{flag} {path} is not a .npy array; give {wanted}")
 
 
 def _images_from_folder(folder: str, model, input_range):
@@ -479,11 +540,10 @@ def _images_from_folder(folder: str, model, input_range):
     from tb_featviz import inputs
 
     names = sorted(n for n in os.listdir(folder) if n.lower().endswith(_EXTENSIONS))
+    count = len(names)
     if not names:
         raise UserError(f"{folder} holds no images ({', '.join(_EXTENSIONS)})")
-    if len(names) > _MAX_PROBES:
-        print(f"note: using the first {_MAX_PROBES} of the {len(names)} images in {folder}", file=sys.stderr)
-        names = names[:_MAX_PROBES]
+    names = names[:_MAX_PROBES]
     try:
         spec = inputs.for_model(model, value_range=input_range)
     except Exception:
@@ -494,10 +554,19 @@ def _images_from_folder(folder: str, model, input_range):
     low, high = input_range or (0.0, 1.0)
     images = []
     for name in names:
+        path = os.path.join(folder, name)
+        _regular_file(path, "probe image")
         try:
-            image = tf.io.decode_image(tf.io.read_file(os.path.join(folder, name)), expand_animations=False)
+            data = tf.io.read_file(path)
         except Exception:
-            raise UserError(f"could not decode {os.path.join(folder, name)}") from None
+            raise UserError(f"could not read {path}") from None
+        pixels = _declared_pixels(data)
+        if pixels is not None and pixels > _MAX_IMAGE_PIXELS:
+            raise UserError(f"{path} declares {pixels:,} pixels, more than {_MAX_IMAGE_PIXELS:,}; make it smaller")
+        try:
+            image = tf.io.decode_image(data, expand_animations=False)
+        except Exception:
+            raise UserError(f"could not decode {path}") from None
         if image.shape[-1] in (2, 4):  # gray or RGB with alpha: the alpha goes
             image = image[..., :-1]
         if channels == 1 and image.shape[-1] == 3:
@@ -506,7 +575,32 @@ def _images_from_folder(folder: str, model, input_range):
             image = tf.image.grayscale_to_rgb(image)
         image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, (height, width), antialias=True)
         images.append(low + (high - low) * tf.clip_by_value(image, 0.0, 1.0).numpy())
-    return np.stack(images).astype("float32")  # laid out as the model takes them (checked above)
+    return np.stack(images).astype("float32"), count  # laid out as the model takes them (checked above)
+
+
+def _declared_pixels(data):
+    """Width x height from an image file's header (PNG, GIF, BMP; JPEG's read by TensorFlow
+    without decoding), before the image is decoded. None when the header does not say."""
+    import struct
+
+    import tensorflow as tf
+
+    head = data.numpy()[:32]
+    if head.startswith(b"\xff\xd8"):
+        try:
+            height, width, _ = (int(v) for v in tf.image.extract_jpeg_shape(data).numpy())
+        except Exception:  # noqa: BLE001 - a broken JPEG: decoding it says so
+            return None
+        return width * height
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
+        width, height = struct.unpack(">II", head[16:24])
+    elif head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+        width, height = struct.unpack("<HH", head[6:10])
+    elif head.startswith(b"BM") and len(head) >= 26:
+        width, height = struct.unpack("<ii", head[18:26])
+    else:
+        return None
+    return abs(width) * abs(height)
 
 
 def _check_output(args) -> None:
@@ -521,6 +615,13 @@ def _check_output(args) -> None:
         raise UserError(f"cannot write to {target}: {probe} is not a writable folder")
     if args.out and not args.out.lower().endswith(".png"):
         raise UserError(f"--out {args.out}: the grid is a PNG; name it *.png")
+    if args.out and "://" in args.out:
+        raise UserError(f"--out {args.out}: writes a local PNG; for a remote location use --logdir")
+    if args.out and os.path.isdir(args.out):
+        raise UserError(f"--out {args.out} is a folder; give a file name ending in .png")
+    if args.logdir and args.logdir.startswith("ram://"):
+        raise UserError(f"--logdir {args.logdir}: ram:// lives in this process's memory and is gone when "
+                        "tb-featviz exits; give a folder")
 
 
 # ---- outputs ----------------------------------------------------------------------------------
@@ -543,9 +644,12 @@ def _write_grid(path: str, method, result, contrast: str = "absolute") -> None:
                                for part in (grid, legend)])
     for caption in reversed(captions):
         grid = labels.captioned(grid, caption)
+    data = imaging.encode_png(grid)  # encoded first: a failure leaves an earlier file as it was
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(imaging.encode_png(grid))
+    partial = f"{path}.partial"
+    with open(partial, "wb") as f:
+        f.write(data)
+    os.replace(partial, path)
 
 
 def _open_writer(logdir: str):
@@ -555,7 +659,7 @@ def _open_writer(logdir: str):
 
     try:
         return tf.summary.create_file_writer(logdir)
-    except tf.errors.OpError as error:  # TensorFlow's file system errors are not OSErrors
+    except (tf.errors.OpError, ValueError) as error:  # TensorFlow's errors are not OSErrors
         raise UserError(f"cannot write to {logdir}: {_tf_message(error)}") from None
 
 

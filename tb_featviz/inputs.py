@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_featviz import checks
+from tb_featviz.checks import FLOAT32_LIMIT
 from tb_featviz.errors import ConfigurationError
 
 DEFAULT_OPEN_SIZE = (64, 64)
@@ -94,6 +95,8 @@ def check_value_range(value) -> Optional[tuple]:
         raise ConfigurationError(f"input_range must be finite with low < high, got {value!r}") from None
     if not low < high:
         raise ConfigurationError(f"input_range must be finite with low < high, got {value!r}")
+    if not (high - low) > 1e-6 * max(1.0, abs(low), abs(high)):
+        raise ConfigurationError(f"input_range {value!r} is too narrow: images in it are one value in float32")
     return (low, high)
 
 
@@ -137,7 +140,8 @@ def check_probe_images(images, value_range: Optional[tuple] = None) -> np.ndarra
             "model was trained on. Pass input_range=(0, 255) if it takes raw pixels, or give "
             "probe_images as floats scaled the way the model's training data was (e.g. x / 255)."
         )
-    array = raw.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        array = raw.astype(np.float32)
     if array.ndim == 3:
         array = array[..., None]
     if array.ndim != 4 or min(array.shape) < 1:
@@ -145,7 +149,10 @@ def check_probe_images(images, value_range: Optional[tuple] = None) -> np.ndarra
             f"probe_images must have shape (n, height, width, channels), each at least 1, got {array.shape}"
         )
     if not np.all(np.isfinite(array)):
-        raise ConfigurationError("probe_images contain NaN or infinite values")
+        raise ConfigurationError("probe_images contain NaN or infinite values (or values beyond float32)")
+    if np.abs(array).max() > FLOAT32_LIMIT:
+        raise ConfigurationError(f"probe_images hold values of magnitude above {FLOAT32_LIMIT:g}: no image input "
+                                 "range is that wide, and every computation would overflow")
     return array
 
 

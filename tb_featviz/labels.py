@@ -78,8 +78,15 @@ def channel_labels(channels, values, dead=None) -> list:
             for c, v, is_dead in zip(channels, values, dead)]
 
 
+def _shortened(text: str, limit: int = 40) -> str:
+    """A label drawn whole up to `limit` characters, then cut with '...' (a 100,000-character
+    class name must not make a grid of gigapixels)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def captioned(image: np.ndarray, caption: str, gap: int = 4) -> np.ndarray:
     """`image` (h, w, 3) uint8 with `caption` in a white band above it: how it was drawn."""
+    caption = _shortened(caption, 200)
     width = max(image.shape[1], text_width(caption) + 2 * gap)
     band = np.full((CHAR_HEIGHT + 2 * gap, width, image.shape[2]), 255, np.uint8)
     draw_text(band, caption, gap, gap)
@@ -102,6 +109,7 @@ def labelled_grid(
     """Tiles (n, h, w, c) uint8, each upscaled by `scale` in a gray frame with its label below,
     on white."""
     tiles = np.asarray(tiles, np.uint8)
+    labels = [_shortened(label) for label in labels]
     n, h, w, c = tiles.shape
     if c == 1:
         tiles = np.repeat(tiles, 3, axis=3)

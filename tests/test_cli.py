@@ -203,7 +203,7 @@ BAD = [
     (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{root}/nope",
       "--out", "{root}/x.png"], "no such file or folder"),
     (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{root}/garbage.keras",
-      "--out", "{root}/x.png"], "could not read"),
+      "--out", "{root}/x.png"], "is not a .npy array; give a .npy array or a folder of images"),
     (["render", "{model}", "--layer", "pool1", "--method", "weights", "--out", "{root}/x.png"], "pool1"),
     (["render", "{model}", "--layer", "conv1", "--out", "{root}/probes.npy/x.png"], "cannot write"),
     (["render", "{model}", "--layer", "conv1", "--out", "{root}/x.jpg"], "name it *.png"),
@@ -222,7 +222,7 @@ BAD = [
     (["render", "{model}", "--layer", "conv1", "--method", "weights", "--logdir", "nosuchscheme://logs"],
      "cannot write to nosuchscheme://logs: File system scheme 'nosuchscheme' not implemented"),
     (["render", "{model}", "--layer", "conv1", "--input-range", "0,inf", "--out", "{root}/x.png"],
-     "--input-range must be finite"),
+     "LOW and HIGH must be finite numbers"),
     (["layers", "{root}/truncated.keras"], "it is not a .keras archive (a zip file): cut short"),
     (["layers", "{root}/random.keras"], "it is not a .keras archive (a zip file): not saved by model.save"),
     (["layers", "{root}/random.h5"], "it is not an HDF5 file"),
@@ -238,6 +238,29 @@ BAD = [
     (["render", "{model}", "--layer", "conv1", "--method", "weights", "--probe-images", "{root}/probes.npy",
       "--out", "{root}/x.png"], "--probe-images: --method weights draws the layer's filters and reads none of these"),
     (["render", "{model}", "--layer", "conv1", "--top-k", "3", "--out", "{root}/x.png"], "--top-k: only for --method deconv"),
+    # From the attack on the command: pipes, devices, bombs, overflows, control characters.
+    (["layers", "{root}/pipe.keras"], "is not a regular file (a pipe or a device?)"),
+    (["render", "{model}", "--layer", "logits", "--class-names", "@{root}/pipe.keras", "--out", "{root}/x.png"],
+     "is not a regular file"),
+    (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{root}/bomb",
+      "--out", "{root}/x.png"], "declares 400,000,000 pixels, more than 40,000,000"),
+    (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{root}/probes.npy",
+      "--top-k", "1000000000", "--out", "{root}/x.png"], "--top-k must be at most 256"),
+    (["render", "{model}", "--layer", "conv1", "--channels", "0-99999999999999999999", "--out", "{root}/x.png"],
+     "channel numbers have at most 12 digits"),
+    (["render", "{model}", "--layer", "conv1", "--channels", ",".join(f"{i}000000-{i}999999" for i in range(1, 9)),
+      "--out", "{root}/x.png"], "lists more than any layer has"),
+    (["render", "{model}", "--layer", "conv1", "--channels", "\u0663", "--out", "{root}/x.png"], "use e.g. 0-31"),
+    (["layers", "{root}/no\nsuch.keras"], "such.keras"),
+    (["render", "{model}", "--layer", "conv1", "--method", "deconv", "--probe-images", "{root}/huge.npy",
+      "--out", "{root}/x.png"], "values of magnitude above 1e+30"),
+    (["render", "{model}", "--layer", "conv1", "--input-range", "nan,1", "--out", "{root}/x.png"], "must be finite"),
+    (["render", "{model}", "--layer", "conv1", "--input-range", "0,1e-300", "--out", "{root}/x.png"], "too narrow"),
+    (["render", "{model}", "--layer", "conv1", "--out", "gs://bucket/g.png"], "writes a local PNG"),
+    (["render", "{model}", "--layer", "conv1", "--out", "{root}/folder.png"], "is a folder; give a file name"),
+    (["render", "{model}", "--layer", "conv1", "--chan", "0", "--out", "{root}/x.png"], "unrecognized arguments: --chan"),
+    (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/many.npy", "--labels",
+      "{root}/many_labels.npy", "--out", "{root}/x.png"], "--labels has 5000 labels for the 1100 images"),
     (["render", "{model}", "--layer", "conv1", "--method", "weights", "--contrast", "stretch", "--out", "{root}/x.png"],
      "--contrast stretch: --method weights draws on its own scale already"),
 ]
@@ -294,6 +317,22 @@ def _write_hostile_files(root):
     (root / "truncated.keras").write_bytes(data[: len(data) // 2])
     (root / "random.keras").write_bytes(np.random.default_rng(0).bytes(5000))
     (root / "random.h5").write_bytes(np.random.default_rng(1).bytes(5000))
+    import os
+    import struct
+    import zlib
+
+    os.mkfifo(root / "pipe.keras")
+    (root / "folder.png").mkdir()
+    (root / "bomb").mkdir()
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)  # 20000 x 20000 RGB, declared only
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    (root / "bomb" / "big.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    np.save(root / "huge.npy", np.full((2, 32, 32, 3), 3e38, np.float32))
+    np.save(root / "many.npy", np.zeros((1100, 32, 32, 3), np.float32))  # more than the 1,024 kept
+    np.save(root / "many_labels.npy", np.zeros(5000, np.int64))
     probes = np.load(root / "probes.npy")
     np.save(root / "gray.npy", probes[..., :1])
     np.savez(root / "probes.npz", x=probes)

@@ -71,7 +71,7 @@ class Settings:
             preprocess=inputs.check_preprocess(preprocess),
             image_size=inputs.check_image_size(image_size),
             am=am or AMOptions(),
-            top_k=checks.integer(top_k, "top_k", 1),
+            top_k=_top_k(top_k),
             deconv_rule=checks.choice(deconv_rule, "deconv_rule", list(backward.RULES)),
             batch_size=checks.integer(batch_size, "batch_size", 1),
             occlusion=occlusion or OcclusionOptions(),
@@ -192,3 +192,13 @@ class Method:
 def check_finite(values: np.ndarray, what: str) -> None:
     if not np.all(np.isfinite(values)):
         raise FloatingPointError(f"{what} contains NaN or infinity")
+
+
+MAX_TOP_K = 256  # activations projected per channel; each keeps its receptive field's patch
+
+
+def _top_k(value) -> int:
+    top_k = checks.integer(value, "top_k", 1)
+    if top_k > MAX_TOP_K:
+        raise ConfigurationError(f"top_k must be at most {MAX_TOP_K}, got {top_k}")
+    return top_k
