@@ -24,6 +24,12 @@ class TensorBoardServer:
     """`tensorboard --logdir ...` in a subprocess; `get()` fetches from it."""
 
     def __init__(self, logdir: str, *extra_flags: str, env: dict | None = None, cwd: str | None = None):
+        self._arguments = (logdir, extra_flags, env, cwd)
+        self._restarts = 0
+        self._start()
+
+    def _start(self) -> None:
+        logdir, extra_flags, env, cwd = self._arguments
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(logdir).parent / f"tensorboard-{self.port}.log"
@@ -41,6 +47,13 @@ class TensorBoardServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                # The free port was taken between asking for it and binding it (TensorBoard's
+                # fast data server also binds ports of its own): start again on another one.
+                if "could not bind to port" in self.log() and self._restarts < 3:
+                    self._restarts += 1
+                    self._log.close()
+                    self._start()
+                    continue
                 raise RuntimeError(f"tensorboard exited:\n{self.log()}")
             with contextlib.suppress(OSError, ValueError):
                 value = predicate()
