@@ -153,7 +153,6 @@ class FeatVizCallback(keras.callbacks.Callback):
         self.verbose = verbose
         self.timings: list = []  # (global step, seconds) of each visualization pass
         self.method_timings: list = []  # (global step, layer, method, seconds) of each visualization
-        self.positions: list = []  # the header position of each visualization pass (metadata.make_position)
         self.lost_records = 0  # records that could not be written (full disk, removed log_dir...)
         self.skipped_steps: list = []  # global steps left out to keep within max_overhead
         self._writer: Optional[EventFileWriter] = None
@@ -400,7 +399,6 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._spent += seconds
         self._last_step = step
         self.timings.append((step, seconds))
-        self.positions.append(position)
         if self.verbose:
             line = (f"featviz: step {step} ({_describe_moment(position)}): "
                     f"{written} visualization{'s' if written != 1 else ''} in {seconds:.1f} s")
