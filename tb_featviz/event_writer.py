@@ -8,7 +8,8 @@ next record starts a new file. A file that disappears (a deleted logdir) is noti
 `check()`, and what it held is reported as lost. The caller counts and reports the losses.
 
 Files are named like TensorFlow's (``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``) and go
-through ``tf.io.gfile``, so any file system TensorFlow knows (gs://, ram://, ...) works.
+through ``tf.io.gfile`` (`tb_featviz.gfile`), so any file system TensorFlow knows (gs://, ram://, ...)
+works; without TensorFlow, TensorBoard's own gfile writes local files.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Optional
 
 from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+from tb_featviz import gfile
 
 _FILE_COUNTER = [0]
 
@@ -57,9 +60,7 @@ class EventFileWriter:
     def check(self) -> int:
         """Records lost because the current file vanished (0 if it is there); the next write
         starts a new file."""
-        import tensorflow as tf
-
-        if self.path is None or tf.io.gfile.exists(self.path):
+        if self.path is None or gfile.for_path(self.path).exists(self.path):
             return 0
         lost = self._records
         self._abandon(truncate=False)
@@ -73,16 +74,15 @@ class EventFileWriter:
                 self._file = None
 
     def _open(self) -> None:
-        import tensorflow as tf
-
         try:
-            tf.io.gfile.makedirs(self.logdir)
+            files = gfile.for_path(self.logdir)
+            files.makedirs(self.logdir)
             _FILE_COUNTER[0] += 1
             name = "events.out.tfevents.%010d.%s.%d.%d.v2" % (
                 time.time(), socket.gethostname(), os.getpid(), _FILE_COUNTER[0],
             )
             self.path = os.path.join(self.logdir, name)
-            self._file = tf.io.gfile.GFile(self.path, "wb")
+            self._file = files.GFile(self.path, "wb")
             self._size = self._records = 0
             header = _frame(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
             self._file.write(header)

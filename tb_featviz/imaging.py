@@ -1,8 +1,11 @@
-"""Turning float arrays into displayable uint8 tiles and PNG bytes (NumPy + tf.io.encode_png)."""
+"""Turning float arrays into displayable uint8 tiles and PNG bytes (NumPy and zlib: the same bytes
+whichever Keras backend runs, with or without TensorFlow)."""
 
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 
 import numpy as np
 
@@ -105,10 +108,28 @@ def tile_grid(tiles: np.ndarray, gap: int = 1, fill=255) -> np.ndarray:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """uint8 (h, w) or (h, w, 1|3|4) -> PNG bytes."""
-    import tensorflow as tf
-
+    """uint8 (h, w) or (h, w, 1|3|4) -> PNG bytes: 8-bit gray, gray+alpha, RGB or RGBA, each row
+    "Sub"-filtered (the difference to the pixel on its left, which flat and smooth feature images
+    compress well with), zlib level 6."""
     image = np.asarray(image, dtype=np.uint8)
     if image.ndim == 2:
         image = image[:, :, None]
-    return tf.io.encode_png(image, compression=6).numpy()
+    height, width, depth = image.shape
+    if depth not in _PNG_COLOUR_TYPE:
+        raise ValueError(f"a PNG holds 1 to 4 channels, got {depth}")
+    rows = image.reshape(height, width * depth)
+    filtered = rows.copy()
+    filtered[:, depth:] = rows[:, depth:] - rows[:, :-depth]  # uint8 arithmetic wraps, as PNG's does
+    scanlines = np.concatenate([np.full((height, 1), 1, np.uint8), filtered], axis=1)  # 1: the Sub filter
+    header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPE[depth], 0, 0, 0)
+    return b"".join([
+        b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header),
+        _png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)), _png_chunk(b"IEND", b""),
+    ])
+
+
+_PNG_COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> gray, gray+alpha, RGB, RGBA
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)

@@ -12,7 +12,7 @@ import dataclasses
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tb_featviz import checks
 from tb_featviz.checks import FLOAT32_LIMIT
@@ -47,12 +47,12 @@ class InputSpec:
         """The shape of one input as the model takes it."""
         return (self.channels, self.height, self.width) if self.channels_first else self.shape
 
-    def to_model(self, unit_image: tf.Tensor) -> tf.Tensor:
+    def to_model(self, unit_image):
         """[0, 1] images (b, h, w, c) -> what the model takes (range, layout, preprocessing)."""
         low, high = self.value_range
         image = low + (high - low) * unit_image
         if self.channels_first:
-            image = tf.transpose(image, [0, 3, 1, 2])
+            image = ops.transpose(image, (0, 3, 1, 2))
         return self.preprocess(image) if self.preprocess is not None else image
 
     def to_unit(self, images: np.ndarray) -> np.ndarray:

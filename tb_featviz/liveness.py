@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 import numpy as np
-import tensorflow as tf
+
+from tb_featviz import backend
 
 TEST_IMAGES = 24
 SEARCH_STEPS = 48
@@ -35,12 +36,12 @@ def constant_channels(outputs: Callable, batches: Iterable[np.ndarray], channels
 
     `outputs(images, channels)` -> (b, ..., n) values of those channels; images in model layout.
     """
-    channels_t = tf.constant(np.asarray(channels, np.int32))
+    channels_t = backend.tensor(channels, np.int32)
     low = np.full(len(channels), np.inf)
     high = np.full(len(channels), -np.inf)
     for images in batches:
         for start in range(0, len(images), batch_size):
-            values = outputs(tf.constant(images[start : start + batch_size]), channels_t).numpy()
+            values = backend.numpy(outputs(backend.tensor(images[start : start + batch_size]), channels_t))
             if not np.all(np.isfinite(values)):
                 raise FloatingPointError("the layer outputs NaN or infinity")
             flat = values.reshape(-1, len(channels))

@@ -10,11 +10,9 @@ models nested in either.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Callable, Iterator, Sequence
 
 import keras
-import tensorflow as tf
 
 from tb_featviz.errors import ConfigurationError
 
@@ -143,7 +141,7 @@ def ensure_built(model: keras.Model, model_shape: Sequence[int]) -> None:
         model.build((None,) + tuple(model_shape))
 
 
-def forward_to(ref: LayerRef, *, layer_input: bool = False) -> Callable[[tf.Tensor], tf.Tensor]:
+def forward_to(ref: LayerRef, *, layer_input: bool = False) -> Callable:
     """A function input -> output of `ref.layer` (its input, with `layer_input`), running the
     model's layers in inference mode. A nested model named as the target gives its output."""
     stages = []
@@ -264,7 +262,7 @@ def _opened(operation, prefix: str, inputs: int, args: tuple = ()) -> list:
     return [Operation(f"{prefix}{operation.name}", operation, inputs, args)]
 
 
-def output_kind(ref: LayerRef, sample_output: tf.Tensor) -> str:
+def output_kind(ref: LayerRef, sample_output) -> str:
     """SPATIAL or UNITS; anything else cannot be visualized per channel."""
     rank = len(sample_output.shape)
     if rank == 4:
@@ -277,10 +275,4 @@ def output_kind(ref: LayerRef, sample_output: tf.Tensor) -> str:
     )
 
 
-def traced(method: Callable) -> Callable:
-    """`tf.function` of a bound method, its retraces counted for this instance alone.
 
-    TensorFlow counts retraces per code object, so one maximizer per layer (each tracing
-    once) would be reported as "excessive retracing"; a partial has no code object of its own.
-    """
-    return tf.function(functools.partial(method), reduce_retracing=True)

@@ -53,8 +53,7 @@ def _functions(module, names):
 
 def _catalogue() -> dict:
     """{function object: (name, family, elementwise, negative slope)} for every known function."""
-    import tensorflow as tf
-
+    tf = _tensorflow()
     table = {}
 
     def add(functions, name, family, elementwise=True, slope=None):
@@ -62,14 +61,14 @@ def _catalogue() -> dict:
             table.setdefault(function, (name, family, elementwise, slope))
 
     add([keras.activations.linear], "linear", LINEAR)
-    add([keras.activations.relu, keras.ops.relu, tf.nn.relu], "relu", RELU, slope=0.0)
-    add(_functions(keras.activations, ["relu6"]) + [keras.ops.relu6, tf.nn.relu6], "relu6", RELU, slope=0.0)
+    add([keras.activations.relu, keras.ops.relu] + _functions(tf.nn, ["relu"]), "relu", RELU, slope=0.0)
+    add(_functions(keras.activations, ["relu6"]) + [keras.ops.relu6] + _functions(tf.nn, ["relu6"]), "relu6", RELU, slope=0.0)
     add(_functions(keras.activations, ["leaky_relu"]) + [keras.ops.leaky_relu], "leaky_relu", RELU, slope=0.2)
-    add([tf.nn.leaky_relu], "leaky_relu", RELU, slope=0.2)
-    add([keras.activations.softmax, keras.ops.softmax, tf.nn.softmax], "softmax", SQUASHING, elementwise=False)
-    add(_functions(keras.activations, ["log_softmax", "sparsemax"]) + [tf.nn.log_softmax],
+    add(_functions(tf.nn, ["leaky_relu"]), "leaky_relu", RELU, slope=0.2)
+    add([keras.activations.softmax, keras.ops.softmax] + _functions(tf.nn, ["softmax"]), "softmax", SQUASHING, elementwise=False)
+    add(_functions(keras.activations, ["log_softmax", "sparsemax"]) + _functions(tf.nn, ["log_softmax"]),
         "log_softmax", SQUASHING, elementwise=False)
-    add([keras.activations.sigmoid, keras.ops.sigmoid, tf.nn.sigmoid, tf.sigmoid], "sigmoid", SQUASHING)
+    add([keras.activations.sigmoid, keras.ops.sigmoid] + _functions(tf.nn, ["sigmoid"]) + _functions(tf, ["sigmoid"]), "sigmoid", SQUASHING)
     smooth = [
         "gelu", "silu", "swish", "hard_silu", "hard_swish", "mish", "elu", "selu", "celu", "softplus",
         "softsign", "tanh", "hard_sigmoid", "hard_tanh", "exponential", "log_sigmoid", "sparse_plus",
@@ -78,8 +77,26 @@ def _catalogue() -> dict:
     for name in smooth:
         functions = _functions(keras.activations, [name]) + _functions(keras.ops, [name]) + _functions(tf.nn, [name])
         add(functions, name, SMOOTH, elementwise=name != "glu")
-    add([tf.tanh, tf.math.tanh], "tanh", SMOOTH)
+    add(_functions(tf, ["tanh"]) + _functions(tf.math, ["tanh"]), "tanh", SMOOTH)
     return table
+
+
+class _Absent:
+    """Stands for TensorFlow (and its tf.nn, tf.math) where Keras runs on another backend: a
+    model there cannot call TensorFlow's functions, so none of them need a name."""
+
+    def __getattr__(self, name):
+        if name in ("nn", "math"):
+            return self
+        raise AttributeError(name)
+
+
+def _tensorflow():
+    if keras.backend.backend() != "tensorflow":
+        return _Absent()
+    import tensorflow as tf
+
+    return tf
 
 
 _CATALOGUE: Optional[dict] = None

@@ -13,11 +13,10 @@ import dataclasses
 from typing import Callable, Optional
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from tb_featviz import checks
+from tb_featviz import backend, checks
 from tb_featviz.errors import ConfigurationError
-from tb_featviz.model_access import traced
 
 POSITIONS_PER_AXIS = 12  # the default stride gives this many occluder positions per axis, give or take one
 
@@ -196,7 +195,8 @@ class Occluder:
 
     def __init__(self, spec, options: OcclusionOptions, output: Optional[Callable] = None,
                  feature: Optional[Callable] = None, layer: Optional[str] = None,
-                 output_is_probability: Optional[bool] = None, settings: Optional[dict] = None):
+                 output_is_probability: Optional[bool] = None, settings: Optional[dict] = None,
+                 model=None):
         if output is None and feature is None:
             raise ValueError("occlusion needs the model output, a layer, or both")
         self.spec = spec
@@ -210,7 +210,7 @@ class Occluder:
         self.settings = dict(settings or {})
 
         self._output, self._feature = output, feature
-        self._forward = traced(self._forward_values)
+        self._forward = backend.compiled(self._forward_values, model)  # model: whose weights it reads
 
     def _forward_values(self, x):
         # Only what is kept leaves the graph: a feature map's per-channel total and peak, not
@@ -219,7 +219,7 @@ class Occluder:
         if self._feature is not None:
             maps = self._feature(x)
             axes = list(range(1, len(maps.shape) - 1))
-            values += [tf.reduce_sum(maps, axis=axes), tf.reduce_max(maps, axis=axes)] if axes else [maps, maps]
+            values += [ops.sum(maps, axis=axes), ops.max(maps, axis=axes)] if axes else [maps, maps]
         return values
 
     def run(self, images: np.ndarray, labels: np.ndarray) -> OcclusionResult:
@@ -273,7 +273,7 @@ class Occluder:
         outputs = []
         for start in range(0, len(images), self.options.batch_size):
             batch = images[start : start + self.options.batch_size]
-            outputs.append([np.asarray(v, np.float64) for v in self._forward(self._model_layout(batch))])
+            outputs.append([backend.numpy(v).astype(np.float64) for v in self._forward(self._model_layout(batch))])
         return [np.concatenate(parts) for parts in zip(*outputs)]
 
     def _apply_occluded(self, images: np.ndarray, keep: list) -> np.ndarray:
@@ -289,14 +289,14 @@ class Occluder:
             for row, (_, p) in enumerate(chunk):
                 top, left, bottom, right = flat[p]
                 batch[row, top:bottom, left:right, :] = self.fill
-            values = [np.asarray(v, np.float64) for v in self._forward(self._model_layout(batch))]
+            values = [backend.numpy(v).astype(np.float64) for v in self._forward(self._model_layout(batch))]
             kept.append(np.concatenate([reduce(values, chunk[:, 0]) for reduce in keep], axis=1))
         return np.concatenate(kept)
 
-    def _model_layout(self, batch: np.ndarray) -> tf.Tensor:
+    def _model_layout(self, batch: np.ndarray):
         if self.spec.channels_first:
             batch = np.transpose(batch, (0, 3, 1, 2))
-        return tf.constant(batch)
+        return backend.tensor(batch)
 
 
 def _probabilities(outputs: np.ndarray, is_probability: Optional[bool] = None) -> tuple:

@@ -251,17 +251,23 @@ def build_plans(
 def _trial(layer_target, spec: InputSpec, name: str):
     """The layer's output on one gray image, and whether gradients of its pre-activation reach
     the [0, 1] image (AM) and the model input (deconv): found once here, not every epoch."""
-    import tensorflow as tf
+    import numpy as np
+    from keras import ops
 
-    unit = tf.fill((1,) + spec.shape, 0.5)
+    from tb_featviz import backend
+
+    def through_image(unit):
+        model_input = spec.to_model(unit)
+        return ops.sum(layer_target.pre(model_input)), layer_target.output(model_input)
+
+    def through_input(model_input):
+        return ops.sum(layer_target.pre(model_input)), None
+
+    unit = backend.tensor(np.full((1,) + spec.shape, 0.5, np.float32))
     try:
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(unit)
-            model_input = spec.to_model(unit)
-            tape.watch(model_input)
-            sample = layer_target.output(model_input)
-            total = tf.reduce_sum(layer_target.pre(model_input))
-        gradients = tape.gradient(total, [unit, model_input])
+        _, sample, to_image = backend.value_and_grad(through_image)(unit)
+        to_input = backend.value_and_grad(through_input)(spec.to_model(unit))[2]
+        gradients = [to_image, to_input]
     except Exception as error:  # the layer cannot be reached from the input, or preprocess failed
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigurationError(
@@ -297,16 +303,18 @@ def check_methods(methods) -> tuple:
 
 
 def check_backend(methods: Sequence[str]) -> None:
-    """AM, deconv and occlusion run on TensorFlow tensors; filter weights are backend-free."""
+    """AM, deconv and occlusion need gradients or a forward pass from a backend tb_featviz
+    supports (TensorFlow, JAX, PyTorch); filter weights are read on every backend."""
     import keras
 
-    backend = keras.backend.backend()
+    from tb_featviz import backend
+
     needs = [m for m in methods if not REGISTRY[m].backend_free]
-    if backend != "tensorflow" and needs:
+    if needs and backend.name() not in backend.SUPPORTED:
         raise ConfigurationError(
-            f"Keras runs on the {backend!r} backend; tb-featviz computes {', '.join(needs)} with the "
-            "TensorFlow backend only. Set KERAS_BACKEND=tensorflow before importing Keras, or use "
-            "methods=['weights'], which works on every backend."
+            f"Keras runs on the {keras.backend.backend()!r} backend; tb-featviz computes {', '.join(needs)} "
+            f"with KERAS_BACKEND={', '.join(backend.SUPPORTED)}. Set one of those before importing Keras, or "
+            "use methods=['weights'], which works on every backend."
         )
 
 

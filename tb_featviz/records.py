@@ -1,4 +1,5 @@
-"""Reading featviz records back from event files, with TensorFlow (notebooks, the demo, tests).
+"""Reading featviz records back from event files (notebooks, the demo, tests, resumed fits), on
+any Keras backend: the files are read by `tb_featviz.gfile`, their records framed here.
 
 The TensorBoard plugin reads the same records through TensorBoard's data provider instead.
 """
@@ -6,10 +7,11 @@ The TensorBoard plugin reads the same records through TensorBoard's data provide
 from __future__ import annotations
 
 import os
+import struct
 
 import numpy as np
 
-from tb_featviz import metadata
+from tb_featviz import gfile, metadata
 
 
 def read_records(logdir: str) -> dict:
@@ -18,18 +20,18 @@ def read_records(logdir: str) -> dict:
     A step written twice (a resumed run) keeps its last record; a truncated file keeps what
     was complete.
     """
-    import tensorflow as tf
     from tensorboard.compat.proto import event_pb2
+    from tensorboard.util import tensor_util
 
     records: dict = {}
-    # tf.io.gfile, not glob: logdirs may live on any TensorFlow file system (gs://, ram://, ...).
-    for path in sorted(tf.io.gfile.glob(os.path.join(logdir, "events.out.tfevents.*"))):
-        for event in _events(tf, event_pb2, path):
+    files = gfile.for_path(logdir)  # not glob: logdirs may live on any TensorFlow file system (gs://, ...)
+    for path in sorted(files.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+        for event in _events(files, event_pb2, path):
             for value in event.summary.value:
                 if value.metadata.plugin_data.plugin_name != metadata.PLUGIN_NAME:
                     continue
                 info = metadata.parse_plugin_content(value.metadata.plugin_data.content)
-                blobs = list(tf.make_ndarray(value.tensor))
+                blobs = list(tensor_util.make_ndarray(value.tensor).reshape(-1))
                 header = metadata.decode_header(blobs[0])
                 records.setdefault((info["layer"], info["method"]), {})[event.step] = (header, blobs[1:])
     return records
@@ -42,16 +44,16 @@ def steps_since(logdir: str, since: int) -> dict:
     at every resumed fit. A file that cannot be read (a folder, a pipe, junk) is passed over."""
     import stat
 
-    import tensorflow as tf
     from tensorboard.compat.proto import event_pb2
 
     found: dict = {}
-    for path in sorted(tf.io.gfile.glob(os.path.join(logdir, "events.out.tfevents.*")), reverse=True):
+    files = gfile.for_path(logdir)
+    for path in sorted(files.glob(os.path.join(logdir, "events.out.tfevents.*")), reverse=True):
         try:
             if "://" not in path and not stat.S_ISREG(os.stat(path).st_mode):
                 continue  # a pipe would block the read, a folder fail it
             earliest = None
-            for event in _events(tf, event_pb2, path):
+            for event in _events(files, event_pb2, path):
                 for value in event.summary.value:
                     if value.metadata.plugin_data.plugin_name != metadata.PLUGIN_NAME:
                         continue
@@ -66,13 +68,23 @@ def steps_since(logdir: str, since: int) -> dict:
     return found
 
 
-def _events(tf, event_pb2, path: str):
-    """Events of one file; a truncated tail (a killed writer) ends the file instead of failing."""
-    try:
-        for record in tf.data.TFRecordDataset(path):
-            yield event_pb2.Event.FromString(record.numpy())
-    except tf.errors.DataLossError:
-        return
+def _events(files, event_pb2, path: str):
+    """Events of one file (TFRecord frames: length, its CRC, data, its CRC); a truncated tail (a
+    killed writer) ends the file instead of failing."""
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    with files.GFile(path, "rb") as stream:
+        while True:
+            head = stream.read(12)
+            if len(head) < 12:
+                return
+            (length,) = struct.unpack("<Q", head[:8])
+            if struct.unpack("<I", head[8:])[0] != masked_crc32c(head[:8]):
+                return  # not a record's length: junk, or a file cut inside a header
+            data = stream.read(length)
+            if len(data) < length or len(stream.read(4)) < 4:
+                return
+            yield event_pb2.Event.FromString(data)
 
 
 def decode_images(pngs) -> np.ndarray:

@@ -20,9 +20,11 @@ import time
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from tb_featviz import imaging, metadata
+from tb_featviz.event_writer import EventFileWriter
+
+EventWriter = EventFileWriter  # what `Record.write_to` writes with, without TensorFlow
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,9 +61,18 @@ class Record:
             summary=summary_pb2.Summary(value=[value]),
         )
 
+    def write_to(self, writer, step: int, epoch: Optional[float] = None) -> None:
+        """Write with TensorBoard's own event writer, no TensorFlow needed (JAX and PyTorch
+        training loops): `writer` is a `tb_featviz.summary.EventWriter(log_dir)`. The record is
+        the same, byte for byte apart from the wall time, as `write` puts under `tf.summary`."""
+        writer.write(self.at(metadata.make_position(int(step), epoch=epoch)).event(step))
+
     def write(self, step: Optional[int] = None, epoch: Optional[float] = None) -> bool:
         """Write under the default `tf.summary` writer (custom training loops) at `step` (the
-        writer's default step if None) and `epoch` (epochs completed with their fraction)."""
+        writer's default step if None) and `epoch` (epochs completed with their fraction).
+        Without TensorFlow (JAX, PyTorch), write with `write_to` instead."""
+        import tensorflow as tf
+
         if step is None:
             step = tf.summary.experimental.get_step()
         blobs = self.blobs

@@ -20,7 +20,7 @@ import dataclasses
 from typing import Callable, Iterator, Optional
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from tb_featviz import nonlinearity
 from tb_featviz.model_access import LayerRef, forward_to
@@ -40,10 +40,10 @@ class Target:
     """How to compute one layer's pre-activation and output from the model input."""
 
     ref: LayerRef
-    pre: Callable[[tf.Tensor], tf.Tensor]  # model input -> pre-activation (float32, channels last)
-    output: Callable[[tf.Tensor], tf.Tensor]  # model input -> the layer's output (float32, channels last)
+    pre: Callable  # model input -> pre-activation (float32, channels last)
+    output: Callable  # model input -> the layer's output (float32, channels last)
     nonlinearity: Optional[Nonlinearity]  # what turns `pre` into `output`; None when they are the same
-    activate: Callable[[tf.Tensor], tf.Tensor]  # pre-activation -> output (channels last)
+    activate: Callable  # pre-activation -> output (channels last)
 
     @property
     def maximized(self) -> str:
@@ -83,8 +83,8 @@ def for_layer(ref: LayerRef, channels_first: bool = False) -> Target:
     def activate(pre_values):
         """Channels-last pre-activations -> outputs (the nonlinearity in the model's layout)."""
         if channels_first and len(pre_values.shape) == 4:
-            return _to_channels_last(apply(tf.transpose(pre_values, [0, 3, 1, 2])))
-        return tf.cast(apply(pre_values), tf.float32)
+            return _to_channels_last(apply(ops.transpose(pre_values, (0, 3, 1, 2))))
+        return ops.cast(apply(pre_values), "float32")
 
     return Target(ref, _channels_last(pre, channels_first), _channels_last(to_output, channels_first), found, activate)
 
@@ -106,12 +106,12 @@ def linear_activation(layer) -> Iterator[None]:
 
 def _channels_last(function: Callable, channels_first: bool) -> Callable:
     def run(x):
-        values = tf.cast(function(x), tf.float32)
+        values = ops.cast(function(x), "float32")
         return _to_channels_last(values) if channels_first else values
 
     return run
 
 
-def _to_channels_last(values: tf.Tensor) -> tf.Tensor:
-    values = tf.cast(values, tf.float32)
-    return tf.transpose(values, [0, 2, 3, 1]) if len(values.shape) == 4 else values
+def _to_channels_last(values):
+    values = ops.cast(values, "float32")
+    return ops.transpose(values, (0, 2, 3, 1)) if len(values.shape) == 4 else values

@@ -12,14 +12,13 @@ import math
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from tb_featviz import backward, checks, imaging, liveness, nonlinearity
+from tb_featviz import backend, backward, checks, imaging, liveness, nonlinearity
 from tb_featviz.am import objectives, parameterizations
 from tb_featviz.am.transforms import RandomAffine, TransformStack, gaussian_blur, warp
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.inputs import InputSpec
-from tb_featviz.model_access import traced
 from tb_featviz.target import OUTPUT, Target
 
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
@@ -237,7 +236,8 @@ class ActivationMaximizer:
             raise ConfigurationError(f"objective {objective.description} compares a channel's images: set "
                                      "images_per_channel to 2 or more")
         if options.objective is not None:  # checked against the layer now, not while tracing
-            layer_shape = tuple(target.pre(input_spec.to_model(tf.fill((1,) + input_spec.shape, 0.5))).shape[1:])
+            gray = backend.tensor(np.full((1,) + input_spec.shape, 0.5, np.float32))
+            layer_shape = tuple(target.pre(input_spec.to_model(gray)).shape[1:])
             try:
                 objective.check(layer_shape)
             except ValueError as error:
@@ -267,9 +267,10 @@ class ActivationMaximizer:
         self._objective = options.full_objective()
         self._channel_value = objectives.channel(options.reduction)
         self._renderers: dict = {}
-        self._evaluate = traced(self._evaluate_batch)
-        self._to_images = traced(self._param_to_images)
-        self._outputs = traced(self._outputs_of)
+        model = target.ref.model
+        self._evaluate = backend.compiled(self._evaluate_batch, model)
+        self._to_images = backend.compiled(self._param_to_images)
+        self._outputs = backend.compiled(self._outputs_of, model)
         self._searcher = None  # made when a channel looks dead (see _dead)
 
     def run(self, channels: Sequence[int], progress: Optional[Callable[[int, int], None]] = None) -> AMResult:
@@ -350,10 +351,10 @@ class ActivationMaximizer:
         return np.array(constant, bool)
 
     def _to_model(self, images: np.ndarray) -> np.ndarray:
-        return self._spec.to_model(tf.constant(images)).numpy() if len(images) else images
+        return backend.numpy(self._spec.to_model(backend.tensor(images))) if len(images) else images
 
     def _outputs_of(self, model_input, channels):
-        return tf.gather(self._target.output(model_input), channels, axis=-1)
+        return ops.take(self._target.output(model_input), channels, axis=-1)
 
     def _evaluate_all(self, params: np.ndarray, channels: np.ndarray, copy: Optional[np.ndarray] = None):
         """(objective, output) per image on the untransformed images of `params`."""
@@ -363,11 +364,11 @@ class ActivationMaximizer:
         group = max(1, self._options.batch_size // copies) * copies
         for i in range(0, len(channels), group):
             value, activation = self._evaluate(
-                tf.constant(params[i : i + group]), tf.constant(channels[i : i + group]),
-                tf.constant(copy[i : i + group]),
+                backend.tensor(params[i : i + group]), backend.tensor(channels[i : i + group]),
+                backend.tensor(copy[i : i + group]),
             )
-            objective.append(value.numpy())
-            output.append(activation.numpy())
+            objective.append(backend.numpy(value))
+            output.append(backend.numpy(activation))
         if not objective:
             return np.zeros(0, np.float32), np.zeros(0, np.float32)
         objective, output = np.concatenate(objective), np.concatenate(output)
@@ -412,10 +413,9 @@ class ActivationMaximizer:
             return value, context
         own = objectives.selected_channel(context.activations, picked)
         axes = list(range(1, len(own.shape)))
-        silent = tf.stop_gradient(tf.cast(
-            tf.reduce_max(own, axis=axes) <= tf.reduce_min(own, axis=axes), value.dtype))
+        silent = ops.stop_gradient(ops.cast(ops.max(own, axis=axes) <= ops.min(own, axis=axes), value.dtype))
         push = self._channel_value(objectives.Context(pre, picked, image))
-        return value + silent * (push - tf.stop_gradient(push)), context
+        return value + silent * (push - ops.stop_gradient(push)), context
 
     def _evaluate_batch(self, params, channels, copy):
         image = self._param.to_image(params, self._spec.shape)
@@ -432,15 +432,15 @@ class ActivationMaximizer:
         the batch's channels of it where that saves work (inside traced functions: static batch)."""
         batch = channels.shape[0]
         if self._selected is not None and batch is not None and self._selected.worthwhile(batch):
-            picked = tf.range(batch, dtype=channels.dtype)
-            return tf.cast(self._selected(model_input, channels), tf.float32), picked
+            picked = ops.arange(batch, dtype=channels.dtype)
+            return ops.cast(self._selected(model_input, channels), "float32"), picked
         return self._target.pre(model_input), channels
 
     def _param_to_images(self, params):
         return self._param.to_image(params, self._spec.shape)
 
     def _images(self, params: np.ndarray) -> np.ndarray:
-        return self._to_images(tf.constant(params)).numpy()
+        return backend.numpy(self._to_images(backend.tensor(params)))
 
     # -- optimization ----------------------------------------------------------------------
     def _optimize(self, start: np.ndarray, channels: np.ndarray, on_step=None, copy=None):
@@ -454,76 +454,84 @@ class ActivationMaximizer:
             renderer = self._renderers[size] = _Renderer(self, size, start.shape[1:])
         padded_channels = np.concatenate([channels, np.repeat(channels[:1], pad)]).astype(np.int32)
         copy = np.zeros(real, np.int32) if copy is None else copy
-        copy_t = tf.constant(np.concatenate([copy, np.zeros(pad, np.int32)]).astype(np.int32))
+        copy_t = backend.tensor(np.concatenate([copy, np.zeros(pad, np.int32)]).astype(np.int32))
         renderer.reset(np.concatenate([start, np.repeat(start[:1], pad, axis=0)]))
         rows = None
         if options.transforms is not None:
             rows = options.transforms.sample(options.seed, padded_channels, options.steps, self._spec.shape)
         active = np.arange(size) < real
         steps_run = np.zeros(size, np.int32)
-        channels_t = tf.constant(padded_channels)
+        channels_t = backend.tensor(padded_channels)
         for step in range(options.steps):
             if not active.any():
                 break
             value = renderer.step(
-                channels_t, copy_t, tf.constant(rows[step]) if rows is not None else None, tf.constant(active)
-            ).numpy()
+                channels_t, copy_t, backend.tensor(rows[step], np.float32) if rows is not None else None,
+                backend.tensor(active),
+            )
             steps_run += active
             if options.blur_every and self._param.supports_blur and (step + 1) % options.blur_every == 0:
-                renderer.blur(tf.constant(active))
+                renderer.blur(backend.tensor(active))
             if options.threshold is not None:
                 active &= ~(value >= options.threshold)
             if on_step is not None:
                 on_step(step)
-        return renderer.params.numpy()[:real], steps_run[:real]
+        return backend.numpy(renderer.params)[:real], steps_run[:real]
 
 
 class _Renderer:
-    """The variables and traced step for one batch size."""
+    """The optimizer state and compiled step for one batch size: parameters and Adam's moments
+    live in backend tensors passed through a pure step (no variables: the same step compiles
+    under `tf.function`, `jax.jit` or runs eagerly under PyTorch)."""
 
     def __init__(self, owner: ActivationMaximizer, size: int, param_shape: tuple):
         self._owner = owner
-        zeros = tf.zeros((size,) + tuple(param_shape), tf.float32)
-        self.params = tf.Variable(zeros, trainable=False, name="featviz_params")
-        self._m = tf.Variable(zeros, trainable=False, name="featviz_adam_m")
-        self._v = tf.Variable(zeros, trainable=False, name="featviz_adam_v")
-        self._t = tf.Variable(0.0, trainable=False, name="featviz_adam_t")
         self._mask_shape = (size,) + (1,) * len(param_shape)
-        self.step = traced(self._step)
-        self.blur = traced(self._blur)
+        self._gradient = backend.value_and_grad(self._loss)
+        self._step = backend.compiled(self._pure_step, owner._target.ref.model)
+        self._blur = backend.compiled(self._pure_blur)
+        self.params = self._m = self._v = None
+        self._t = 0
 
     def reset(self, start: np.ndarray) -> None:
-        self.params.assign(start)
-        self._m.assign(tf.zeros_like(self._m))
-        self._v.assign(tf.zeros_like(self._v))
-        self._t.assign(0.0)
+        self.params = backend.tensor(start, np.float32)
+        self._m = backend.tensor(np.zeros_like(start, np.float32))
+        self._v = backend.tensor(np.zeros_like(start, np.float32))
+        self._t = 0
 
-    def _step(self, channels, copy, rows, active):
+    def step(self, channels, copy, rows, active) -> np.ndarray:
+        """One Adam step on the active elements; returns the objective before it (per element)."""
+        self._t += 1
+        t = backend.tensor(self._t, np.float32)
+        self.params, self._m, self._v, value = self._step(self.params, self._m, self._v, t, channels, copy, rows,
+                                                          active)
+        return backend.numpy(value)
+
+    def blur(self, active) -> None:
+        self.params = self._blur(self.params, active)
+
+    def _loss(self, params, channels, copy, rows, active):
         owner = self._owner
-        shape = owner._spec.shape
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(self.params)
-            image = owner._param.to_image(self.params, shape)
-            seen = warp(image, rows, owner._options.transforms.fill_mode) if rows is not None else image
-            pre, picked = owner._activations(owner._spec.to_model(seen), channels)
-            value, context = owner._ascent_value(pre, picked, image, copy, active)
-            loss = -tf.reduce_sum(value)
-        gradient = tape.gradient(loss, self.params)
-        # Adam, term for term as keras.optimizers.Adam computes it.
-        self._t.assign_add(1.0)
-        learning_rate = owner._options.learning_rate
-        alpha = learning_rate * tf.sqrt(1 - tf.pow(_BETA_2, self._t)) / (1 - tf.pow(_BETA_1, self._t))
-        self._m.assign_add((gradient - self._m) * (1 - _BETA_1))
-        self._v.assign_add((tf.square(gradient) - self._v) * (1 - _BETA_2))
-        updated = self.params - (self._m * alpha) / (tf.sqrt(self._v) + _EPSILON)
-        updated = owner._param.project(updated)
-        mask = tf.reshape(active, self._mask_shape)
-        self.params.assign(tf.where(mask, updated, self.params))
-        return value  # the objective (what `threshold` is compared with)
+        image = owner._param.to_image(params, owner._spec.shape)
+        seen = warp(image, rows, owner._options.transforms.fill_mode) if rows is not None else image
+        pre, picked = owner._activations(owner._spec.to_model(seen), channels)
+        value, _ = owner._ascent_value(pre, picked, image, copy, active)
+        return -ops.sum(value), value
 
-    def _blur(self, active):
-        blurred = gaussian_blur(self.params, self._owner._options.blur_sigma)
-        self.params.assign(tf.where(tf.reshape(active, self._mask_shape), blurred, self.params))
+    def _pure_step(self, params, m, v, t, channels, copy, rows, active):
+        _, value, gradient = self._gradient(params, channels, copy, rows, active)
+        # Adam, term for term as keras.optimizers.Adam computes it (in float32).
+        learning_rate = self._owner._options.learning_rate
+        alpha = learning_rate * ops.sqrt(1 - ops.power(_BETA_2, t)) / (1 - ops.power(_BETA_1, t))
+        m = m + (gradient - m) * (1 - _BETA_1)
+        v = v + (ops.square(gradient) - v) * (1 - _BETA_2)
+        updated = self._owner._param.project(params - (m * alpha) / (ops.sqrt(v) + _EPSILON))
+        mask = ops.reshape(active, self._mask_shape)
+        return ops.where(mask, updated, params), m, v, value  # finished and padding elements keep theirs
+
+    def _pure_blur(self, params, active):
+        blurred = gaussian_blur(params, self._owner._options.blur_sigma)
+        return ops.where(ops.reshape(active, self._mask_shape), blurred, params)
 
 
 def _chunks(indices: np.ndarray, size: int):

@@ -11,27 +11,27 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Optional, Sequence
 
+import keras
 import numpy as np
-
-import tensorflow as tf
+from keras import ops
 
 
 @dataclasses.dataclass(frozen=True)
 class Context:
     """What an objective may look at during one optimization step."""
 
-    activations: tf.Tensor  # the layer's pre-activation (see target.py), float32: (b, h, w, C) or (b, C)
-    channels: tf.Tensor  # int32 (b,): the channel each batch element maximizes
-    image: tf.Tensor  # the parameterized image in [0, 1], (b, H, W, c), before transforms
-    copy: Optional[tf.Tensor] = None  # int32 (b,): which of its channel's `copies` images an element is
+    activations: keras.KerasTensor  # the layer's pre-activation (see target.py), float32: (b, h, w, C) or (b, C)
+    channels: keras.KerasTensor  # int32 (b,): the channel each batch element maximizes
+    image: keras.KerasTensor  # the parameterized image in [0, 1], (b, H, W, c), before transforms
+    copy: Optional[keras.KerasTensor] = None  # int32 (b,): which of its channel's `copies` images an element is
     copies: int = 1  # images per channel (AMOptions.images_per_channel)
-    real: Optional[tf.Tensor] = None  # bool (b,): False for batch padding and finished elements
+    real: Optional[keras.KerasTensor] = None  # bool (b,): False for batch padding and finished elements
 
 
 class Objective:
     """A per-element scalar function of a Context; supports +, -, unary -, and * by a number."""
 
-    def __init__(self, fn: Callable[[Context], tf.Tensor], description: str, *, per_channel: bool = True,
+    def __init__(self, fn: Callable[[Context], keras.KerasTensor], description: str, *, per_channel: bool = True,
                  across_batch: bool = False, check: Optional[Callable[[tuple], None]] = None,
                  needs_copies: bool = False):
         self._fn = fn
@@ -41,7 +41,7 @@ class Objective:
         self.per_channel = per_channel  # depends on the element's channel (else: one image is enough)
         self.across_batch = across_batch  # looks at other elements (diversity): needs the whole layer
 
-    def __call__(self, context: Context) -> tf.Tensor:
+    def __call__(self, context: Context) -> keras.KerasTensor:
         return self._fn(context)
 
     def check(self, shape: tuple) -> None:
@@ -89,9 +89,10 @@ class Objective:
         return f"Objective({self.description})"
 
 
-def selected_channel(activations: tf.Tensor, channels: tf.Tensor) -> tf.Tensor:
+def selected_channel(activations: keras.KerasTensor, channels: keras.KerasTensor) -> keras.KerasTensor:
     """Element i's own channel: (b, h, w, C) -> (b, h, w); (b, C) -> (b,)."""
-    return tf.gather(activations, channels, axis=-1, batch_dims=1)
+    index = ops.reshape(ops.cast(channels, "int32"), (-1,) + (1,) * (len(activations.shape) - 1))
+    return ops.squeeze(ops.take_along_axis(activations, index, axis=-1), axis=-1)
 
 
 def channel(reduction: str = "mean") -> Objective:
@@ -105,15 +106,15 @@ def channel(reduction: str = "mean") -> Objective:
 
         raise ConfigurationError(f"reduction must be 'mean', 'center' or 'max', got {reduction!r}")
 
-    def value(context: Context) -> tf.Tensor:
+    def value(context: Context) -> keras.KerasTensor:
         selected = selected_channel(context.activations, context.channels)
-        if selected.shape.rank == 1:
+        if len(selected.shape) == 1:
             return selected
         if reduction == "mean":
-            return tf.reduce_mean(selected, axis=[1, 2])
+            return ops.mean(selected, axis=(1, 2))
         if reduction == "max":
-            return tf.reduce_max(selected, axis=[1, 2])
-        height, width = tf.shape(selected)[1], tf.shape(selected)[2]
+            return ops.max(selected, axis=(1, 2))
+        height, width = selected.shape[1], selected.shape[2]
         return selected[:, height // 2, width // 2]
 
     return Objective(value, f"channel_{reduction}")
@@ -122,10 +123,10 @@ def channel(reduction: str = "mean") -> Objective:
 def total_variation() -> Objective:
     """Mean absolute difference between neighbouring pixels: penalizes high-frequency noise."""
 
-    def value(context: Context) -> tf.Tensor:
+    def value(context: Context) -> keras.KerasTensor:
         image = context.image
-        dy = tf.reduce_mean(tf.abs(image[:, 1:, :, :] - image[:, :-1, :, :]), axis=[1, 2, 3])
-        dx = tf.reduce_mean(tf.abs(image[:, :, 1:, :] - image[:, :, :-1, :]), axis=[1, 2, 3])
+        dy = ops.mean(ops.abs(image[:, 1:, :, :] - image[:, :-1, :, :]), axis=(1, 2, 3))
+        dx = ops.mean(ops.abs(image[:, :, 1:, :] - image[:, :, :-1, :]), axis=(1, 2, 3))
         return dy + dx
 
     return Objective(value, "total_variation")
@@ -134,8 +135,8 @@ def total_variation() -> Objective:
 def l2(center: float = 0.5) -> Objective:
     """Mean squared distance from mid-gray: keeps pixels from saturating without reason."""
 
-    def value(context: Context) -> tf.Tensor:
-        return tf.reduce_mean(tf.square(context.image - center), axis=[1, 2, 3])
+    def value(context: Context) -> keras.KerasTensor:
+        return ops.mean(ops.square(context.image - center), axis=(1, 2, 3))
 
     return Objective(value, "l2")
 
@@ -148,10 +149,10 @@ def fixed_channel(index: int, reduction: str = "mean") -> Objective:
     index = checks.integer(index, "fixed_channel index", 0)
     base = channel(reduction)
 
-    def value(context: Context) -> tf.Tensor:
+    def value(context: Context) -> keras.KerasTensor:
         if index >= context.activations.shape[-1]:
             raise ValueError(f"channel {index} is out of range for a layer of {context.activations.shape[-1]} channels")
-        fixed = tf.fill(tf.shape(context.channels), tf.constant(index, context.channels.dtype))
+        fixed = ops.full_like(context.channels, index)
         return base(dataclasses.replace(context, channels=fixed))
 
     def check(shape):
@@ -171,9 +172,9 @@ def neuron(row: int, col: int) -> Objective:
         raise ConfigurationError(f"neuron(row, col) takes whole numbers (negative counts from the end), got {row!r}, {col!r}")
     row, col = int(row), int(col)
 
-    def value(context: Context) -> tf.Tensor:
+    def value(context: Context) -> keras.KerasTensor:
         selected = selected_channel(context.activations, context.channels)
-        if selected.shape.rank == 1:
+        if len(selected.shape) == 1:
             raise ValueError("neuron(row, col) needs a layer with a spatial output; this one has units")
         height, width = selected.shape[1], selected.shape[2]
         if not (-height <= row < height and -width <= col < width):
@@ -205,12 +206,12 @@ def direction(vector: Sequence[float]) -> Objective:
                                  f"per channel; got shape {weights.shape}")
     weights = weights.astype(np.float32)
 
-    def value(context: Context) -> tf.Tensor:
+    def value(context: Context) -> keras.KerasTensor:
         activations = context.activations
         if activations.shape[-1] != weights.size:
             raise ValueError(f"direction has {weights.size} weights for a layer of {activations.shape[-1]} channels")
-        along = tf.tensordot(activations, tf.constant(weights), axes=[[-1], [0]])
-        return along if along.shape.rank == 1 else tf.reduce_mean(along, axis=[1, 2])
+        along = ops.tensordot(activations, ops.convert_to_tensor(weights), axes=[[len(activations.shape) - 1], [0]])
+        return along if len(along.shape) == 1 else ops.mean(along, axis=(1, 2))
 
     def check(shape):
         if shape[-1] != weights.size:
@@ -225,19 +226,22 @@ def diversity() -> Objective:
     same channel, so `channel() + w * diversity()` asks for several different images per channel
     (AMOptions.images_per_channel). Zero for an image with no sibling."""
 
-    def value(context: Context) -> tf.Tensor:
+    def value(context: Context) -> keras.KerasTensor:
         activations = context.activations
-        flat = tf.reshape(activations, [tf.shape(activations)[0], -1, activations.shape[-1]])
-        gram = tf.matmul(flat, flat, transpose_a=True) / tf.cast(tf.shape(flat)[1], flat.dtype)
-        vectors = tf.math.l2_normalize(tf.reshape(gram, [tf.shape(gram)[0], -1]), axis=1)
-        similarity = tf.matmul(vectors, vectors, transpose_b=True)
-        same = tf.equal(context.channels[:, None], context.channels[None, :])
-        others = tf.logical_and(same, tf.logical_not(tf.eye(tf.shape(same)[0], dtype=tf.bool)))
+        depth = activations.shape[-1]
+        positions = int(np.prod(activations.shape[1:-1]))  # static; the batch may be unknown when traced
+        flat = ops.reshape(activations, (-1, positions, depth))
+        gram = ops.matmul(ops.transpose(flat, (0, 2, 1)), flat) / float(positions)
+        vectors = ops.normalize(ops.reshape(gram, (-1, depth * depth)), axis=1)
+        similarity = ops.matmul(vectors, ops.transpose(vectors))
+        same = ops.equal(context.channels[:, None], context.channels[None, :])
+        order = ops.cumsum(ops.ones_like(context.channels), axis=0)  # 1..batch: which pairs are an element itself
+        others = ops.logical_and(same, ops.not_equal(order[:, None], order[None, :]))
         if context.real is not None:
-            others = tf.logical_and(others, context.real[None, :])
-        mask = tf.cast(others, similarity.dtype)
-        count = tf.reduce_sum(mask, axis=1)
-        return -tf.math.divide_no_nan(tf.reduce_sum(similarity * mask, axis=1), count)
+            others = ops.logical_and(others, context.real[None, :])
+        mask = ops.cast(others, similarity.dtype)
+        count = ops.sum(mask, axis=1)
+        return -ops.divide_no_nan(ops.sum(similarity * mask, axis=1), count)
 
     # Not an objective of the channel by itself: with a channel-free objective it is refused.
     return Objective(value, "diversity", per_channel=False, across_batch=True, needs_copies=True)
@@ -247,10 +251,10 @@ def interpolate(first: Objective, second: Objective) -> Objective:
     """From `first` to `second` across a channel's images: image k of n maximizes
     (1 - k/(n-1)) * first + k/(n-1) * second (AMOptions.images_per_channel = n)."""
 
-    def value(context: Context) -> tf.Tensor:
+    def value(context: Context) -> keras.KerasTensor:
         if context.copy is None or context.copies < 2:
             return first(context)
-        alpha = tf.cast(context.copy, tf.float32) / float(context.copies - 1)
+        alpha = ops.cast(context.copy, "float32") / float(context.copies - 1)
         return (1.0 - alpha) * first(context) + alpha * second(context)
 
     combined = first._like(value, f"interpolate({first.description}, {second.description})", second)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 # Lucid's colour decorrelation: square root of the ImageNet colour covariance (via SVD),
 # normalized so its largest column has unit norm.
@@ -57,11 +57,11 @@ class PixelImage:
         ).astype(np.float32)
         return np.log(start / (1.0 - start)).astype(np.float32) if self.bounded else start
 
-    def to_image(self, params: tf.Tensor, shape: Sequence[int]) -> tf.Tensor:
-        return tf.sigmoid(params) if self.bounded else params
+    def to_image(self, params, shape: Sequence[int]):
+        return ops.sigmoid(params) if self.bounded else params
 
-    def project(self, params: tf.Tensor) -> tf.Tensor:
-        return params if self.bounded else tf.clip_by_value(params, 0.0, 1.0)
+    def project(self, params):
+        return params if self.bounded else ops.clip(params, 0.0, 1.0)
 
     def fitted(self, unit_images) -> "PixelImage":
         return self
@@ -135,22 +135,30 @@ class FourierImage:
         scale = 1.0 / np.maximum(frequencies, 1.0 / max(height, width)) ** self.decay_power
         return (scale * np.sqrt(height * width)).astype(np.float32)
 
-    def to_image(self, params: tf.Tensor, shape: Sequence[int]) -> tf.Tensor:
+    def to_image(self, params, shape: Sequence[int]):
         height, width, depth = shape
-        scale = tf.constant(self._scale(height, width))
-        spectrum = tf.complex(params[..., 0] * scale, params[..., 1] * scale)
-        planes = tf.signal.irfft2d(spectrum, fft_length=[height, width])  # (b, c, h, w)
-        image = tf.transpose(planes, [0, 2, 3, 1]) / 4.0
+        scale = ops.convert_to_tensor(self._scale(height, width))
+        planes = _irfft2(params[..., 0] * scale, params[..., 1] * scale, width)  # (b, c, h, w)
+        image = ops.transpose(planes, (0, 2, 3, 1)) / 4.0
         if depth == 3 and self.decorrelate:
-            image = tf.einsum("bhwc,dc->bhwd", image, tf.constant(self.colour_matrix))
-        return tf.sigmoid(image)
+            image = ops.einsum("bhwc,dc->bhwd", image, ops.convert_to_tensor(self.colour_matrix))
+        return ops.sigmoid(image)
 
-    def project(self, params: tf.Tensor) -> tf.Tensor:
+    def project(self, params):
         return params
 
     def settings(self) -> dict:
         return {"name": self.name, "decorrelate": self.decorrelate, "decay_power": self.decay_power,
                 "std": self.std, "colours": self.colour_source if self.decorrelate else None}
+
+
+def _irfft2(real, imag, width: int):
+    """The real 2-D inverse FFT over the last two axes of a half spectrum (..., h, w // 2 + 1),
+    from the FFTs every Keras backend has: a complex inverse FFT down the columns (``ifft2`` over
+    the height and a trailing axis of one, where it is the identity), then a real one along rows."""
+    moved = [ops.expand_dims(ops.swapaxes(part, -1, -2), -1) for part in (real, imag)]
+    real, imag = (ops.swapaxes(ops.squeeze(part, -1), -1, -2) for part in ops.ifft2(tuple(moved)))
+    return ops.irfft((real, imag), fft_length=width)
 
 
 AUTO = "auto"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from tb_featviz.model_access import LayerRef, forward_to
 
@@ -43,14 +43,12 @@ class SelectedChannelsForward:
     def worthwhile(self, batch: int) -> bool:
         return batch * 2 <= self.filters
 
-    def __call__(self, x: tf.Tensor, channels: tf.Tensor) -> tf.Tensor:
+    def __call__(self, x, channels):
         layer = self._layer
         inputs = self._to_input(x)
-        kernel = tf.cast(tf.gather(layer.kernel, channels, axis=3), inputs.dtype)
-        outputs = tf.nn.conv2d(
-            inputs, kernel, strides=(1, *layer.strides, 1), padding=layer.padding.upper(),
-            dilations=(1, *layer.dilation_rate, 1),
-        )
+        kernel = ops.cast(ops.take(layer.kernel, channels, axis=3), inputs.dtype)
+        outputs = ops.conv(inputs, kernel, strides=layer.strides, padding=layer.padding,
+                           data_format="channels_last", dilation_rate=layer.dilation_rate)
         if layer.use_bias:
-            outputs = outputs + tf.cast(tf.gather(layer.bias, channels), outputs.dtype)
+            outputs = outputs + ops.cast(ops.take(layer.bias, channels), outputs.dtype)
         return outputs  # the pre-activation: what AM maximizes (target.py)

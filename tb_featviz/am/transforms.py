@@ -13,7 +13,7 @@ import math
 from typing import Sequence
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from tb_featviz.am.parameterizations import channel_rng
 
@@ -128,28 +128,57 @@ def _output_to_input(height, width, shift, scale, angle) -> np.ndarray:
     return np.array([a[0, 0], a[0, 1], offset[0], a[1, 0], a[1, 1], offset[1], 0.0, 0.0])
 
 
-def warp(images: tf.Tensor, rows: tf.Tensor, fill_mode: str = "REFLECT") -> tf.Tensor:
-    """Apply one affine warp per batch element, bilinear; outside the image: reflected, or
-    (fill_mode "CONSTANT") mid-gray, like Lucid's padding."""
-    shape = tf.shape(images)[1:3]
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=rows,
-        output_shape=shape,
-        fill_value=0.5,
-        interpolation="BILINEAR",
-        fill_mode=fill_mode,
-    )
+def warp(images, rows, fill_mode: str = "REFLECT"):
+    """Apply one affine warp per batch element (`rows`: TensorFlow's 8 projective coefficients,
+    output pixel -> source pixel), bilinear; outside the image: reflected (d c b a | a b c d), or
+    (fill_mode "CONSTANT") mid-gray, like Lucid's padding.
+
+    Written with gathers, so every backend differentiates it exactly: TensorFlow's own
+    ImageProjectiveTransform op has a gradient that only warps the signal back by the inverse
+    map, which is not the adjoint of bilinear sampling (pixels a rotation reads twice or not at
+    all get the wrong share)."""
+    _, height, width, depth = images.shape  # the batch may be unknown while tracing: reshapes use -1
+    rows = ops.cast(rows, "float32")
+    y, x = ops.meshgrid(ops.arange(height, dtype="float32"), ops.arange(width, dtype="float32"), indexing="ij")
+    x, y = x[None], y[None]
+    coefficient = [rows[:, i, None, None] for i in range(8)]
+    k = coefficient[6] * x + coefficient[7] * y + 1.0
+    source_x = (coefficient[0] * x + coefficient[1] * y + coefficient[2]) / k
+    source_y = (coefficient[3] * x + coefficient[4] * y + coefficient[5]) / k
+    x0, y0 = ops.floor(source_x), ops.floor(source_y)
+    wx, wy = source_x - x0, source_y - y0
+    x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
+    flat = ops.reshape(images, (-1, height * width, depth))
+    out = 0.0
+    for dy, weight_y in ((0, 1.0 - wy), (1, wy)):
+        for dx, weight_x in ((0, 1.0 - wx), (1, wx)):
+            (row, row_in), (col, col_in) = _index(y0 + dy, height, fill_mode), _index(x0 + dx, width, fill_mode)
+            index = ops.reshape(row * width + col, (-1, height * width, 1))
+            corner = ops.reshape(ops.take_along_axis(flat, ops.repeat(index, depth, axis=2), axis=1),
+                                 (-1, height, width, depth))
+            if row_in is not None:
+                corner = ops.where(ops.logical_and(row_in, col_in)[..., None], corner, 0.5)
+            out = out + (weight_y * weight_x)[..., None] * corner
+    return out
 
 
-def gaussian_blur(images: tf.Tensor, sigma: float) -> tf.Tensor:
+def _index(index, size: int, fill_mode: str):
+    """(an index inside [0, size), whether the original was inside: None for reflect)."""
+    if fill_mode.upper() == "REFLECT":
+        folded = ops.mod(index, 2 * size)
+        return ops.where(folded >= size, 2 * size - 1 - folded, folded), None
+    inside = ops.logical_and(index >= 0, index < size)
+    return ops.clip(index, 0, size - 1), inside
+
+
+def gaussian_blur(images, sigma: float):
     """Separable Gaussian blur, per channel, same size (reflect padding)."""
     radius = max(1, int(math.ceil(2.0 * sigma)))
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     taps = (taps / taps.sum()).astype(np.float32)
     depth = images.shape[-1]
-    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
-    kernel_y = tf.constant(np.tile(taps[:, None, None, None], (1, 1, depth, 1)))
-    kernel_x = tf.constant(np.tile(taps[None, :, None, None], (1, 1, depth, 1)))
-    blurred = tf.nn.depthwise_conv2d(padded, kernel_y, [1, 1, 1, 1], "VALID")
-    return tf.nn.depthwise_conv2d(blurred, kernel_x, [1, 1, 1, 1], "VALID")
+    padded = ops.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="reflect")
+    kernel_y = ops.convert_to_tensor(np.tile(taps[:, None, None, None], (1, 1, depth, 1)))
+    kernel_x = ops.convert_to_tensor(np.tile(taps[None, :, None, None], (1, 1, depth, 1)))
+    blurred = ops.depthwise_conv(padded, kernel_y, strides=1, padding="valid", data_format="channels_last")
+    return ops.depthwise_conv(blurred, kernel_x, strides=1, padding="valid", data_format="channels_last")

@@ -48,7 +48,7 @@ class Occlusion(Method):
         strongest feature map."""
         is_output = not feature and plan.ref.layer is output_layer(plan.ref.model)
         _check_classifier(plan.ref.model, settings)
-        common = dict(settings={"input": spec.settings(), "layer_output": is_output})
+        common = dict(settings={"input": spec.settings(), "layer_output": is_output}, model=plan.ref.model)
         if settings.class_names is not None:
             common["settings"]["class_names"] = list(settings.class_names)
         if is_output:

@@ -1,0 +1,28 @@
+"""The file system behind a log directory: TensorFlow's `tf.io.gfile` where TensorFlow is what
+Keras runs on or a path names a remote file system (gs://, ram://, ...), else TensorBoard's own
+pure-Python gfile, so JAX and PyTorch users write and read local logs without TensorFlow."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+
+def for_path(path: str):
+    """The gfile module to open `path` with (`GFile`, `exists`, `makedirs`, `glob`)."""
+    import keras
+
+    remote = "://" in str(path)
+    if (remote or keras.backend.backend() == "tensorflow") and _tensorflow_installed():
+        import tensorflow as tf
+
+        return tf.io.gfile
+    from tensorboard.compat.tensorflow_stub.io import gfile
+
+    return gfile
+
+
+def _tensorflow_installed() -> bool:
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"] is not None  # None: imports of it are blocked
+    return importlib.util.find_spec("tensorflow") is not None
