@@ -653,8 +653,21 @@ def _write_grid(path: str, method, result, contrast: str = "absolute") -> None:
 
 
 def _open_writer(logdir: str):
-    """TensorFlow's summary writer for `logdir`, opened before any work: a file system it cannot
-    write (an unknown scheme, a bucket out of reach) is a one-line error, not a lost render."""
+    """The summary writer for `logdir`, opened before any work: a file system it cannot write (an
+    unknown scheme, a bucket out of reach) is a one-line error, not a lost render. TensorFlow's
+    under TensorFlow, else TensorBoard's own (the records are the same bytes)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        from tb_featviz.event_writer import WriteFailed
+        from tb_featviz.summary import EventWriter
+
+        writer = EventWriter(logdir)
+        try:
+            writer.open()
+        except WriteFailed as error:
+            raise UserError(f"cannot write to {logdir}: {error}") from None
+        return writer
     import tensorflow as tf
 
     try:
@@ -664,6 +677,12 @@ def _open_writer(logdir: str):
 
 
 def _write_records(writer, layer: str, method, result) -> None:
+    from tb_featviz.summary import EventWriter
+
+    if isinstance(writer, EventWriter):
+        method.record(layer, result).write_to(writer, 0)
+        writer.close()
+        return
     with writer.as_default():
         method.record(layer, result).write(step=0)
     writer.close()

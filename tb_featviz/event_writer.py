@@ -57,6 +57,12 @@ class EventFileWriter:
         self._size += len(data)
         self._records += 1
 
+    def open(self) -> None:
+        """Create the event file now (raises WriteFailed): a log directory that cannot be
+        written is found before any work, not after it."""
+        if self._file is None:
+            self._open()
+
     def check(self) -> int:
         """Records lost because the current file vanished (0 if it is there); the next write
         starts a new file."""

@@ -148,18 +148,19 @@ def warp(images, rows, fill_mode: str = "REFLECT"):
     x0, y0 = ops.floor(source_x), ops.floor(source_y)
     wx, wy = source_x - x0, source_y - y0
     x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
+    # The four neighbours of every output pixel, gathered at once: (b, 4 * h * w) flat indices.
+    corners = [(y0 + dy, x0 + dx, (wy if dy else 1.0 - wy) * (wx if dx else 1.0 - wx))
+               for dy in (0, 1) for dx in (0, 1)]
+    mapped = [(_index(row, height, fill_mode), _index(col, width, fill_mode), weight) for row, col, weight in corners]
+    index = ops.stack([row * width + col for (row, _), (col, _), _ in mapped], axis=1)
+    weight = ops.stack([weight for _, _, weight in mapped], axis=1)[..., None]  # (b, 4, h, w, 1)
     flat = ops.reshape(images, (-1, height * width, depth))
-    out = 0.0
-    for dy, weight_y in ((0, 1.0 - wy), (1, wy)):
-        for dx, weight_x in ((0, 1.0 - wx), (1, wx)):
-            (row, row_in), (col, col_in) = _index(y0 + dy, height, fill_mode), _index(x0 + dx, width, fill_mode)
-            index = ops.reshape(row * width + col, (-1, height * width, 1))
-            corner = ops.reshape(ops.take_along_axis(flat, ops.repeat(index, depth, axis=2), axis=1),
-                                 (-1, height, width, depth))
-            if row_in is not None:
-                corner = ops.where(ops.logical_and(row_in, col_in)[..., None], corner, 0.5)
-            out = out + (weight_y * weight_x)[..., None] * corner
-    return out
+    index = ops.repeat(ops.reshape(index, (-1, 4 * height * width, 1)), depth, axis=2)
+    values = ops.reshape(ops.take_along_axis(flat, index, axis=1), (-1, 4, height, width, depth))
+    if fill_mode.upper() != "REFLECT":
+        inside = ops.stack([ops.logical_and(row_in, col_in) for (_, row_in), (_, col_in), _ in mapped], axis=1)
+        values = ops.where(inside[..., None], values, 0.5)
+    return ops.sum(weight * values, axis=1)
 
 
 def _index(index, size: int, fill_mode: str):
