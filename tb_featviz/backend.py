@@ -78,22 +78,51 @@ def compiled(fn: Callable, model: Optional[keras.Model] = None) -> Callable:
     return fn
 
 
+class _ReadsRecorded(keras.StatelessScope):
+    """A stateless scope that notes every Keras variable read from outside its mapping (a Lambda
+    or a `preprocess` closing over a variable the model does not list)."""
+
+    def __init__(self, state_mapping, outside: list):
+        super().__init__(state_mapping=state_mapping)
+        self._outside = outside
+
+    def get_current_value(self, variable):
+        value = super().get_current_value(variable)
+        if value is None and all(variable is not seen for seen in self._outside):
+            self._outside.append(variable)
+        return value
+
+
 def _jax_compiled(fn: Callable, model: Optional[keras.Model]) -> Callable:
+    """`jax.jit` of `fn` with every Keras variable it reads passed in as an argument: the model's,
+    and any other a trace finds it reads (then traced again with those passed in too), so no
+    weight is ever baked into the compiled function."""
     import jax
 
     variables = list(model.variables) if model is not None else []
+    state = {}
 
-    def pure(values, *args):
-        if not variables:
-            return fn(*args)
-        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-            return fn(*args)
+    def make():
+        passed = list(variables)
 
-    jitted = jax.jit(pure)
+        def pure(values, *args):
+            with _ReadsRecorded(list(zip(passed, values)), state["outside"]):
+                return fn(*args)
+
+        return passed, jax.jit(pure)
+
+    state["outside"] = []
+    state["passed"], state["jitted"] = make()
 
     @functools.wraps(fn)
     def run(*args):
-        return jitted([variable.value for variable in variables], *args)
+        result = state["jitted"]([variable.value for variable in state["passed"]], *args)
+        if state["outside"]:  # found while tracing: trace again with them as arguments
+            variables.extend(state["outside"])
+            state["outside"] = []
+            state["passed"], state["jitted"] = make()
+            result = state["jitted"]([variable.value for variable in state["passed"]], *args)
+        return result
 
     return run
 
@@ -127,6 +156,11 @@ def value_and_grad(fn: Callable) -> Callable:
         import torch
 
         def autograd(x, *args):
+            if torch.is_inference_mode_enabled():
+                from tb_featviz.errors import ConfigurationError
+
+                raise ConfigurationError("tb-featviz needs gradients, which torch.inference_mode() turns off; "
+                                         "call it outside that block (torch.no_grad() is fine)")
             x = x.detach().requires_grad_(True)
             with torch.enable_grad():
                 value, aux = fn(x, *args)

@@ -32,7 +32,7 @@ import keras
 from keras import ops
 
 from tb_featviz import backend, nonlinearity
-from tb_featviz.model_access import Operation
+from tb_featviz.model_access import IDENTITY_AT_INFERENCE, Operation
 from tb_featviz.nonlinearity import Nonlinearity, computes_as
 
 DECONVNET, GUIDED, GRADIENT = "deconvnet", "guided", "gradient"
@@ -61,7 +61,7 @@ _LINEAR = tuple(
         "CenterCrop",
     )
     if hasattr(keras.layers, name)
-)
+) + IDENTITY_AT_INFERENCE
 _SWITCH = tuple(
     getattr(keras.layers, name)
     for name in ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "GlobalMaxPooling1D",

@@ -11,7 +11,7 @@ from typing import Callable, Optional, Sequence
 import keras
 import numpy as np
 
-from tb_featviz import backward, checks, metadata, summary
+from tb_featviz import backward, checks, gfile, metadata, summary
 from tb_featviz import schedule as schedules
 from tb_featviz.am.maximize import AMOptions
 from tb_featviz.distribute import is_chief
@@ -122,6 +122,7 @@ class FeatVizCallback(keras.callbacks.Callback):
             log_dir = os.fspath(log_dir)
         if not isinstance(log_dir, str) or not log_dir or "\x00" in log_dir:
             raise ConfigurationError(f"log_dir must be a non-empty path, got {log_dir!r}")
+        gfile.check_reachable(log_dir)
         if layers is None:
             raise ConfigurationError("layers is required: a layer name, a list of names or {name: channels}")
         self.schedule = schedules.Schedule.checked(freq, schedule)

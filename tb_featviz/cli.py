@@ -658,6 +658,13 @@ def _open_writer(logdir: str):
     under TensorFlow, else TensorBoard's own (the records are the same bytes)."""
     import keras
 
+    from tb_featviz import gfile
+    from tb_featviz.errors import ConfigurationError
+
+    try:
+        gfile.check_reachable(logdir)
+    except ConfigurationError as error:
+        raise UserError(str(error)) from None
     if keras.backend.backend() != "tensorflow":
         from tb_featviz.event_writer import WriteFailed
         from tb_featviz.summary import EventWriter

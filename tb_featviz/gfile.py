@@ -22,6 +22,18 @@ def for_path(path: str):
     return gfile
 
 
+def check_reachable(path: str) -> None:
+    """A remote log directory needs TensorFlow's file systems: without TensorFlow (JAX, PyTorch
+    users) say so before training, not by losing every record."""
+    from tb_featviz.errors import ConfigurationError
+
+    if "://" in str(path) and not _tensorflow_installed():
+        scheme = str(path).split("://", 1)[0]
+        raise ConfigurationError(
+            f"log_dir {path!r} is on a {scheme}:// file system, which tb-featviz reaches through TensorFlow's "
+            "file systems; TensorFlow is not installed (pip install tensorflow-cpu), or use a local log_dir")
+
+
 def _tensorflow_installed() -> bool:
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"] is not None  # None: imports of it are blocked

@@ -108,19 +108,26 @@ def tile_grid(tiles: np.ndarray, gap: int = 1, fill=255) -> np.ndarray:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """uint8 (h, w) or (h, w, 1|3|4) -> PNG bytes: 8-bit gray, gray+alpha, RGB or RGBA, each row
-    "Sub"-filtered (the difference to the pixel on its left, which flat and smooth feature images
-    compress well with), zlib level 6."""
-    image = np.asarray(image, dtype=np.uint8)
+    """uint8 (h, w) or (h, w, 1|3|4) -> PNG bytes: 8-bit gray, gray+alpha, RGB or RGBA; each row
+    stored as it is, as the difference to the pixel on its left or to the row above, whichever
+    is smallest; zlib level 6. The same bytes on every backend, with or without TensorFlow."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:  # a cast would wrap 300 to 44 and turn 0.7 into 0 without a word
+        raise ValueError(f"encode_png takes uint8 images, got {image.dtype}")
     if image.ndim == 2:
         image = image[:, :, None]
     height, width, depth = image.shape
-    if depth not in _PNG_COLOUR_TYPE:
-        raise ValueError(f"a PNG holds 1 to 4 channels, got {depth}")
+    if depth not in _PNG_COLOUR_TYPE or not height or not width:
+        raise ValueError(f"a PNG holds 1 to 4 channels and at least one pixel, got shape {image.shape}")
     rows = image.reshape(height, width * depth)
-    filtered = rows.copy()
-    filtered[:, depth:] = rows[:, depth:] - rows[:, :-depth]  # uint8 arithmetic wraps, as PNG's does
-    scanlines = np.concatenate([np.full((height, 1), 1, np.uint8), filtered], axis=1)  # 1: the Sub filter
+    sub, up = rows.copy(), rows.copy()
+    sub[:, depth:] = rows[:, depth:] - rows[:, :-depth]  # uint8 arithmetic wraps, as PNG's does
+    up[1:] = rows[1:] - rows[:-1]
+    candidates = np.stack([rows, sub, up])  # filter types 0 (None), 1 (Sub), 2 (Up)
+    # Per row the filter whose bytes, read as signed, sum smallest: libpng's heuristic.
+    choice = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2).argmin(axis=0)
+    filtered = candidates[choice, np.arange(height)]
+    scanlines = np.concatenate([choice[:, None].astype(np.uint8), filtered], axis=1)
     header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPE[depth], 0, 0, 0)
     return b"".join([
         b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header),
@@ -129,6 +136,61 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 _PNG_COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> gray, gray+alpha, RGB, RGBA
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """PNG bytes -> uint8 (h, w, c): the 8-bit, non-interlaced PNGs records hold (this module's,
+    and TensorFlow's in older logs), every row filter; without TensorFlow."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    position, chunks, header = 8, [], None
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        body = data[position + 8 : position + 8 + length]
+        position += 12 + length
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            chunks.append(body)
+        elif kind == b"IEND":
+            break
+    if header is None:
+        raise ValueError("a PNG without its IHDR chunk")
+    width, height, bits, colour, _, _, interlace = header
+    depth = {value: key for key, value in _PNG_COLOUR_TYPE.items()}.get(colour)
+    if bits != 8 or interlace or depth is None:
+        raise ValueError(f"only 8-bit, non-interlaced gray/RGB(A) PNGs are read here (bits {bits}, colour {colour})")
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), np.uint8).reshape(height, 1 + width * depth)
+    rows = np.zeros((height, width * depth), np.int32)
+    previous = np.zeros(width * depth, np.int32)
+    for y in range(height):
+        kind, line = raw[y, 0], raw[y, 1:].astype(np.int32)
+        if kind == 2:  # Up
+            line = (line + previous) & 255
+        elif kind in (1, 3, 4):  # Sub, Average, Paeth: each byte depends on the one `depth` to its left
+            line = _unfilter(kind, line, previous, depth)
+        elif kind != 0:
+            raise ValueError(f"unknown PNG row filter {kind}")
+        rows[y] = previous = line
+    return rows.astype(np.uint8).reshape(height, width, depth)
+
+
+def _unfilter(kind: int, line: np.ndarray, above: np.ndarray, depth: int) -> np.ndarray:
+    out = line.copy()
+    for x in range(len(out)):
+        left = out[x - depth] if x >= depth else 0
+        up = above[x]
+        if kind == 1:
+            predicted = left
+        elif kind == 3:
+            predicted = (left + up) >> 1
+        else:
+            upper_left = above[x - depth] if x >= depth else 0
+            estimate = left + up - upper_left
+            distances = abs(estimate - left), abs(estimate - up), abs(estimate - upper_left)
+            predicted = (left, up, upper_left)[distances.index(min(distances))]
+        out[x] = (out[x] + predicted) & 255
+    return out
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

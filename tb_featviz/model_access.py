@@ -44,6 +44,18 @@ class LayerRef:
             yield container, target, last, "".join(f"{model.name}/" for model in self.parents[1 : depth + 1])
 
 
+# Augmentation layers pass the input through unchanged at inference, which is how every method
+# calls the model (training=False): the usual Keras pattern of augmenting inside the model.
+IDENTITY_AT_INFERENCE = tuple(
+    getattr(keras.layers, name)
+    for name in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+                 "RandomBrightness", "RandomShear", "RandomGrayscale", "RandomHue", "RandomSaturation",
+                 "RandomColorJitter", "RandomColorDegeneration", "RandomErasing", "RandomGaussianBlur",
+                 "RandomPerspective", "RandomElasticTransform", "RandomInvert")
+    if hasattr(keras.layers, name)
+)
+
+
 def iter_layers(model: keras.Model) -> Iterator[LayerRef]:
     """Every layer of the model, nested models' layers included, with its qualified name."""
 

@@ -265,9 +265,13 @@ def _trial(layer_target, spec: InputSpec, name: str):
 
     unit = backend.tensor(np.full((1,) + spec.shape, 0.5, np.float32))
     try:
+        if backend.name() not in backend.SUPPORTED:  # no gradients: only backend-free methods run
+            return layer_target.output(spec.to_model(unit)), [None, None]
         _, sample, to_image = backend.value_and_grad(through_image)(unit)
         to_input = backend.value_and_grad(through_input)(spec.to_model(unit))[2]
         gradients = [to_image, to_input]
+        if backend.name() == backend.JAX and not all(_reaches(g) for g in gradients):
+            gradients = _jax_reach(through_image, through_input, spec)
     except Exception as error:  # the layer cannot be reached from the input, or preprocess failed
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigurationError(
@@ -275,6 +279,23 @@ def _trial(layer_target, spec: InputSpec, name: str):
             f"{', through preprocess' if spec.preprocess else ''}): {first}"
         ) from None
     return sample, gradients
+
+
+def _reaches(gradient) -> bool:
+    from tb_featviz import backend
+
+    return gradient is not None and bool(np.any(backend.numpy(gradient) != 0))
+
+
+def _jax_reach(through_image, through_input, spec: InputSpec) -> list:
+    """JAX gives zeros, not None, where no gradient can reach (a cast to integers: a uint8 model
+    input): a gradient zero on the gray image and on every varied test image counts as none."""
+    from tb_featviz import backend, liveness
+
+    images = backend.tensor(liveness.test_images(spec.shape))
+    to_image = backend.value_and_grad(through_image)(images)[2]
+    to_input = backend.value_and_grad(through_input)(spec.to_model(images))[2]
+    return [gradient if _reaches(gradient) else None for gradient in (to_image, to_input)]
 
 
 def method_status(ref: LayerRef, path: list, settings: Settings) -> dict:

@@ -15,7 +15,7 @@ from typing import Optional
 
 import keras
 
-from tb_featviz.model_access import LayerRef, nodes_in
+from tb_featviz.model_access import IDENTITY_AT_INFERENCE, LayerRef, nodes_in
 from tb_featviz.nonlinearity import computes_as
 
 
@@ -81,7 +81,7 @@ _ELEMENTWISE = (
     keras.layers.Rescaling,
     keras.layers.Normalization,
     keras.layers.Identity,
-)
+) + IDENTITY_AT_INFERENCE
 _MERGE = (
     keras.layers.Add,
     keras.layers.Subtract,

@@ -26,6 +26,8 @@ def read_records(logdir: str) -> dict:
     records: dict = {}
     files = gfile.for_path(logdir)  # not glob: logdirs may live on any TensorFlow file system (gs://, ...)
     for path in sorted(files.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+        if files.isdir(path):
+            continue
         for event in _events(files, event_pb2, path):
             for value in event.summary.value:
                 if value.metadata.plugin_data.plugin_name != metadata.PLUGIN_NAME:
@@ -70,26 +72,34 @@ def steps_since(logdir: str, since: int) -> dict:
 
 def _events(files, event_pb2, path: str):
     """Events of one file (TFRecord frames: length, its CRC, data, its CRC); a truncated tail (a
-    killed writer) ends the file instead of failing."""
+    killed writer) or junk ends the file instead of failing. A length is read only when the file
+    still holds that many bytes (TensorFlow's GFile crashes the process on a read of 2**60)."""
+    from google.protobuf.message import DecodeError
     from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
+    left = files.stat(path).length
     with files.GFile(path, "rb") as stream:
-        while True:
+        while left >= 16:
             head = stream.read(12)
             if len(head) < 12:
                 return
             (length,) = struct.unpack("<Q", head[:8])
-            if struct.unpack("<I", head[8:])[0] != masked_crc32c(head[:8]):
-                return  # not a record's length: junk, or a file cut inside a header
+            if struct.unpack("<I", head[8:])[0] != masked_crc32c(head[:8]) or length > left - 16:
+                return  # not a record's length (junk), or a file cut inside a record
             data = stream.read(length)
             if len(data) < length or len(stream.read(4)) < 4:
                 return
-            yield event_pb2.Event.FromString(data)
+            left -= 16 + length
+            try:
+                event = event_pb2.Event.FromString(data)
+            except DecodeError:
+                return
+            yield event
 
 
 def decode_images(pngs) -> np.ndarray:
     """PNG bytes -> uint8 array (n, h, w, c). A record's images are channel-major: for deconv
     (roles projections, patches) they alternate, so take every `len(header["roles"])`-th one."""
-    import tensorflow as tf
+    from tb_featviz import imaging
 
-    return np.stack([tf.io.decode_png(png).numpy() for png in pngs])
+    return np.stack([imaging.decode_png(png) for png in pngs])

@@ -65,3 +65,15 @@ def test_a_record_is_the_same_bytes_from_tf_summary_and_from_tensorboards_writer
     written = records_of(tmp_path / "tf")
     assert len(written) == 2
     assert written == records_of(tmp_path / "own")
+
+
+def test_pngs_written_by_tensorflow_in_older_logs_decode_without_it():
+    """Logs written before this project encoded its own PNGs hold TensorFlow's (every row filter)."""
+    from tb_featviz import imaging
+
+    rng = np.random.default_rng(2)
+    for image in (rng.integers(0, 256, (12, 9, 3)).astype(np.uint8),
+                  (np.add.outer(np.arange(16), np.arange(16)) * 5 % 256).astype(np.uint8)[..., None],
+                  rng.integers(0, 256, (6, 6, 4)).astype(np.uint8)):
+        np.testing.assert_array_equal(imaging.decode_png(tf.io.encode_png(image).numpy()), image)
+        np.testing.assert_array_equal(tf.io.decode_png(imaging.encode_png(image)).numpy(), image)

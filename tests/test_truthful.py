@@ -301,16 +301,18 @@ def test_sequential_without_input_works_with_image_size_and_training_is_unchange
     assert result.images.shape == (4, 16, 16, 3)
 
 
-# -- 11: other Keras backends are refused clearly, before epoch 1 -----------------------------------
-def test_a_non_tensorflow_backend_is_named_and_refused(monkeypatch):
-    """JAX and PyTorch are not installed here (hundreds of MB each; their support is its own issue),
-    so the backend's name is what is replaced: the check reads nothing else."""
-    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+# -- 11: a Keras backend without gradients is refused clearly, before epoch 1 ----------------------
+def test_a_backend_without_gradients_is_named_and_refused(monkeypatch):
+    """TensorFlow, JAX and PyTorch run every method (tests/core); Keras's numpy and openvino
+    backends compute no gradients. The backend's name is what is replaced: the check reads nothing else."""
+    monkeypatch.setattr(keras.backend, "backend", lambda: "numpy")
     FeatVizCallback("runs/x", ["conv1"], methods=["weights"])  # backend-free: accepted
-    with pytest.raises(ConfigurationError, match=r"Keras runs on the 'jax' backend.*KERAS_BACKEND=tensorflow.*methods=\['weights'\]"):
+    with pytest.raises(ConfigurationError,
+                       match=r"Keras runs on the 'numpy' backend.*KERAS_BACKEND=tensorflow, jax, torch.*methods=\['weights'\]"):
         FeatVizCallback("runs/x", ["conv1"])
-    with pytest.raises(ConfigurationError, match="'jax' backend"):
+    with pytest.raises(ConfigurationError, match="'numpy' backend"):
         tb_featviz.maximize_activation(small_cnn(), "conv1", preset="fast")
+    assert tb_featviz.filter_weights(small_cnn(), "conv1", [0, 1]).kernels.shape == (2, 3, 3, 3)  # as the message says
 
 
 # -- 12: strong channels are drawn as strong, not as empty gray -------------------------------------

@@ -148,3 +148,123 @@ def test_occlusion_and_weights():
     weights = tb_featviz.filter_weights(model, "conv1", [0, 1])
     kernel = keras.ops.convert_to_numpy(model.get_layer("conv1").kernel)
     np.testing.assert_allclose(weights.kernels[0], kernel[..., 0], rtol=1e-6)
+
+
+def test_the_am_warp_is_differentiated_exactly():
+    """The gradient of the jitter/scale/rotate warp is its adjoint: <W x, y> = <x, W^T y> (a
+    pixel the warp never reads gets no gradient). TensorFlow's ImageProjectiveTransform op only
+    warps the gradient back by the inverse map, which breaks this where pixels are read twice or
+    not at all."""
+    from tb_featviz import backend
+    from tb_featviz.am.transforms import RandomAffine, warp
+
+    rng = np.random.default_rng(0)
+    x, y = (rng.random((4, 24, 24, 3)).astype("float32") for _ in range(2))
+    rows = backend.tensor(RandomAffine(jitter=0.2, rotate_degrees=20).sample(0, np.arange(4), 1, (24, 24, 3))[0],
+                          np.float32)
+    y_t = backend.tensor(y)
+    _, warped, transposed = backend.value_and_grad(
+        lambda image: (keras.ops.sum(warp(image, rows) * y_t), warp(image, rows)))(backend.tensor(x))
+    assert np.sum(backend.numpy(warped) * y) == pytest.approx(np.sum(x * backend.numpy(transposed)), rel=1e-5)
+    unread = np.ones_like(x)
+    _, _, reach = backend.value_and_grad(lambda image: (keras.ops.sum(warp(image, rows)), None))(backend.tensor(unread))
+    counts = backend.numpy(reach)
+    assert counts.min() >= 0 and abs(counts.sum() - 4 * 24 * 24 * 3) < 1e-2  # bilinear weights sum to 1 per output
+
+
+def test_a_variable_the_model_does_not_list_is_read_when_the_method_runs():
+    """A Lambda closing over a Keras variable outside the model: a compiled method must still
+    read its current value at every epoch (JAX traces find it and pass it in)."""
+    keras.utils.set_random_seed(0)
+    scale = keras.Variable(1.0)
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.Lambda(lambda t: t * scale)(inputs)
+    x = keras.layers.Conv2D(3, 3, activation="relu", name="c1")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    from tb_featviz.methods.base import Settings
+    from tb_featviz.visualize import prepare_method
+
+    settings = Settings.checked(am=AMOptions(steps=5, parameterization="pixel"), input_range=(0, 1))
+    reused = prepare_method(model, "c1", [0, 1], "am", settings)
+    before = reused(None).activation
+    scale.assign(5.0)
+    after = reused(None).activation
+    fresh = prepare_method(model, "c1", [0, 1], "am", settings)(None).activation
+    np.testing.assert_allclose(after, fresh, rtol=1e-5)
+    assert np.abs(after - before).max() > 0.1
+
+
+def test_a_model_no_gradient_reaches_is_refused_on_every_backend():
+    """A uint8 model input: gradients stop at the cast (JAX gives zeros, not None, there)."""
+    inputs = keras.Input((16, 16, 1), dtype="uint8")
+    x = keras.layers.Conv2D(3, 3, activation="relu", name="c1")(keras.layers.Rescaling(1 / 255)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(x)))
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 1)).astype("uint8")
+    with pytest.raises(tb_featviz.ConfigurationError, match="no gradient reaches"):
+        tb_featviz.deconvnet(model, "c1", images, top_k=2, input_range=(0, 255))
+    with pytest.raises(tb_featviz.ConfigurationError, match="no gradient reaches"):
+        tb_featviz.maximize_activation(model, "c1", [0], preset="fast", input_range=(0, 255))
+
+
+def test_damaged_event_files_end_their_reading_and_crash_nothing(tmp_path):
+    """A length field with a valid CRC that claims 2**60 bytes (TensorFlow's GFile crashed the
+    process on it), a frame of junk, a folder named like an event file: all passed over."""
+    import struct
+
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    from tb_featviz.records import steps_since
+
+    keras.utils.set_random_seed(0)
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], methods=["weights"], schedule="epoch", verbose=0)
+    fit(small_cnn(), [callback], epochs=1)
+    huge = struct.pack("<Q", 2**60)
+    (tmp_path / "events.out.tfevents.9.huge").write_bytes(huge + struct.pack("<I", masked_crc32c(huge)) + b"junk" * 8)
+    junk = b"\x01" * 40
+    length = struct.pack("<Q", len(junk))
+    frame = length + struct.pack("<I", masked_crc32c(length)) + junk + struct.pack("<I", masked_crc32c(junk))
+    (tmp_path / "events.out.tfevents.9.junk").write_bytes(frame)
+    (tmp_path / "events.out.tfevents.9.folder").mkdir()
+    assert sorted(read_records(str(tmp_path))[("conv1", "weights")]) == [0, 3]
+    assert steps_since(str(tmp_path), 0) == {("conv1", "weights"): {0, 3}}
+    second = FeatVizCallback(str(tmp_path), ["conv1"], methods=["weights"], schedule="epoch", verbose=0)
+    fit(small_cnn(), [second], epochs=1)  # a resumed log with those files: fit goes on
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="JAX and PyTorch only")
+def test_a_remote_log_dir_without_tensorflow_is_refused_before_training(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(tb_featviz.ConfigurationError, match=r"gs:// file system.*TensorFlow is not installed"):
+        FeatVizCallback("gs://bucket/run", ["conv1"], methods=["weights"])
+
+
+def test_pngs_round_trip_and_bad_images_are_refused():
+    from tb_featviz import imaging
+
+    rng = np.random.default_rng(1)
+    for shape in [(1, 1), (5, 7, 1), (9, 3, 2), (16, 16, 3), (4, 4, 4), (3, 700, 3)]:
+        image = rng.integers(0, 256, shape).astype(np.uint8)
+        np.testing.assert_array_equal(imaging.decode_png(imaging.encode_png(image)).reshape(shape), image)
+    smooth = np.add.outer(np.arange(20), np.arange(30)).astype(np.uint8)
+    np.testing.assert_array_equal(imaging.decode_png(imaging.encode_png(smooth))[..., 0], smooth)
+    for bad in (np.full((2, 2), 300, np.uint16), np.full((2, 2), 0.7), np.zeros((0, 4), np.uint8),
+                np.zeros((2, 2, 5), np.uint8)):
+        with pytest.raises(ValueError):
+            imaging.encode_png(bad)
+
+
+def test_augmentation_inside_the_model_is_the_identity_for_deconv():
+    """RandomFlip/RandomRotation pass the image through unchanged at inference: deconv of a model
+    that augments inside itself is that of the same model without them (it was refused)."""
+    keras.utils.set_random_seed(4)
+    plain = small_cnn(batchnorm=False)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.RandomRotation(0.2)(keras.layers.RandomFlip()(inputs))
+    for layer in plain.layers:
+        x = layer(x)
+    augmented = keras.Model(inputs, x)
+    images, _ = image_data(6, seed=3)
+    for rule in ("deconvnet", "guided"):
+        expected = tb_featviz.deconvnet(plain, "conv2", images, [0, 1, 2], top_k=2, rule=rule)
+        got = tb_featviz.deconvnet(augmented, "conv2", images, [0, 1, 2], top_k=2, rule=rule)
+        np.testing.assert_allclose(got.projections, expected.projections, atol=1e-6)
