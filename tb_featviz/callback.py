@@ -367,6 +367,12 @@ class FeatVizCallback(keras.callbacks.Callback):
         if not self._chief:
             return
         started = time.perf_counter()
+        # Inside an epoch Keras's JAX trainer keeps the weights in its own state and empties the
+        # variables; it asks callbacks that read them to put them back (the next step takes them
+        # from the variables again, so training goes on unchanged).
+        sync = getattr(self.model, "jax_state_sync", None)
+        if callable(sync):
+            sync()
         step = self._global_step
         position = self._position(moment)
         written = lost = already = 0

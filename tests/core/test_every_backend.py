@@ -57,6 +57,20 @@ def test_the_callback_writes_every_method_at_every_scheduled_step(tmp_path, capl
     assert np.all(activation >= start) and np.sum(activation > start) >= 2  # it ascended on a BatchNorm model
 
 
+def test_visualizations_inside_an_epoch_see_the_weights_of_that_step(tmp_path, caplog):
+    """Keras's JAX trainer empties the variables inside an epoch (its state lives elsewhere until
+    the epoch ends): a visualization at a batch must still see the weights, and those of then."""
+    keras.utils.set_random_seed(0)
+    model = small_cnn()
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], methods=["weights"], schedule=[1, 2], verbose=0)
+    fit(model, [callback], epochs=1)
+    assert not failures(caplog)
+    series = read_records(str(tmp_path))[("conv1", "weights")]
+    assert sorted(series) == [0, 1, 2, 3]
+    norms = [series[step][0]["numbers"]["norm"] for step in (0, 1, 2, 3)]
+    assert all(a != b for a, b in zip(norms, norms[1:]))  # every record shows that step's weights
+
+
 @pytest.mark.skipif(BACKEND == "tensorflow", reason="JAX and PyTorch only")
 def test_jax_and_torch_need_no_tensorflow(tmp_path, monkeypatch, caplog):
     """With every import of TensorFlow failing, the callback still visualizes and writes, and
@@ -91,9 +105,9 @@ def test_training_is_identical_with_and_without_the_callback(tmp_path, caplog):
 
     plain, plain_history = train([])
     callback = FeatVizCallback(str(tmp_path), ["logits", "conv2", "conv1"], probe_images=x, probe_labels=labels,
-                               am=FAST, schedule="log")
+                               am=FAST, schedule=[1, 2, 4])  # inside epochs, too
     watched, watched_history = train([callback])
-    assert len(callback.timings) >= 3 and not failures(caplog)  # it really ran
+    assert [step for step, _ in callback.timings] == [0, 1, 2, 4, 6] and not failures(caplog)  # it really ran
     for a, b in zip(plain.weights, watched.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), err_msg=a.path)
     for a, b in zip(plain.optimizer.variables, watched.optimizer.variables):
