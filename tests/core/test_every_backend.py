@@ -108,6 +108,9 @@ def test_training_is_identical_with_and_without_the_callback(tmp_path, caplog):
                                am=FAST, schedule=[1, 2, 4])  # inside epochs, too
     watched, watched_history = train([callback])
     assert [step for step, _ in callback.timings] == [0, 1, 2, 4, 6] and not failures(caplog)  # it really ran
+    assert [(p.name, p.methods) for p in callback._plans] == [  # every method, in model order
+        ("conv1", ("am", "deconv", "weights", "occlusion")), ("conv2", ("am", "deconv", "weights", "occlusion")),
+        ("logits", ("am", "deconv", "occlusion"))]
     for a, b in zip(plain.weights, watched.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), err_msg=a.path)
     for a, b in zip(plain.optimizer.variables, watched.optimizer.variables):
