@@ -235,17 +235,11 @@ def _ruled(forward, found: Nonlinearity, rule: str):
         y = ops.stop_gradient(forward(x, *args, **kwargs))
         if rule == DECONVNET:
             slope = ops.cast(ops.convert_to_tensor(found.negative_slope(x)), y.dtype)
-            return _rule(_rectified)(x, y, ops.stop_gradient(slope + ops.zeros_like(y)))
+            return backend.custom_backward(_rectified)(x, y, ops.stop_gradient(slope + ops.zeros_like(y)))
         local = ops.cast(backend.derivative(lambda inputs: forward(inputs, *args, **kwargs), x), y.dtype)
-        return _rule(_redirected if rule == REDIRECTED else _guided)(x, y, local)
+        return backend.custom_backward(_redirected if rule == REDIRECTED else _guided)(x, y, local)
 
     return run
-
-
-def _rule(backward_rule):
-    """`backward_rule(upstream, x, aux)` as an identity on y with that backward pass, for the
-    backend Keras runs on (made per call: a backend's custom gradient binds to its tracer)."""
-    return backend.custom_backward(backward_rule)
 
 
 def _rectified(upstream, x, slope):

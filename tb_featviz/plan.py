@@ -12,9 +12,10 @@ import logging
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
+from keras import ops
 from keras.layers import InputLayer
 
-from tb_featviz import backward, metadata, target
+from tb_featviz import backend, backward, metadata, target
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.methods import REGISTRY
 from tb_featviz.methods.base import Settings
@@ -251,11 +252,6 @@ def build_plans(
 def _trial(layer_target, spec: InputSpec, name: str):
     """The layer's output on one gray image, and whether gradients of its pre-activation reach
     the [0, 1] image (AM) and the model input (deconv): found once here, not every epoch."""
-    import numpy as np
-    from keras import ops
-
-    from tb_featviz import backend
-
     def through_image(unit):
         model_input = spec.to_model(unit)
         return ops.sum(layer_target.pre(model_input)), layer_target.output(model_input)
@@ -282,15 +278,13 @@ def _trial(layer_target, spec: InputSpec, name: str):
 
 
 def _reaches(gradient) -> bool:
-    from tb_featviz import backend
-
     return gradient is not None and bool(np.any(backend.numpy(gradient) != 0))
 
 
 def _jax_reach(through_image, through_input, spec: InputSpec) -> list:
     """JAX gives zeros, not None, where no gradient can reach (a cast to integers: a uint8 model
     input): a gradient zero on the gray image and on every varied test image counts as none."""
-    from tb_featviz import backend, liveness
+    from tb_featviz import liveness
 
     images = backend.tensor(liveness.test_images(spec.shape))
     to_image = backend.value_and_grad(through_image)(images)[2]
@@ -326,14 +320,10 @@ def check_methods(methods) -> tuple:
 def check_backend(methods: Sequence[str]) -> None:
     """AM, deconv and occlusion need gradients or a forward pass from a backend tb_featviz
     supports (TensorFlow, JAX, PyTorch); filter weights are read on every backend."""
-    import keras
-
-    from tb_featviz import backend
-
     needs = [m for m in methods if not REGISTRY[m].backend_free]
     if needs and backend.name() not in backend.SUPPORTED:
         raise ConfigurationError(
-            f"Keras runs on the {keras.backend.backend()!r} backend; tb-featviz computes {', '.join(needs)} "
+            f"Keras runs on the {backend.name()!r} backend; tb-featviz computes {', '.join(needs)} "
             f"with KERAS_BACKEND={', '.join(backend.SUPPORTED)}. Set one of those before importing Keras, or "
             "use methods=['weights'], which works on every backend."
         )
