@@ -167,7 +167,9 @@ def decode_png(data: bytes) -> np.ndarray:
         kind, line = raw[y, 0], raw[y, 1:].astype(np.int32)
         if kind == 2:  # Up
             line = (line + previous) & 255
-        elif kind in (1, 3, 4):  # Sub, Average, Paeth: each byte depends on the one `depth` to its left
+        elif kind == 1:  # Sub: a running sum along the row, per channel (what this module writes most)
+            line = (np.cumsum(line.reshape(width, depth), axis=0) & 255).reshape(-1)
+        elif kind in (3, 4):  # Average, Paeth: each byte depends on the one `depth` to its left
             line = _unfilter(kind, line, previous, depth)
         elif kind != 0:
             raise ValueError(f"unknown PNG row filter {kind}")
@@ -180,9 +182,7 @@ def _unfilter(kind: int, line: np.ndarray, above: np.ndarray, depth: int) -> np.
     for x in range(len(out)):
         left = out[x - depth] if x >= depth else 0
         up = above[x]
-        if kind == 1:
-            predicted = left
-        elif kind == 3:
+        if kind == 3:
             predicted = (left + up) >> 1
         else:
             upper_left = above[x - depth] if x >= depth else 0
