@@ -32,7 +32,7 @@ import tensorflow as tf  # noqa: E402
 
 import tb_featviz  # noqa: E402
 from tb_featviz import imaging, labels, pretrained  # noqa: E402
-from tb_featviz.am import AMOptions, PixelImage  # noqa: E402
+from tb_featviz.methods.am import AMOptions, PixelImage  # noqa: E402
 
 GRID = (16, 32, 48, 96, 192, 320)
 LONGEST = 512

@@ -64,15 +64,12 @@ def featviz(model, layer, channels, size, steps, **overrides):
 
 def featviz_reused(model, layer, channels, size, steps, **overrides):
     """The callback's path: the maximizer is built and traced once, then run each epoch."""
-    from tb_featviz import metadata
-    from tb_featviz.am import AMOptions
-    from tb_featviz.methods import REGISTRY, Settings
-    from tb_featviz.plan import build_plans
+    from tb_featviz.methods.am import AMOptions
+    from tb_featviz.settings import Settings
+    from tb_featviz.visualize import prepare_method
 
-    settings = Settings.checked(input_range=(0, 1), am=AMOptions(steps=steps, **overrides))
-    spec = settings.input_spec(model)
-    plan = build_plans(model, {layer: channels}, spec, [metadata.METHOD_AM], settings)[0]
-    return REGISTRY[metadata.METHOD_AM].runner(plan, spec, settings)
+    settings = Settings.checked(input_range=(0, 1), options={"am": AMOptions(steps=steps, **overrides)})
+    return prepare_method(model, layer, channels, "am", settings)
 
 
 def timed(fn, repeats):

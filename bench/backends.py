@@ -73,12 +73,13 @@ def worker(config: dict, weights_path: str) -> dict:
             later.append(time.perf_counter() - began)
         return first, statistics.median(later)
 
-    from tb_featviz.methods.base import Settings
+    from tb_featviz.methods.deconv import DeconvOptions
+    from tb_featviz.settings import Settings
     from tb_featviz.visualize import prepare_method
 
     # The callback's way: each runner prepared once and called every epoch (compiled once).
-    settings = Settings.checked(probe_images=probes, probe_labels=labels, am=AMOptions(steps=config["steps"]),
-                                top_k=4)
+    settings = Settings.checked(probe_images=probes, probe_labels=labels,
+                                options={"am": AMOptions(steps=config["steps"]), "deconv": DeconvOptions(top_k=4)})
     am = prepare_method(model, layer, channels, "am", settings)
     deconv = prepare_method(model, layer, channels[:8], "deconv", settings)
     occlusion = prepare_method(model, model.layers[-1].name, "all", "occlusion",

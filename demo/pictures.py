@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 from tb_featviz import imaging, labels, metadata
-from tb_featviz.methods.occlusion import legend_band
+from tb_featviz.methods.occlusion.method import legend_band
 from tb_featviz.records import decode_images, read_records
 from tb_featviz.schedule import format_epoch
 

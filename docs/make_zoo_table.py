@@ -16,7 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def main() -> None:
     from tb_featviz import backward
     from tb_featviz.model_access import find_layer, operations_before
-    from tb_featviz.methods import REGISTRY, Settings
+    from tb_featviz.methods import REGISTRY
+    from tb_featviz.settings import Settings
     from tests import zoo
 
     print("# The model zoo: what each method does on keras.applications networks\n")
@@ -32,7 +33,7 @@ def main() -> None:
         for layer in zoo.pick_layers(model):
             ref = find_layer(model, layer)
             steps = backward.steps_on_path(operations_before(ref))
-            status = {"deconv": REGISTRY["deconv"].applies(ref, steps, Settings())}
+            status = {"deconv": REGISTRY["deconv"].applies(ref, steps, Settings(), None)}
             counts = [sum(s.kind == kind for s in steps) for kind in (backward.RELU_STEP, backward.SWITCHES, backward.NO_RULE)]
             blocking = next((s for s in steps if s.kind == backward.NO_RULE), None)
             deconv = "yes" if status["deconv"] is None else f"gradient only: {blocking.name} ({blocking.what})"

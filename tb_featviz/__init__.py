@@ -21,25 +21,28 @@ _EXPORTS = {
     "deconvnet": "tb_featviz.visualize",
     "filter_weights": "tb_featviz.visualize",
     "occlusion": "tb_featviz.visualize",
-    "OcclusionOptions": "tb_featviz.occlude",
-    "OcclusionResult": "tb_featviz.occlude",
-    "AMOptions": "tb_featviz.am",
-    "AMResult": "tb_featviz.am",
-    "FourierImage": "tb_featviz.am",
-    "PixelImage": "tb_featviz.am",
-    "RandomAffine": "tb_featviz.am",
-    "TransformStack": "tb_featviz.am",
-    "objectives": "tb_featviz.am",
-    "DeconvResult": "tb_featviz.deconv",
-    "WeightsResult": "tb_featviz.weights",
+    "OcclusionOptions": "tb_featviz.methods.occlusion",
+    "OcclusionResult": "tb_featviz.methods.occlusion",
+    "AMOptions": "tb_featviz.methods.am",
+    "AMResult": "tb_featviz.methods.am",
+    "FourierImage": "tb_featviz.methods.am",
+    "PixelImage": "tb_featviz.methods.am",
+    "RandomAffine": "tb_featviz.methods.am",
+    "TransformStack": "tb_featviz.methods.am",
+    "objectives": "tb_featviz.methods.am",
+    "DeconvOptions": "tb_featviz.methods.deconv",
+    "DeconvResult": "tb_featviz.methods.deconv",
+    "WeightsResult": "tb_featviz.methods.weights",
     "ConfigurationError": "tb_featviz.errors",
 }
 
-__all__ = [*_EXPORTS, "summary", "records", "pretrained"]
+_MODULES = ("summary", "records", "pretrained", "methods")
+
+__all__ = [*_EXPORTS, *_MODULES]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("summary", "records", "pretrained"):
+    if name in _MODULES:
         return importlib.import_module(f"tb_featviz.{name}")
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -6,25 +6,22 @@ import logging
 import os
 import time
 import warnings
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import keras
 import numpy as np
 
-from tb_featviz import backward, checks, gfile, metadata, summary
+from tb_featviz import checks, gfile
 from tb_featviz import schedule as schedules
-from tb_featviz.am.maximize import AMOptions
+from tb_featviz.clock import TrainingClock, optimizer_step
 from tb_featviz.distribute import is_chief
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.event_writer import EventFileWriter, WriteFailed
-from tb_featviz.methods import REGISTRY, Settings
-from tb_featviz.model_access import ensure_built
-from tb_featviz.occlude import OcclusionOptions
+from tb_featviz.plan import DEFAULT_MAX_CHANNELS, LayerSpec, normalize_layers
+from tb_featviz.prepare import Prepared, check_request, prepare
 from tb_featviz.records import steps_since
 from tb_featviz.schedule import FreqSpec, ScheduleSpec
-from tb_featviz.plan import (
-    DEFAULT_MAX_CHANNELS, LayerSpec, build_plans, check_backend, check_methods, name_class_units, normalize_layers,
-)
+from tb_featviz.settings import Settings, options_from_arguments
 
 log = logging.getLogger("tb_featviz")
 
@@ -51,14 +48,19 @@ class FeatVizCallback(keras.callbacks.Callback):
         where features form. "epoch": step 0, then every `freq` epochs. A list of global steps:
         exactly those. Step 0 (the global step when `fit` starts) and the end of training are
         always written.
-      methods: any of "am", "deconv", "weights", "occlusion"; default every method that
-        applies to each layer (one that does not is left out with a warning saying why).
+      methods: names of methods (`tb_featviz.methods.names()`: "am", "deconv", "weights",
+        "occlusion", ...); default every method that applies to each layer (one that does not is
+        left out with a warning saying why).
+      options: {method name: its options}, e.g. {"am": AMOptions(steps=24), "deconv":
+        DeconvOptions(top_k=4)}; a method not named runs with its defaults. The arguments below
+        set the same for one method each.
       am: `AMOptions` for activation maximization (default the fast preset, `AMOptions()`:
         48 steps; pixels for small or gray inputs, a Fourier image for colour ones of 64 px on).
       occlusion: `OcclusionOptions` (images, square size and stride, batch size).
-      top_k: top activations per channel for deconv projections.
-      deconv_rule: "deconvnet" (Zeiler & Fergus), "guided" (guided backprop) or "gradient" (the
-        plain gradient: the only one defined through gelu, swish and other non-ReLU layers).
+      top_k: top activations per channel for deconv projections (default 9).
+      deconv_rule: "deconvnet" (default; Zeiler & Fergus), "guided" (guided backprop) or
+        "gradient" (the plain gradient: the only one defined through gelu, swish and other
+        non-ReLU layers).
       input_range: (low, high) of the model's input values; default from probe_images, else
         [0, 1]. Printed at the start and recorded with its source.
       preprocess: function applied to AM images (in `input_range`) before the model sees them.
@@ -100,10 +102,11 @@ class FeatVizCallback(keras.callbacks.Callback):
         freq: FreqSpec = schedules.EPOCH,
         schedule: ScheduleSpec = schedules.LOG,
         methods: Optional[Sequence[str]] = None,
-        am: Optional[AMOptions] = None,
-        occlusion: Optional[OcclusionOptions] = None,
-        top_k: int = 9,
-        deconv_rule: str = backward.DECONVNET,
+        options: Optional[Mapping[str, object]] = None,
+        am=None,
+        occlusion=None,
+        top_k: Optional[int] = None,
+        deconv_rule: Optional[str] = None,
         input_range: Optional[Sequence[float]] = None,
         preprocess: Optional[Callable] = None,
         image_size: Optional[Sequence[int]] = None,
@@ -137,18 +140,10 @@ class FeatVizCallback(keras.callbacks.Callback):
         self.layers = normalize_layers(layers, max_channels)
         self.settings = Settings.checked(
             probe_images=probe_images, probe_labels=probe_labels, input_range=input_range, preprocess=preprocess,
-            image_size=image_size, am=am, top_k=top_k, deconv_rule=deconv_rule, occlusion=occlusion,
-            class_names=class_names,
+            image_size=image_size, class_names=class_names,
+            options=options_from_arguments(options, am=am, occlusion=occlusion, top_k=top_k, deconv_rule=deconv_rule),
         )
-        if self.settings.am.images_per_channel > 1:
-            raise ConfigurationError("am.images_per_channel > 1 is for notebooks and the CLI's --out: records hold "
-                                     "one image per channel and epoch")
-        self.methods = None if methods is None else check_methods(methods)
-        for method in self.methods or ():
-            missing = REGISTRY[method].needs(self.settings)
-            if missing:
-                raise ConfigurationError(f"method {method!r} needs {missing}")
-        check_backend(self.methods or [m for m, method in REGISTRY.items() if not method.needs(self.settings)])
+        self.methods = check_request(methods, self.settings, recorded=True)
         self.max_overhead = max_overhead
         self.max_channels = max_channels
         self.verbose = verbose
@@ -157,12 +152,18 @@ class FeatVizCallback(keras.callbacks.Callback):
         self.lost_records = 0  # records that could not be written (full disk, removed log_dir...)
         self.skipped_steps: list = []  # global steps left out to keep within max_overhead
         self._writer: Optional[EventFileWriter] = None
-        self._plans = None
-        self._workers: dict = {}
+        self._prepared: Optional[Prepared] = None
+        self._clock = TrainingClock()
         self._reported: set = set()
         self._pending_lines: list = []  # printed after Keras's own line for the epoch
         self._chief = True  # only the chief writes under tf.distribute (see distribute.py)
         self._reset_progress()
+
+    @property
+    def plans(self) -> list:
+        """What `on_train_begin` planned: a `LayerPlan` per layer (model order) with its methods,
+        channels and the methods left out with why; empty before training."""
+        return list(self._prepared.plans) if self._prepared is not None else []
 
     @property
     def logdir(self) -> str:
@@ -172,14 +173,8 @@ class FeatVizCallback(keras.callbacks.Callback):
     def _reset_progress(self) -> None:
         self._before_training = False
         self._ended = False  # on_train_end ran: later hooks (a hand-driven loop) write nothing
-        self._global_step = 0  # the optimizer's count when fit began, plus the batches run since
-        self._epoch_start_step = 0
-        self._epoch_start_iterations = 0  # the optimizer's count when the epoch began
-        self._epoch = 0  # the epoch in progress (0-based, as Keras passes it)
-        self._batches = 0  # batches run in the epoch in progress
-        self._at_epoch_end = False
+        self._clock.reset()
         self._due_at_epoch_end = False  # a scheduled step that is the epoch's last: written after validation
-        self._observed_epoch_length = None  # batches of the last whole epoch, when Keras does not say
         self._last_step = None  # global step last visualized
         self._written_before: set = set()  # (layer, method) with a record at this fit's start step
         self._started_at = None
@@ -188,31 +183,19 @@ class FeatVizCallback(keras.callbacks.Callback):
     # -- Keras hooks -----------------------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._chief = is_chief(self.model)
-        spec = self.settings.input_spec(self.model)
-        ensure_built(self.model, spec.model_shape)
-        self._spec = spec
-        self._plans = build_plans(self.model, self.layers, spec, self.methods, self.settings, self.max_channels)
-        name_class_units(self.model, self._plans, self.settings.class_names)
-        # Runners are made now, so settings that need the model fail before epoch 1.
-        self._workers = {(plan.name, m): REGISTRY[m].runner(plan, spec, self.settings)
-                         for plan in self._plans for m in plan.methods}
-        for plan in self._plans:
-            for method, why in plan.left_out.items():
-                if REGISTRY[method].warn_when_left_out and not REGISTRY[method].needs(self.settings):
-                    log.warning("tb_featviz: no %s for layer %r: %s", method, plan.name, why)
-            if getattr(self._workers.get((plan.name, metadata.METHOD_AM)), "flat_optimum", False):
-                log.warning("tb_featviz: layer %r is an affine function of the image, so the image that "
-                            "maximizes it is flat (black or white by the sign of each filter's sum); the "
-                            "nonlinearity after it shows patterns", plan.name)
+        self._prepared = prepare(self.model, self.layers, self.settings, self.methods, self.max_channels,
+                                 recorded=True)
+        for warning in self._prepared.warnings:
+            log.warning("tb_featviz: %s", warning)
         self._reset_progress()
         if self.verbose and self._chief:
-            print(f"featviz: {spec.describe_range()}", flush=True)
+            print(f"featviz: {self._prepared.spec.describe_range()}", flush=True)
         self._before_training = True
         self._started_at = time.perf_counter()
 
     def _started(self) -> bool:
         """Whether on_train_begin ran (a custom loop may call the hooks in another order)."""
-        if self._plans is None:
+        if self._prepared is None:
             self._report(("order",), "on_train_begin was not called first; nothing is visualized")
             return False
         if self._ended:
@@ -225,35 +208,29 @@ class FeatVizCallback(keras.callbacks.Callback):
         if not self._started():
             return
         self._print_pending()
-        self._epoch, self._batches, self._at_epoch_end = epoch, 0, False
-        self._epoch_start_iterations = self._optimizer_step()
+        clock = self._clock
+        clock.set_params(self.params)
+        clock.begin_epoch(epoch, optimizer_step(self.model), first=self._before_training)
         if self._before_training:
-            # The optimizer's count once, when the first epoch begins (BackupAndRestore has
-            # restored it by then, in its on_train_begin), then the batches run: gradient
-            # accumulation, a skipped mixed-precision step or a train_step with optimizers of
-            # its own (GANs) do not stop this clock.
-            self._global_step = self._epoch_start_iterations
             if self._chief:
                 self._continue_the_log()
             self._before_training = False
             if self.verbose and self._chief:
-                per_epoch, epochs = self._steps_per_epoch(), (self.params or {}).get("epochs")
-                last = self._global_step + per_epoch * (epochs - epoch) if per_epoch and epochs else None
-                print(f"featviz: schedule: {self.schedule.describe(per_epoch, self._global_step, last)}", flush=True)
+                per_epoch, epochs = clock.steps_per_epoch(), (self.params or {}).get("epochs")
+                last = clock.global_step + per_epoch * (epochs - epoch) if per_epoch and epochs else None
+                print(f"featviz: schedule: {self.schedule.describe(per_epoch, clock.global_step, last)}", flush=True)
             self._visualize("start")
-        self._epoch_start_step = self._global_step
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._plans is None or self._ended:
+        if self._prepared is None or self._ended:
             return
         self._before_training = False  # a loop that never called on_epoch_begin: the start is past
-        # Keras passes the index of the last batch run (several per call with steps_per_execution).
-        previous = self._global_step
-        self._batches = int(batch) + 1 if isinstance(batch, (int, np.integer)) and batch >= 0 else self._batches + 1
-        self._global_step = self._epoch_start_step + self._batches
-        per_epoch = self._steps_per_epoch()
-        if self.schedule.due_in_epoch(previous, self._global_step, per_epoch, self._epoch):
-            if per_epoch is not None and self._batches >= per_epoch:
+        clock = self._clock
+        clock.set_params(self.params)
+        previous = clock.end_batch(batch)
+        per_epoch = clock.steps_per_epoch()
+        if self.schedule.due_in_epoch(previous, clock.global_step, per_epoch, clock.epoch):
+            if per_epoch is not None and clock.batches >= per_epoch:
                 self._due_at_epoch_end = True  # the epoch's end: after validation, as every epoch end
             else:
                 self._visualize_if_affordable("batch")
@@ -261,23 +238,13 @@ class FeatVizCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not self._started():
             return
-        if self._batches == 0:  # a custom loop that calls no batch hooks: the optimizer counted
-            self._batches = max(0, self._optimizer_step() - self._epoch_start_iterations)
-            self._global_step = self._epoch_start_step + self._batches
-        per_epoch = self._steps_per_epoch()
-        # Keras also ends an epoch that `stop_training` cut short: that one is not complete. Of
-        # unknown length, an epoch that ends with training stopped may be either: its length is
-        # not learnt, and its end says batches, not a fraction.
-        if per_epoch is None:
-            self._at_epoch_end = not getattr(self.model, "stop_training", False)
-        else:
-            self._at_epoch_end = self._batches >= per_epoch
-        if not (self.params or {}).get("steps") and self._at_epoch_end:
-            self._observed_epoch_length = self._batches or None
+        clock = self._clock
+        clock.set_params(self.params)
+        clock.end_epoch(optimizer_step(self.model), bool(getattr(self.model, "stop_training", False)))
         completed = epoch + 1
-        due = (self._at_epoch_end and self.schedule.due_at_epoch_end(completed)) or self._due_at_epoch_end
+        due = (clock.at_epoch_end and self.schedule.due_at_epoch_end(completed)) or self._due_at_epoch_end
         self._due_at_epoch_end = False
-        if not due or self._last_step == self._global_step:
+        if not due or self._last_step == clock.global_step:
             return
         if completed == (self.params or {}).get("epochs"):
             self._visualize("epoch_end")  # the end: never skipped
@@ -285,13 +252,14 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._visualize_if_affordable("epoch_end")
 
     def on_train_end(self, logs=None):
-        if self._plans is None or self._ended:
+        if self._prepared is None or self._ended:
             return
         self._ended = True
-        if not self._before_training and self._last_step != self._global_step:
+        step = self._clock.global_step
+        if not self._before_training and self._last_step != step:
             self._visualize("end")
-            if self._global_step in self.skipped_steps:
-                self.skipped_steps.remove(self._global_step)
+            if step in self.skipped_steps:
+                self.skipped_steps.remove(step)
         self._before_training = False
         self._print_pending()
         if self._writer is not None:
@@ -305,30 +273,6 @@ class FeatVizCallback(keras.callbacks.Callback):
                   "during this fit (see the warning above)", flush=True)
 
     # -- where training is -----------------------------------------------------------------
-    def _optimizer_step(self) -> int:
-        """The optimizer's iteration count, restored by BackupAndRestore and kept by a model
-        that trains on (0 without an optimizer, e.g. a custom loop)."""
-        try:
-            return max(0, int(self.model.optimizer.iterations.numpy()))
-        except Exception:
-            return 0
-
-    def _steps_per_epoch(self) -> Optional[int]:
-        """Batches per epoch: Keras's count, else the last whole epoch's (datasets of unknown
-        length); None during a first epoch of unknown length."""
-        steps = (self.params or {}).get("steps")
-        return int(steps) if steps else self._observed_epoch_length
-
-    def _position(self, moment: str) -> dict:
-        per_epoch = self._steps_per_epoch()
-        if self._at_epoch_end:
-            completed, batch = self._epoch + 1, 0
-        else:
-            completed, batch = self._epoch, self._batches
-        epoch = float(completed) if batch == 0 else (completed + batch / per_epoch if per_epoch else None)
-        return metadata.make_position(self._global_step, epoch=epoch, epochs_completed=completed, batch=batch,
-                                      steps_per_epoch=per_epoch, moment=moment)
-
     def _continue_the_log(self) -> None:
         """Fits into a log_dir that holds records already. A resumed fit (the optimizer's count
         restored) starts where the earlier one wrote its last epoch: that step is not written
@@ -336,25 +280,26 @@ class FeatVizCallback(keras.callbacks.Callback):
         TensorBoard expects of a restart. A fit whose optimizer starts at 0 (a recompiled model
         with initial_epoch, another run in the same directory) would write over the earlier
         records: its steps continue after them instead."""
+        start = self._clock.global_step
         try:
-            earlier = steps_since(self.log_dir, self._global_step)
+            earlier = steps_since(self.log_dir, start)
         except Exception as error:  # unreadable: write everything, as a fresh run would
             self._report(("read",), f"could not read the earlier records in {self.log_dir}: {error}")
             return
         last = max((step for steps in earlier.values() for step in steps), default=None)
-        if self._global_step == 0 and last:
+        if start == 0 and last:
             log.warning("tb_featviz: the optimizer's step count starts at 0 but %s already holds records up to "
                         "step %d (a recompiled model, or another run in this log_dir): this fit's steps continue "
                         "from %d, so that no earlier record is overwritten", self.log_dir, last, last)
-            self._global_step = last
-        self._written_before = {key for key, steps in earlier.items() if self._global_step in steps}
+            self._clock.continue_from(last)
+        self._written_before = {key for key, steps in earlier.items() if self._clock.global_step in steps}
 
     # -- work ------------------------------------------------------------------------------
     def _visualize_if_affordable(self, moment: str) -> None:
         if self.max_overhead is None or self._within_budget():
             self._visualize(moment)
         else:
-            self.skipped_steps.append(self._global_step)
+            self.skipped_steps.append(self._clock.global_step)
 
     def _within_budget(self) -> bool:
         """Whether one more visualization, estimated to cost as much as the last one (step 0's
@@ -373,9 +318,9 @@ class FeatVizCallback(keras.callbacks.Callback):
         sync = getattr(self.model, "jax_state_sync", None)
         if callable(sync):
             sync()
-        step = self._global_step
-        position = self._position(moment)
-        written = lost = already = 0
+        step = self._clock.global_step
+        position = self._clock.position(moment)
+        written = lost = 0
         writer = self._get_writer()
         try:
             vanished = writer.check()
@@ -386,21 +331,18 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._report(("vanished",), f"the event file in {self.log_dir} disappeared (was the log_dir removed?); "
                          f"the {vanished} records it held are lost. Writing to a new file.")
             lost += vanished
-        for plan in self._plans:
-            for method in plan.methods:
-                if moment == "start" and (plan.name, method) in self._written_before:
-                    already += 1  # a resumed fit: the earlier one wrote this step when it stopped
-                    continue
-                began = time.perf_counter()
-                record = self._guarded(plan, method, lambda: self._record(plan, method))
-                if record is not None:
-                    try:
-                        writer.write(record.at(position).event(step))
-                        written += 1
-                    except WriteFailed as error:
-                        lost += 1
-                        self._report(("write",), f"a record could not be written to {self.log_dir} and is lost: {error}")
-                self.method_timings.append((step, plan.name, method, time.perf_counter() - began))
+        # A resumed fit: the earlier one wrote its last step when it stopped.
+        skip = self._written_before if moment == "start" else set()
+        already = sum((plan.name, method.name) in skip for plan, method, _ in self._prepared.work())
+        for layer, method, record, seconds in self._prepared.records(self._failed, skip):
+            if record is not None:
+                try:
+                    writer.write(record.at(position).event(step))
+                    written += 1
+                except WriteFailed as error:
+                    lost += 1
+                    self._report(("write",), f"a record could not be written to {self.log_dir} and is lost: {error}")
+            self.method_timings.append((step, layer, method, seconds))
         self.lost_records += lost
         seconds = time.perf_counter() - started
         self._spent += seconds
@@ -426,19 +368,10 @@ class FeatVizCallback(keras.callbacks.Callback):
             print(line, flush=True)
         self._pending_lines = []
 
-    def _record(self, plan, method: str) -> summary.Record:
-        result = self._workers[(plan.name, method)]()
-        REGISTRY[method].check(result)
-        return REGISTRY[method].record(plan.name, result)
-
-    def _guarded(self, plan, method, work):
-        """Run one visualization; a failure is reported once and skipped, never raised into fit."""
-        try:
-            return work()
-        except Exception as error:
-            self._report((plan.name, method, type(error).__name__),
-                         f"{method} of {plan.name} failed and was skipped: {type(error).__name__}: {error}")
-            return None
+    def _failed(self, layer: str, method: str, error: Exception) -> None:
+        """One visualization failed: reported once per kind and skipped, never raised into fit."""
+        self._report((layer, method, type(error).__name__),
+                     f"{method} of {layer} failed and was skipped: {type(error).__name__}: {error}")
 
     def _get_writer(self) -> EventFileWriter:
         if self._writer is None:

@@ -195,3 +195,29 @@ def _unfilter(kind: int, line: np.ndarray, above: np.ndarray, depth: int) -> np.
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+# -- heat maps: a score per pixel as a colour over the (gray) image ----------------------------
+
+# Viridis at 0, 1/8, ... 1 (its published anchor colours): dark = low, yellow = high.
+HEATMAP = (
+    (68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
+    (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37),
+)
+OVERLAY_ALPHA = 0.65  # colour over the (gray) image: the picture stays recognizable
+
+
+def heatmap_colours(unit: np.ndarray, anchors=HEATMAP) -> np.ndarray:
+    """Values in [0, 1] -> RGB floats (..., 3) along the colour scale `anchors` (NaN: its low end)."""
+    anchors = np.array(anchors, np.float64)
+    position = np.clip(np.nan_to_num(unit, nan=0.0), 0.0, 1.0) * (len(anchors) - 1)
+    low = np.minimum(np.floor(position).astype(int), len(anchors) - 2)
+    fraction = (position - low)[..., None]
+    return anchors[low] * (1 - fraction) + anchors[low + 1] * fraction
+
+
+def overlay(image: np.ndarray, colours: np.ndarray, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
+    """Colours (h, w, 3) over an image (h, w, c) in [0, 1], drawn gray: uint8 (h, w, 3)."""
+    gray = np.mean(np.asarray(image, np.float64), axis=-1, keepdims=True) * 255.0
+    blended = alpha * colours + (1 - alpha) * gray
+    return np.round(np.clip(blended, 0, 255)).astype(np.uint8)

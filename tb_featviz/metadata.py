@@ -52,12 +52,16 @@ class MethodFormat:
     missing: str  # why a layer may have no records of this method (a hint on its button)
     item: str = "channel"  # what one entry of the header's `channels` is
     role_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)  # words per role
+    # Roles drawn in the input's value range, which a viewer may stretch per tile (AM images,
+    # image patches); signed pictures and colour maps are drawn on their own scale already.
+    stretchable: tuple = ()
 
     def describe(self) -> dict:
         return {
             "name": self.name, "label": self.label, "roles": list(self.roles), "headline": self.headline,
             "meaning": self.meaning, "missing": self.missing, "item": self.item,
             "role_labels": {role: self.role_labels.get(role, role) for role in self.roles},
+            "stretchable": list(self.stretchable),
         }
 
 
@@ -67,12 +71,13 @@ FORMATS = {
         MethodFormat(
             METHOD_AM, "Activation max.", ("image",), "activation", "the activation the AM image reached",
             "no activation-maximization records for this layer", role_labels={"image": "AM image"},
+            stretchable=("image",),
         ),
         MethodFormat(
             METHOD_DECONV, "Deconvnet", ("projections", "patches"), "activation",
             "the strongest activation on the probe images",
             "no deconvnet records: pass probe_images=... to FeatVizCallback",
-            role_labels={"projections": "projection", "patches": "image patch"},
+            role_labels={"projections": "projection", "patches": "image patch"}, stretchable=("patches",),
         ),
         MethodFormat(
             METHOD_WEIGHTS, "Weights", ("filter",), "norm", "the filter's L2 norm",

@@ -15,17 +15,21 @@ import numpy as np
 from keras import ops
 from keras.layers import InputLayer
 
-from tb_featviz import backend, backward, metadata, target
+from tb_featviz import backend, backward, target
 from tb_featviz.errors import ConfigurationError
-from tb_featviz.methods import REGISTRY
-from tb_featviz.methods.base import Settings
 from tb_featviz.inputs import InputSpec
+from tb_featviz.methods import REGISTRY
+from tb_featviz.methods.base import TO_IMAGE, TO_INPUT, LayerOutput
 from tb_featviz.model_access import SPATIAL, LayerRef, find_layer, iter_layers, operations_before, output_kind
+from tb_featviz.settings import Settings
 from tb_featviz.receptive_field import Field, receptive_field
 
 log = logging.getLogger("tb_featviz")
 
 DEFAULT_MAX_CHANNELS = 64
+
+# Where a method's gradients must reach, in the words of a refusal.
+_GRADIENT_TARGETS = {TO_IMAGE: "the AM image (input_range, preprocess)", TO_INPUT: "the model input"}
 
 ChannelSpec = Union[str, int, Iterable[int], None]
 LayerSpec = Union[str, Sequence[str], Mapping[str, ChannelSpec]]
@@ -64,27 +68,24 @@ class LayerPlan:
         return settings
 
 
-def name_class_units(model, plans: Sequence[LayerPlan], class_names: Optional[tuple]) -> None:
-    """Gives the class layer's chosen channels their class names.
+def class_layer_names(model, class_names: Optional[tuple]):
+    """(the class layer, its unit names) for `class_names`, or (None, None).
 
     The class layer is the model's last layer with weights when it has one unit per class
     (a Dense logits layer, softmax or not); other layers' channels are not classes. A model
     output of another size is a misconfiguration, named before the first epoch.
     """
     if class_names is None:
-        return
+        return None, None
     output_units = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
     if output_units == 1 and len(class_names) == 2:
-        return  # a binary classifier's two classes (occlusion's class maps), not a name per unit
+        return None, None  # a binary classifier's two classes (occlusion's class maps), not a name per unit
     if output_units != len(class_names):
         raise ConfigurationError(
             f"class_names has {len(class_names)} names but the model's output has {output_units} units"
         )
     weighted = [layer for layer in model.layers if layer.weights]
-    class_layer = weighted[-1] if weighted else None
-    for plan in plans:
-        if plan.ref.layer is class_layer and plan.kind != SPATIAL and plan.num_channels == len(class_names):
-            plan.channel_names = [class_names[c] for c in plan.channels]
+    return (weighted[-1] if weighted else None), class_names
 
 
 def normalize_layers(layers: LayerSpec, max_channels: int = DEFAULT_MAX_CHANNELS) -> dict:
@@ -195,10 +196,12 @@ def build_plans(
 
     With `methods` None every method that applies to a layer is planned; the others are named
     with the reason in `LayerPlan.left_out`. Methods asked for by name must apply. A method that
-    always covers some layer (occlusion: the model's output) adds it with that method alone.
+    always covers some layer (occlusion: the model's output) adds it with that method alone. The
+    class layer's channels get the user's class names (`class_layer_names`).
     """
     settings = settings or Settings()
     methods = None if methods is None else check_methods(methods)
+    class_layer, class_names = class_layer_names(model, settings.class_names)
     wanted = list(REGISTRY) if methods is None else list(methods)
     chosen_layers = normalize_layers(layers, max_channels)
     named = {id(find_layer(model, name).layer) for name in chosen_layers}
@@ -224,12 +227,12 @@ def build_plans(
         num_channels = int(sample.shape[-1])
         operations = operations_before(ref)
         path = backward.steps_on_path(operations)
-        status = method_status(ref, path, settings)
-        for method, gradient, through in ((metadata.METHOD_AM, gradients[0], "the AM image (input_range, preprocess)"),
-                                          (metadata.METHOD_DECONV, gradients[1], "the model input")):
-            if gradient is None and status[method] is None:
-                status[method] = (f"no gradient reaches {through} from layer {name!r} (a cast to integers or a "
-                                  "non-differentiable step on the way?)")
+        status = method_status(ref, path, settings, LayerOutput(kind, tuple(int(d) for d in sample.shape[1:])))
+        for method, why in status.items():
+            through = REGISTRY[method].gradient_to
+            if why is None and through is not None and gradients[through] is None:
+                status[method] = (f"no gradient reaches {_GRADIENT_TARGETS[through]} from layer {name!r} (a cast to "
+                                  "integers or a non-differentiable step on the way?)")
         if name in added:
             chosen = tuple(added[name])
         elif methods is None:
@@ -242,16 +245,20 @@ def build_plans(
         field = receptive_field(ref, input_spec.height, input_spec.width) if kind == SPATIAL else None
         colour = input_spec.channels == 3 and all(type(op.operation).__name__ in _COLOUR_PRESERVING for op in operations)
         left_out = {m: why for m, why in status.items() if why is not None and m not in chosen}
+        channels = resolve_channels(spec, num_channels, name)
+        names = None
+        if ref.layer is class_layer and kind != SPATIAL and num_channels == len(class_names):
+            names = [class_names[c] for c in channels]
         plans.append(LayerPlan(
-            ref, layer_target, kind, num_channels, resolve_channels(spec, num_channels, name), chosen, field,
-            path, colour, left_out,
+            ref, layer_target, kind, num_channels, channels, chosen, field, path, colour, left_out, names,
         ))
     return plans
 
 
 def _trial(layer_target, spec: InputSpec, name: str):
     """The layer's output on one gray image, and whether gradients of its pre-activation reach
-    the [0, 1] image (AM) and the model input (deconv): found once here, not every epoch."""
+    the [0, 1] image (TO_IMAGE) and the model input (TO_INPUT): {where: gradient or None}, found
+    once here, not every epoch."""
     def through_image(unit):
         model_input = spec.to_model(unit)
         return ops.sum(layer_target.pre(model_input)), layer_target.output(model_input)
@@ -262,11 +269,11 @@ def _trial(layer_target, spec: InputSpec, name: str):
     unit = backend.tensor(np.full((1,) + spec.shape, 0.5, np.float32))
     try:
         if backend.name() not in backend.SUPPORTED:  # no gradients: only backend-free methods run
-            return layer_target.output(spec.to_model(unit)), [None, None]
+            return layer_target.output(spec.to_model(unit)), {TO_IMAGE: None, TO_INPUT: None}
         _, sample, to_image = backend.value_and_grad(through_image)(unit)
         to_input = backend.value_and_grad(through_input)(spec.to_model(unit))[2]
-        gradients = [to_image, to_input]
-        if backend.name() == backend.JAX and not all(_reaches(g) for g in gradients):
+        gradients = {TO_IMAGE: to_image, TO_INPUT: to_input}
+        if backend.name() == backend.JAX and not all(_reaches(g) for g in gradients.values()):
             gradients = _jax_reach(through_image, through_input, spec)
     except Exception as error:  # the layer cannot be reached from the input, or preprocess failed
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -289,15 +296,16 @@ def _jax_reach(through_image, through_input, spec: InputSpec) -> list:
     images = backend.tensor(liveness.test_images(spec.shape))
     to_image = backend.value_and_grad(through_image)(images)[2]
     to_input = backend.value_and_grad(through_input)(spec.to_model(images))[2]
-    return [gradient if _reaches(gradient) else None for gradient in (to_image, to_input)]
+    return {where: gradient if _reaches(gradient) else None
+            for where, gradient in ((TO_IMAGE, to_image), (TO_INPUT, to_input))}
 
 
-def method_status(ref: LayerRef, path: list, settings: Settings) -> dict:
+def method_status(ref: LayerRef, path: list, settings: Settings, output: LayerOutput) -> dict:
     """{method: None if it applies to the layer with these settings, else why not}."""
     status = {}
     for name, method in REGISTRY.items():
         missing = method.needs(settings)
-        status[name] = f"it needs {missing}" if missing else method.applies(ref, path, settings)
+        status[name] = f"it needs {missing}" if missing else method.applies(ref, path, settings, output)
     return status
 
 
@@ -315,23 +323,6 @@ def check_methods(methods) -> tuple:
     if len(set(methods)) != len(methods):
         raise ConfigurationError(f"methods repeat: {list(methods)}")
     return methods
-
-
-def check_backend(methods: Sequence[str]) -> None:
-    """AM, deconv and occlusion need gradients or a forward pass from a backend tb_featviz
-    supports (TensorFlow, JAX, PyTorch); filter weights are read on every backend."""
-    needs = [m for m in methods if not REGISTRY[m].backend_free]
-    if needs and backend.name() not in backend.SUPPORTED:
-        raise ConfigurationError(
-            f"Keras runs on the {backend.name()!r} backend; tb-featviz computes {', '.join(needs)} "
-            f"with KERAS_BACKEND={', '.join(backend.SUPPORTED)}. Set one of those before importing Keras, or "
-            "use methods=['weights'], which works on every backend."
-        )
-
-
-def describe(model) -> list:
-    """(name, layer type) of every layer a user may name, for listings and error messages."""
-    return [(r.name, type(r.layer).__name__) for r in iter_layers(model)]
 
 
 def _short_list(values: list, limit: int = 8) -> str:

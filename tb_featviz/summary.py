@@ -4,13 +4,14 @@ From a custom training loop, write the same records as the callback under the de
 
     writer = tf.summary.create_file_writer("runs/exp1")
     with writer.as_default(step=int(optimizer.iterations)):
-        tb_featviz.summary.activation_maximization("conv1", tb_featviz.maximize_activation(...),
-                                                   epoch=epoch + batch / batches_per_epoch)
+        tb_featviz.summary.write("conv1", tb_featviz.maximize_activation(...),
+                                 epoch=epoch + batch / batches_per_epoch)
 
-Each of those functions writes one record (see `tb_featviz.metadata` and docs/FORMAT.md) at the
-step (the global training step, the dashboard's step axis) and `epoch` (epochs completed, with
-its fraction: the dashboard's epoch axis; without it the dashboard uses steps) and returns what
-`tf.summary.write` returns (False when no writer is set).
+`write` writes one record (see `tb_featviz.metadata` and docs/FORMAT.md) at the step (the global
+training step, the dashboard's step axis) and `epoch` (epochs completed, with its fraction: the
+dashboard's epoch axis; without it the dashboard uses steps) and returns what `tf.summary.write`
+returns (False when no writer is set). This module knows records, not methods: each method's
+package builds its records with `make_record`.
 """
 
 from __future__ import annotations
@@ -132,90 +133,13 @@ def write_record(
     return make_record(layer, method, channels, images, numbers, settings=settings, layout=layout).write(step, epoch)
 
 
-def am_record(layer: str, result, settings: Optional[Mapping] = None) -> Record:
-    """An `AMResult`: per channel its image (as the model sees it), activation and dead flag."""
-    return make_record(
-        layer,
-        metadata.METHOD_AM,
-        result.channels,
-        [[tile] for tile in result.tiles()],
-        {
-            "activation": result.activation,
-            "objective": result.objective,
-            "start_activation": result.start_activation,
-            "dead": [bool(d) for d in result.dead],
-            "steps": result.steps_run,
-        },
-        settings={**result.settings, "maximized": result.maximized, "target": result.target,
-                  "dead_test": result.dead_test, "contrast": imaging.ABSOLUTE, **dict(settings or {})},
-        layout=_planes_layout(result.images.shape[-1]),
-    )
-
-
-def deconv_record(layer: str, result, settings: Optional[Mapping] = None) -> Record:
-    """A `DeconvResult`: per channel its projections grid and the matching patches grid."""
-    projections, patches = result.projection_tiles(), result.patch_tiles()
-    rows, cols = imaging.grid_shape(result.top_k) if result.top_k else (0, 0)
-    return make_record(
-        layer,
-        metadata.METHOD_DECONV,
-        result.channels,
-        [[p, q] for p, q in zip(projections, patches)],
-        {
-            "activation": result.values[:, 0] if result.top_k else np.zeros(len(result.channels)),
-            "dead": [bool(d) for d in result.dead],
-            "top_values": result.values.tolist(),
-            "top_images": result.image_index.tolist(),
-            "top_positions": result.position.tolist(),
-            "top_boxes": result.boxes.tolist(),
-        },
-        settings={**result.settings, "rule": result.rule, "path": result.path,
-                  "projected_from": result.projected_from, "contrast": imaging.ABSOLUTE, **dict(settings or {})},
-        layout={"top_k": result.top_k, "grid": [rows, cols], "gap": 1, **_planes_layout(result.patches.shape[-1])},
-    )
-
-
-def weights_record(layer: str, result, settings: Optional[Mapping] = None) -> Record:
-    """A `WeightsResult`: per output channel its filter picture and norm/mean/std."""
-    return make_record(
-        layer,
-        metadata.METHOD_WEIGHTS,
-        result.channels,
-        [[tile] for tile in result.tiles()],
-        {"norm": result.norm, "mean": result.mean, "std": result.std,
-         "input_channels": [row[: result.layout()["slices_shown"]].tolist() for row in result.input_channels]},
-        settings={**result.settings, **dict(settings or {})},
-        layout=result.layout(),
-    )
-
-
-def _planes_layout(channels: int) -> dict:
+def planes_layout(channels: int) -> dict:
     """Images of inputs with other than 1 or 3 channels are grids of gray planes (imaging.displayable)."""
     return {} if channels in (1, 3) else {"input_planes": int(channels)}
 
 
-def activation_maximization(layer: str, result, *, step: Optional[int] = None, epoch: Optional[float] = None,
-                            settings: Optional[Mapping] = None) -> bool:
-    """Write an `AMResult` under the default `tf.summary` writer."""
-    return am_record(layer, result, settings).write(step, epoch)
-
-
-def deconvnet(layer: str, result, *, step: Optional[int] = None, epoch: Optional[float] = None,
-              settings: Optional[Mapping] = None) -> bool:
-    """Write a `DeconvResult` under the default `tf.summary` writer."""
-    return deconv_record(layer, result, settings).write(step, epoch)
-
-
-def filter_weights(layer: str, result, *, step: Optional[int] = None, epoch: Optional[float] = None,
-                   settings: Optional[Mapping] = None) -> bool:
-    """Write a `WeightsResult` under the default `tf.summary` writer."""
-    return weights_record(layer, result, settings).write(step, epoch)
-
-
-def visualization(layer: str, method: str, result, *, step: Optional[int] = None,
-                  epoch: Optional[float] = None) -> bool:
-    """Write the result of any method (a name in `tb_featviz.methods.REGISTRY`, e.g. "occlusion")
-    under the default `tf.summary` writer."""
-    from tb_featviz.methods import get
-
-    return get(method).record(layer, result).write(step, epoch)
+def write(layer: str, result, *, step: Optional[int] = None, epoch: Optional[float] = None) -> bool:
+    """Write the result of any method's notebook call (`tb_featviz.maximize_activation`,
+    `deconvnet`, `filter_weights`, `occlusion`, ...; each result makes its own record) under the
+    default `tf.summary` writer."""
+    return result.record(layer).write(step, epoch)

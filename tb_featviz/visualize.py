@@ -7,15 +7,16 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from tb_featviz import backward, metadata
-from tb_featviz.am.maximize import AMOptions, AMResult
-from tb_featviz.deconv import DeconvResult
+from tb_featviz import backward, metadata, methods
 from tb_featviz.errors import ConfigurationError
-from tb_featviz.methods import REGISTRY, Settings
-from tb_featviz.model_access import ensure_built, find_layer
-from tb_featviz.occlude import OcclusionOptions, OcclusionResult
-from tb_featviz.plan import ChannelSpec, LayerPlan, build_plans, check_backend, name_class_units
-from tb_featviz.weights import WeightsResult
+from tb_featviz.methods.am.maximize import AMOptions, AMResult
+from tb_featviz.methods.deconv import DeconvOptions, DeconvResult
+from tb_featviz.methods.occlusion import OcclusionOptions, OcclusionResult
+from tb_featviz.methods.weights import WeightsResult
+from tb_featviz.model_access import find_layer
+from tb_featviz.plan import ChannelSpec
+from tb_featviz.prepare import check_backend, prepare
+from tb_featviz.settings import Settings
 
 
 def maximize_activation(
@@ -47,8 +48,9 @@ def maximize_activation(
     check_backend([metadata.METHOD_AM])
     if progress is not None and not callable(progress):
         raise ConfigurationError(f"progress must be a function (done, total), got {progress!r}")
-    settings = Settings.checked(am=_options(options, option_overrides, preset), input_range=input_range, preprocess=preprocess, image_size=image_size,
-                                probe_images=probe_images, class_names=class_names)
+    settings = Settings.checked(input_range=input_range, preprocess=preprocess, image_size=image_size,
+                                probe_images=probe_images, class_names=class_names,
+                                options={metadata.METHOD_AM: _options(options, option_overrides, preset)})
     return run_method(model, layer, channels, metadata.METHOD_AM, settings, progress)
 
 
@@ -71,8 +73,8 @@ def deconvnet(
     inferred from them) only says how to show their patches.
     """
     check_backend([metadata.METHOD_DECONV])
-    settings = Settings.checked(probe_images=images, input_range=input_range, top_k=top_k, deconv_rule=rule,
-                                batch_size=batch_size)
+    settings = Settings.checked(probe_images=images, input_range=input_range, options={
+        metadata.METHOD_DECONV: DeconvOptions(top_k=top_k, rule=rule, batch_size=batch_size)})
     return run_method(model, layer, channels, metadata.METHOD_DECONV, settings)
 
 
@@ -108,22 +110,20 @@ def occlusion(
         raise ConfigurationError("occlusion needs labels: the true class of each image")
     if layer is not None and not isinstance(layer, str):
         raise ConfigurationError(f"layer must be a layer name (str), got {type(layer).__name__}")
+    name = metadata.METHOD_OCCLUSION
     settings = Settings.checked(probe_images=images, probe_labels=labels, input_range=input_range,
                                 class_names=class_names,
-                                occlusion=OcclusionOptions(size=size, stride=stride, batch_size=batch_size))
-    every_image = dataclasses.replace(settings.occlusion, images=len(settings.probe_images))
-    settings = dataclasses.replace(settings, occlusion=every_image)
-    spec = settings.input_spec(model)
-    ensure_built(model, spec.model_shape)
-    name_class_units(model, [], settings.class_names)  # a count that does not match is an error
-    method = REGISTRY[metadata.METHOD_OCCLUSION]
+                                options={name: OcclusionOptions(size=size, stride=stride, batch_size=batch_size)})
+    every_image = dataclasses.replace(settings.options_of(name), images=len(settings.probe_images))
+    settings = settings.replace_options(name, every_image)
+    method = methods.get(name)
     output_name = method.implied_layers(model, settings)[0]
     names = [output_name] + ([layer] if layer is not None else [])
-    plans = build_plans(model, dict.fromkeys(names, [0]), spec, methods=[metadata.METHOD_OCCLUSION], settings=settings)
-    by_layer = {find_layer(model, plan.name).layer: plan for plan in plans}
-    result = method.runner(by_layer[find_layer(model, output_name).layer], spec, settings)()
+    prepared = prepare(model, dict.fromkeys(names, [0]), settings, methods=[name])
+    by_layer = {find_layer(model, plan.name).layer: plan for plan in prepared.plans}
+    result = prepared.runners[(by_layer[find_layer(model, output_name).layer].name, name)]()
     if layer is not None:
-        feature = method.runner(by_layer[find_layer(model, layer).layer], spec, settings, feature=True)()
+        feature = method.runner(by_layer[find_layer(model, layer).layer], prepared.spec, settings, feature=True)()
         result.layer, result.feature = feature.layer, feature.feature
         result.activation, result.unoccluded_activation = feature.activation, feature.unoccluded_activation
     return result
@@ -149,13 +149,7 @@ def run_method(model, layer: str, channels: ChannelSpec, method: str, settings: 
 
 def prepare_method(model, layer: str, channels: ChannelSpec, method: str, settings: Settings):
     """`run_method` in two steps: every check now, the work when the returned runner is called."""
-    missing = REGISTRY[method].needs(settings) if method in REGISTRY else None
-    if missing:
-        raise ConfigurationError(f"method {method!r} needs {missing}")
     if not isinstance(layer, str):
         raise ConfigurationError(f"layer must be a layer name (str), got {type(layer).__name__}")
-    spec = settings.input_spec(model)
-    ensure_built(model, spec.model_shape)
-    plan: LayerPlan = build_plans(model, {layer: channels}, spec, methods=[method], settings=settings)[0]
-    name_class_units(model, [plan], settings.class_names)
-    return REGISTRY[method].runner(plan, spec, settings)
+    prepared = prepare(model, {layer: channels}, settings, methods=[method])
+    return prepared.runners[(prepared.plans[0].name, method)]

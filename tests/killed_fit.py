@@ -20,20 +20,24 @@ from tests.conftest import image_data, small_cnn  # noqa: E402
 
 
 class Announcing(FeatVizCallback):
-    step = None
     made = 0
 
-    def _visualize(self, moment):
-        self.step = self._global_step
-        return super()._visualize(moment)
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        runners = self._prepared.runners
+        for key, runner in runners.items():
+            runners[key] = self._announcing(runner)
 
-    def _record(self, plan, method):
-        if self.step == 6:
-            self.made += 1
-            if self.made == 2:  # the first record of step 3 is written, the others are not
-                print("INSIDE 3", flush=True)
-                time.sleep(600)
-        return super()._record(plan, method)
+    def _announcing(self, runner):
+        def run(progress=None):
+            if self._clock.global_step == 6:
+                self.made += 1
+                if self.made == 2:  # the first record of step 3 is written, the others are not
+                    print("INSIDE 3", flush=True)
+                    time.sleep(600)
+            return runner(progress)
+
+        return run
 
 
 if __name__ == "__main__":

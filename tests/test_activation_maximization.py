@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import tb_featviz
-from tb_featviz.am import AMOptions, PixelImage
+from tb_featviz.methods.am import AMOptions, PixelImage
 from tests.conftest import image_data, small_cnn
 
 PLAIN = dict(parameterization="pixel", transforms=None, total_variation=0.0, l2=0.0, blur_every=0)
@@ -51,7 +51,7 @@ def test_batched_equals_per_channel_loop():
 
 def test_computing_only_the_selected_channels_gives_the_same_images(monkeypatch):
     """The fast path for conv targets (am/selected.py) skips the layer's other filters."""
-    from tb_featviz.am.selected import SelectedChannelsForward
+    from tb_featviz.methods.am.selected import SelectedChannelsForward
 
     traced_batches = []
     original = SelectedChannelsForward.__call__

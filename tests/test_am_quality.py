@@ -9,8 +9,8 @@ import tensorflow as tf
 
 import tb_featviz
 from tb_featviz import pretrained
-from tb_featviz.am import AMOptions, FourierImage, PixelImage, TransformStack, objectives
-from tb_featviz.am.transforms import warp
+from tb_featviz.methods.am import AMOptions, FourierImage, PixelImage, TransformStack, objectives
+from tb_featviz.methods.am.transforms import warp
 from tb_featviz.errors import ConfigurationError
 from tests.conftest import image_data, small_cnn
 

@@ -142,7 +142,7 @@ def test_unsupported_models_and_layers_are_clear_errors(tmp_path):
 
 
 def test_a_failure_mid_training_is_logged_once_and_skipped(tmp_path, monkeypatch, caplog):
-    from tb_featviz.am.maximize import ActivationMaximizer
+    from tb_featviz.methods.am.maximize import ActivationMaximizer
 
     original = ActivationMaximizer.run
     calls = {"n": 0}
@@ -201,8 +201,8 @@ def test_summary_api_from_a_custom_training_loop(tmp_path):
     result = tb_featviz.maximize_activation(model, "conv1", [0, 5], steps=3, preset="fast")
     writer = tf.summary.create_file_writer(str(tmp_path))
     with writer.as_default(step=7):
-        assert tb_featviz.summary.activation_maximization("conv1", result)
-        assert tb_featviz.summary.filter_weights("conv1", tb_featviz.filter_weights(model, "conv1", [0, 5]))
+        assert tb_featviz.summary.write("conv1", result)
+        assert tb_featviz.summary.write("conv1", tb_featviz.filter_weights(model, "conv1", [0, 5]))
     writer.close()
     records = read_records(str(tmp_path))
     header, images = records[("conv1", "am")][7]

@@ -175,7 +175,7 @@ BAD = [
     (["render", "{model}", "--layer", "conv1", "--objective", "diversity:x", "--out", "{root}/x.png"],
      "--objective 'diversity:x'"),
     (["render", "{model}", "--layer", "conv1", "--objective", "diversity:3", "--logdir", "{root}/logs3"],
-     "--logdir records hold one image per channel"),
+     "--logdir: AM records hold one image per channel"),
     (["render", "{model}", "--layer", "conv1", "--steps", "0", "--out", "{root}/x.png"], "--steps 0: give at least 1"),
     (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels", "{root}",
       "--out", "{root}/x.png"], "is a folder; give a .npy array"),
@@ -441,7 +441,7 @@ def test_the_trials_cases_that_work(saved, capsys, tmp_path):
     from tb_featviz.methods import REGISTRY
 
     result = tb_featviz.maximize_activation(keras.saving.load_model(saved / "model.keras"), "conv2", [5, 9], steps=2,
-                                            preset="fast", objective=tb_featviz.am.objectives.neuron(3, 4))
+                                            preset="fast", objective=tb_featviz.methods.am.objectives.neuron(3, 4))
     _, names, _ = REGISTRY["am"].grid(result, "absolute")
     assert [name.split()[0] for name in names] == ["#5", "#9"]
     code, _, err = run(capsys, "render", saved / "model.keras", "--layer", "conv1", "--method", "deconv",

@@ -150,7 +150,7 @@ def test_residual_batchnorm_nested_model():
 
 def test_top_k_selection_equals_a_stable_sort_with_ties():
     """Ties go to the earliest image and position, as a stable sort of the whole row would."""
-    from tb_featviz.deconv import _top_k_order
+    from tb_featviz.methods.deconv.projector import _top_k_order
 
     rng = np.random.default_rng(0)
     for _ in range(100):

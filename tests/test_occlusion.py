@@ -7,7 +7,7 @@ import pytest
 import tb_featviz
 from tb_featviz import OcclusionOptions, metadata
 from tb_featviz.errors import ConfigurationError
-from tb_featviz.occlude import boxes, starts
+from tb_featviz.methods.occlusion.occluder import boxes, starts
 from tb_featviz.records import decode_images, read_records
 from tests.conftest import image_data, small_cnn
 
@@ -133,7 +133,7 @@ def test_callback_records_occlusion_of_the_output_and_chosen_layers(tmp_path):
     model.fit(x, np.eye(5)[y], epochs=2, batch_size=16, verbose=0, callbacks=[callback])
     records = read_records(str(tmp_path))
     assert sorted(records) == [("conv2", "occlusion"), ("logits", "occlusion")]
-    assert [plan.name for plan in callback._plans] == ["conv2", "logits"]  # model order, the output added
+    assert [plan.name for plan in callback.plans] == ["conv2", "logits"]  # model order, the output added
     header, pngs = records[("logits", "occlusion")][6]  # epoch 2: 3 steps an epoch
     assert header["position"]["epoch"] == 2
     assert header["roles"] == ["heatmap", "classes"] and header["channels"] == [0, 1, 2]

@@ -422,7 +422,7 @@ def test_layers_that_mix_the_image_widen_the_field_to_the_whole_image(make):
     (lambda: RandomAffine(jitter=10**400), "jitter"),
     (lambda: tb_featviz.FourierImage(decay_power=float("nan")), "decay_power"),
     (lambda: tb_featviz.FourierImage(std=None), "std"),
-    (lambda: tb_featviz.am.objectives.channel() * float("nan"), "weight"),
+    (lambda: tb_featviz.methods.am.objectives.channel() * float("nan"), "weight"),
     (lambda: AMOptions(learning_rate=1 + 2j), "learning_rate"),
     (lambda: tb_featviz.maximize_activation(None, "conv1", preset="fast"), "expected a keras.Model"),
     (lambda: tb_featviz.maximize_activation(small_cnn(), "conv1", progress=5, preset="fast"), "progress must be a function"),

@@ -11,7 +11,7 @@ import tb_featviz
 from tb_featviz import AMOptions, ConfigurationError, FeatVizCallback, inputs
 from tb_featviz.cli import layer_rows
 from tb_featviz.model_access import find_layer, iter_layers
-from tb_featviz.methods import Settings
+from tb_featviz.settings import Settings
 from tb_featviz.plan import build_plans
 from tb_featviz.records import read_records
 from tests import zoo
@@ -34,7 +34,7 @@ def test_every_method_is_right_or_refused(name, constructor, size, tmp_path):
                                top_k=2, verbose=0)
     model.fit(x, y % 5, epochs=1, batch_size=8, verbose=0, callbacks=[callback])
     records = read_records(str(tmp_path))
-    plans = {plan.name: plan for plan in callback._plans}
+    plans = {plan.name: plan for plan in callback.plans}
     spec = inputs.for_model(model, probe_images=x)
     for layer in layers:
         plan = plans[layer]

@@ -1,181 +1,164 @@
-"""What every visualization method is, and the user's settings they all read.
+"""What every visualization method is: one object whose hooks the rest of tb-featviz calls.
 
-A method is one object (`Method`) that says which layers it applies to, makes a runner for a
-planned layer (before the first epoch, so its problems are configuration errors), checks its
-result, turns it into a record and draws it as labelled tiles. The callback, the notebook
-functions, the CLI and the demo iterate over `tb_featviz.methods.REGISTRY`; nothing else
-switches on a method's name.
+A method lives in its own package (`tb_featviz/methods/<name>/`: its engine, options, records,
+CLI flags) and is one line of `tb_featviz.methods.REGISTRY`. The plan asks it where it applies,
+`prepare` asks it for a runner per planned layer (before the first epoch, so its problems are
+configuration errors), the callback writes what the runner returns as its record, the CLI draws
+it as labelled tiles and takes its flags from it. Nothing outside the method's package switches
+on its name: a new method is a new package and a registry line (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from tb_featviz import backward, checks, inputs, metadata
-from tb_featviz.am.maximize import AMOptions
-from tb_featviz.errors import ConfigurationError
-from tb_featviz.occlude import OcclusionOptions
+from tb_featviz import metadata
 
 # A runner computes one visualization of its layer; `progress(done, total)` may be ignored.
-Runner = Callable[[Optional[Callable[[int, int], None]]], object]
+Runner = Callable[..., object]
+
+# Where a method's gradients must reach for it to apply (checked once per layer by the plan).
+TO_IMAGE = "image"  # the [0, 1] image, through input_range and preprocess (activation maximization)
+TO_INPUT = "input"  # the model's input (deconv projections, attributions)
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings:
-    """Everything a user chose that methods read, checked once where it is given (`checked`)."""
+class LayerOutput:
+    """What a layer outputs, as the plan found it on a trial image: `kind` is
+    `model_access.SPATIAL` (feature maps) or `UNITS`, `shape` one sample's."""
 
-    probe_images: Optional[np.ndarray] = None  # as the model takes them
-    probe_labels: Optional[np.ndarray] = None  # (n,) int, one per probe image
-    label_width: Optional[int] = None  # the classes one-hot labels were given for (None: indices)
-    input_range: Optional[tuple] = None
-    preprocess: Optional[Callable] = None
-    image_size: Optional[tuple] = None
-    am: AMOptions = dataclasses.field(default_factory=AMOptions)
-    top_k: int = 9
-    deconv_rule: str = backward.DECONVNET
-    batch_size: int = 128  # deconv's probe batch
-    occlusion: OcclusionOptions = dataclasses.field(default_factory=OcclusionOptions)
-    class_names: Optional[tuple] = None
-
-    @classmethod
-    def checked(
-        cls,
-        *,
-        probe_images=None,
-        probe_labels=None,
-        input_range=None,
-        preprocess=None,
-        image_size=None,
-        am=None,
-        top_k=9,
-        deconv_rule=backward.DECONVNET,
-        batch_size=128,
-        occlusion=None,
-        class_names=None,
-    ) -> "Settings":
-        value_range = inputs.check_value_range(input_range)
-        images = None if probe_images is None else inputs.check_probe_images(probe_images, value_range)
-        if am is not None and not isinstance(am, AMOptions):
-            raise ConfigurationError(f"am must be an AMOptions, got {type(am).__name__}")
-        if occlusion is not None and not isinstance(occlusion, OcclusionOptions):
-            raise ConfigurationError(f"occlusion must be an OcclusionOptions, got {type(occlusion).__name__}")
-        return cls(
-            probe_images=images,
-            probe_labels=check_labels(probe_labels, images),
-            label_width=int(np.shape(probe_labels)[1]) if np.ndim(probe_labels) == 2 and np.shape(probe_labels)[1] > 1
-            else None,
-            input_range=value_range,
-            preprocess=inputs.check_preprocess(preprocess),
-            image_size=inputs.check_image_size(image_size),
-            am=am or AMOptions(),
-            top_k=_top_k(top_k),
-            deconv_rule=checks.choice(deconv_rule, "deconv_rule", list(backward.RULES)),
-            batch_size=checks.integer(batch_size, "batch_size", 1),
-            occlusion=occlusion or OcclusionOptions(),
-            class_names=check_class_names(class_names),
-        )
-
-    def input_spec(self, model):
-        """The model's input as every method sees it (`inputs.for_model`, the one place)."""
-        return inputs.for_model(model, image_size=self.image_size, value_range=self.input_range,
-                                preprocess=self.preprocess, probe_images=self.probe_images)
+    kind: str
+    shape: tuple
 
 
-MAX_CLASSES = 10**7  # no classifier has more; larger "labels" are not class indices
+@dataclasses.dataclass(frozen=True)
+class CliFlag:
+    """A flag of `tb-featviz render` that a method reads. The CLI adds each flag once (two
+    methods may share one) and refuses a flag given for a method that does not declare it."""
 
+    flag: str  # "--top-k"
+    help: str
+    type: Optional[Callable] = None
+    choices: Optional[Sequence[str]] = None
+    default: Any = None  # a flag whose value is not its default counts as given
+    words: tuple = ()  # how the engine's messages name the setting ("top_k"): shown as the flag
 
-def check_labels(labels, images: Optional[np.ndarray]) -> Optional[np.ndarray]:
-    """Probe labels as (n,) ints: class indices, or one-hot / probability rows (their argmax)."""
-    if labels is None:
-        return None
-    if images is None:
-        raise ConfigurationError("probe_labels need probe_images (the images they label)")
-    try:
-        array = np.asarray(labels)
-    except (TypeError, ValueError):
-        raise ConfigurationError("probe_labels must be an array of class indices, one per probe image") from None
-    if array.dtype == bool or array.dtype.kind not in "fiu":
-        raise ConfigurationError(f"probe_labels must hold class indices (ints), got dtype {array.dtype}")
-    if array.ndim == 2 and array.shape[1] == 0:
-        raise ConfigurationError(f"probe_labels of shape {array.shape} hold no class")
-    if array.ndim == 2 and array.shape[1] > 1:
-        if not (np.all(np.isfinite(array)) and np.all(array >= 0)):
-            raise ConfigurationError("probe_labels rows must be one-hot or class probabilities (finite, >= 0)")
-        array = np.argmax(array, axis=1)  # one-hot rows, as `fit` takes them for categorical losses
-    elif array.ndim == 2:
-        array = array[:, 0]
-    if array.ndim != 1:
-        raise ConfigurationError(f"probe_labels must have shape (n,) or (n, classes), got {np.shape(labels)}")
-    if len(array) != len(images):
-        raise ConfigurationError(
-            f"probe_labels has {len(array)} labels for {len(images)} probe images (images are "
-            f"(n, height, width, channels): one image is images[None])"
-        )
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
-        raise ConfigurationError("probe_labels must be whole class indices")
-    if np.any(array < 0):
-        raise ConfigurationError(f"probe_labels must be class indices >= 0, got {array.min()}")
-    if array.size and array.max() >= MAX_CLASSES:
-        raise ConfigurationError(f"probe_labels hold class {array.max():g}; class indices are below {MAX_CLASSES:,}")
-    return array.astype(np.int64)
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
 
-
-def check_class_names(class_names) -> Optional[tuple]:
-    """The user's class names as a tuple of strings (None stays None)."""
-    from collections.abc import Iterable
-
-    if class_names is None:
-        return None
-    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Iterable):
-        raise ConfigurationError(
-            f"class_names must be a list of strings, one per class unit; got {type(class_names).__name__}"
-        )
-    names = tuple(class_names)
-    if not names or not all(isinstance(n, (str, np.str_)) for n in names):
-        raise ConfigurationError("class_names must be a non-empty list of strings, one per class unit")
-    if len(names) > 1_000_000:
-        raise ConfigurationError(f"class_names has {len(names)} entries; at most 1,000,000")
-    return tuple(str(n) for n in names)
+    def add_to(self, parser) -> None:
+        kwargs = {"default": self.default, "help": self.help}
+        if self.type is not None:
+            kwargs["type"] = self.type
+        if self.choices is not None:
+            kwargs["choices"] = list(self.choices)
+        parser.add_argument(self.flag, **kwargs)
 
 
 class Method:
-    """One visualization method. Subclasses fill in the parts; see the module docstring."""
+    """One visualization method. Subclasses set the attributes and fill in the hooks they need."""
 
     name: str = ""
-    backend_free = False  # runs on any Keras backend (needs no TensorFlow gradients)
+    # The options object this method reads from `Settings.options[name]` (a frozen dataclass
+    # with its own checks), or None for a method without options.
+    options_type: Optional[type] = None
+    # Keyword arguments of FeatVizCallback that set this method's options (older spellings,
+    # kept working): {argument: how `options_from_arguments` reads it}.
+    arguments: tuple = ()
+    backend_free = False  # runs on any Keras backend (needs no gradients and no forward pass)
+    gradient_to: Optional[str] = None  # TO_IMAGE / TO_INPUT: where its gradients must reach
     warn_when_left_out = True  # a layer it does not apply to is worth a warning (not for weights)
-    stretchable = True  # its images can be drawn with contrast="stretch" (AM images, patches)
+    has_channels = True  # its items are channels the user picks (occlusion: probe images)
+    reads_labels = False  # it reads probe_labels (the CLI's --labels)
+    reads_inputs = True  # it reads the input range and probe images (weights: only the filters)
+    cli_flags: tuple = ()  # CliFlag, in the order `--help` lists them
 
     @property
     def format(self) -> metadata.MethodFormat:
+        """What its records hold and how a reader names them (sent with every record)."""
         return metadata.FORMATS[self.name]
 
-    def needs(self, settings: Settings) -> Optional[str]:
+    @property
+    def stretchable(self) -> bool:
+        """Its pictures can be drawn with contrast="stretch" (images in the input's range)."""
+        return bool(self.format.stretchable)
+
+    # -- options ---------------------------------------------------------------------------
+    def default_options(self):
+        return self.options_type() if self.options_type is not None else None
+
+    def check_options(self, options) -> None:
+        """Raises ConfigurationError unless `options` are this method's options type."""
+        from tb_featviz.errors import ConfigurationError
+
+        if self.options_type is None:
+            if options is not None:
+                raise ConfigurationError(f"method {self.name!r} takes no options, got {type(options).__name__}")
+            return
+        if not isinstance(options, self.options_type):
+            raise ConfigurationError(
+                f"options of {self.name!r} must be a {self.options_type.__name__}, got {type(options).__name__}"
+            )
+
+    def options_from_arguments(self, arguments: Mapping[str, Any]):
+        """Its options from the callback's keyword arguments it owns (only those given, not
+        None); None when none was given."""
+        given = {name: arguments[name] for name in self.arguments if arguments.get(name) is not None}
+        if not given:
+            return None
+        if len(given) == 1 and self.options_type is not None and isinstance(next(iter(given.values())), self.options_type):
+            return next(iter(given.values()))
+        return self.options_type(**given)
+
+    def options_from_cli(self, values: Mapping[str, Any], probe_count: int):
+        """Its options from its CLI flags' values (every declared flag's dest is in `values`)."""
+        return self.default_options()
+
+    def check_recordable(self, options) -> Optional[str]:
+        """Why results with these options cannot be written as records, or None."""
+        return None
+
+    # -- where it applies ------------------------------------------------------------------
+    def needs(self, settings) -> Optional[str]:
         """What the user must give for this method to run at all, e.g. "probe_images (...)";
         None: nothing is missing."""
         return None
 
-    def applies(self, ref, path: list, settings: Settings) -> Optional[str]:
-        """None if the method applies to the layer, else why not."""
+    def applies(self, ref, path: list, settings, output: LayerOutput) -> Optional[str]:
+        """None if the method applies to the layer, else why not. `path`: the nonlinear steps
+        between the input and the layer (`backward.steps_on_path`)."""
         return None
 
-    def implied_layers(self, model, settings: Settings) -> list:
+    def listing_note(self, ref, path: list, settings, output: LayerOutput) -> Optional[str]:
+        """Where it does not apply with default options but would with others: a short note
+        for `tb-featviz layers` (e.g. "deconv (--rule gradient only)")."""
+        return None
+
+    def implied_layers(self, model, settings) -> list:
         """Layers this method covers whenever it runs, named or not (occlusion: the output)."""
         return []
 
-    def runner(self, plan, spec, settings: Settings) -> Runner:
+    # -- work ------------------------------------------------------------------------------
+    def runner(self, plan, spec, settings) -> Runner:
         raise NotImplementedError
+
+    def warnings(self, plan, runner) -> list:
+        """Things worth telling the user about this planned layer before training starts."""
+        return []
 
     def check(self, result) -> None:
         """Raises when a result must not be written (NaN images...)."""
 
     def record(self, layer: str, result):
-        """The result as a `summary.Record`."""
-        raise NotImplementedError
+        """The result as a `summary.Record` (by default the result's own `record(layer)`, which
+        `tb_featviz.summary.write` uses too)."""
+        return result.record(layer)
 
+    # -- the CLI's picture -----------------------------------------------------------------
     def grid(self, result, contrast: str) -> tuple:
         """(tiles (n, h, w, c) uint8, a label per tile, captions): the CLI's labelled picture."""
         raise NotImplementedError
@@ -192,13 +175,3 @@ class Method:
 def check_finite(values: np.ndarray, what: str) -> None:
     if not np.all(np.isfinite(values)):
         raise FloatingPointError(f"{what} contains NaN or infinity")
-
-
-MAX_TOP_K = 256  # activations projected per channel; each keeps its receptive field's patch
-
-
-def _top_k(value) -> int:
-    top_k = checks.integer(value, "top_k", 1)
-    if top_k > MAX_TOP_K:
-        raise ConfigurationError(f"top_k must be at most {MAX_TOP_K}, got {top_k}")
-    return top_k

@@ -108,7 +108,7 @@ def test_training_is_identical_with_and_without_the_callback(tmp_path, caplog):
                                am=FAST, schedule=[1, 2, 4])  # inside epochs, too
     watched, watched_history = train([callback])
     assert [step for step, _ in callback.timings] == [0, 1, 2, 4, 6] and not failures(caplog)  # it really ran
-    assert [(p.name, p.methods) for p in callback._plans] == [  # every method, in model order
+    assert [(p.name, p.methods) for p in callback.plans] == [  # every method, in model order
         ("conv1", ("am", "deconv", "weights", "occlusion")), ("conv2", ("am", "deconv", "weights", "occlusion")),
         ("logits", ("am", "deconv", "occlusion"))]
     for a, b in zip(plain.weights, watched.weights):
@@ -124,7 +124,7 @@ def test_a_reused_maximizer_sees_the_weights_of_now():
     keras.utils.set_random_seed(3)
     model = small_cnn()
     from tb_featviz import plan as planning
-    from tb_featviz.am.maximize import ActivationMaximizer
+    from tb_featviz.methods.am.maximize import ActivationMaximizer
     from tb_featviz.inputs import for_model
 
     spec = for_model(model)
@@ -173,7 +173,7 @@ def test_the_am_warp_is_differentiated_exactly():
     warps the gradient back by the inverse map, which breaks this where pixels are read twice or
     not at all."""
     from tb_featviz import backend
-    from tb_featviz.am.transforms import RandomAffine, warp
+    from tb_featviz.methods.am.transforms import RandomAffine, warp
 
     rng = np.random.default_rng(0)
     x, y = (rng.random((4, 24, 24, 3)).astype("float32") for _ in range(2))
@@ -198,10 +198,10 @@ def test_a_variable_the_model_does_not_list_is_read_when_the_method_runs():
     x = keras.layers.Lambda(lambda t: t * scale)(inputs)
     x = keras.layers.Conv2D(3, 3, activation="relu", name="c1")(x)
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
-    from tb_featviz.methods.base import Settings
+    from tb_featviz.settings import Settings
     from tb_featviz.visualize import prepare_method
 
-    settings = Settings.checked(am=AMOptions(steps=5, parameterization="pixel"), input_range=(0, 1))
+    settings = Settings.checked(options={"am": AMOptions(steps=5, parameterization="pixel")}, input_range=(0, 1))
     reused = prepare_method(model, "c1", [0, 1], "am", settings)
     before = reused(None).activation
     scale.assign(5.0)

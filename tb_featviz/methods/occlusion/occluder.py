@@ -15,16 +15,11 @@ from typing import Callable, Optional
 import numpy as np
 from keras import ops
 
-from tb_featviz import backend, checks
+from tb_featviz import backend, checks, imaging
 from tb_featviz.errors import ConfigurationError
 
 POSITIONS_PER_AXIS = 12  # the default stride gives this many occluder positions per axis, give or take one
 
-# Viridis at 0, 1/8, ... 1 (its published anchor colours): dark = low score, yellow = high.
-COLORMAP = (
-    (68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
-    (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37),
-)
 # Distinct class colours (the first 20 classes by index when a model has at most 20; else the 19
 # most frequent classes of a record, the rest OTHER_COLOUR). Gray comes last: over a gray image it
 # would read as no colour at all.
@@ -35,7 +30,6 @@ CLASS_PALETTE = (
     (196, 156, 148), (247, 182, 210), (219, 219, 141), (158, 218, 229), (127, 127, 127),
 )
 OTHER_COLOUR = (0, 0, 0)
-OVERLAY_ALPHA = 0.65  # colour over the (gray) image: the picture stays recognizable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +109,12 @@ class OcclusionResult:
     feature: Optional[np.ndarray] = None  # (n,) the strongest channel per image
     settings: dict = dataclasses.field(default_factory=dict)
 
+    def record(self, layer: str):
+        """This result as the record FeatVizCallback writes (`tb_featviz.summary.write`)."""
+        from tb_featviz.methods.occlusion.record import occlusion_record
+
+        return occlusion_record(layer, self)
+
     def scores(self) -> tuple:
         """(per-position scores, unoccluded scores, what they are): the layer's activation when
         this result has one, else the true class's probability."""
@@ -138,8 +138,8 @@ class OcclusionResult:
         tiles = []
         for image, grid, (low, high) in zip(self.images, values, self.score_scales()):
             unit = (grid - low) / (high - low) if high > low else np.full(grid.shape, 0.5)
-            colours = colormap(self._per_pixel(unit, image.shape[:2]))
-            tiles.append(_over(image, colours))
+            colours = imaging.heatmap_colours(self._per_pixel(unit, image.shape[:2]))
+            tiles.append(imaging.overlay(image, colours))
         return np.stack(tiles)
 
     def class_tiles(self, colours: dict) -> np.ndarray:
@@ -147,7 +147,7 @@ class OcclusionResult:
         the gray image (classes without a colour in OTHER_COLOUR)."""
         lookup = np.array([colours.get(c, OTHER_COLOUR) for c in range(max(self.num_classes, 1))], np.float64)
         return np.stack([
-            _over(image, lookup[self._per_pixel(grid, image.shape[:2])])
+            imaging.overlay(image, lookup[self._per_pixel(grid, image.shape[:2])])
             for image, grid in zip(self.images, self.predicted_class)
         ])
 
@@ -166,26 +166,11 @@ class OcclusionResult:
         return grid[rows[:, None], cols[None, :]]
 
 
-def colormap(unit: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] -> RGB floats (..., 3) along COLORMAP."""
-    anchors = np.array(COLORMAP, np.float64)
-    position = np.clip(np.nan_to_num(unit, nan=0.0), 0.0, 1.0) * (len(anchors) - 1)
-    low = np.minimum(np.floor(position).astype(int), len(anchors) - 2)
-    fraction = (position - low)[..., None]
-    return anchors[low] * (1 - fraction) + anchors[low + 1] * fraction
-
-
 def _nearest(starts_: np.ndarray, size: int, length: int) -> np.ndarray:
     """For each pixel along an axis, the position whose square is centred nearest it."""
     centres = starts_ + size / 2.0
     pixels = np.arange(length) + 0.5
     return np.argmin(np.abs(pixels[:, None] - centres[None, :]), axis=1)
-
-
-def _over(image: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    gray = np.mean(np.asarray(image, np.float64), axis=-1, keepdims=True) * 255.0
-    blended = OVERLAY_ALPHA * colours + (1 - OVERLAY_ALPHA) * gray
-    return np.round(np.clip(blended, 0, 255)).astype(np.uint8)
 
 
 class Occluder:

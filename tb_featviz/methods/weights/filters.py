@@ -47,6 +47,12 @@ class WeightsResult:
     colour: bool = False  # slices are the model input's red, green and blue
     settings: dict = dataclasses.field(default_factory=dict)  # how it was made, for the record
 
+    def record(self, layer: str):
+        """This result as the record FeatVizCallback writes (`tb_featviz.summary.write`)."""
+        from tb_featviz.methods.weights.record import weights_record
+
+        return weights_record(layer, self)
+
     def tiles(self, gap: int = 1) -> np.ndarray:
         """(n, H, W, 1 or 3) uint8 pictures of the filters (see module docstring)."""
         if self.colour:

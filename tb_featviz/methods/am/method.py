@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
-from tb_featviz import labels, metadata, summary
-from tb_featviz.methods.base import Method, check_finite
+from tb_featviz import labels, metadata
+from tb_featviz.methods.am import cli
+from tb_featviz.methods.am.maximize import AMOptions
+from tb_featviz.methods.base import TO_IMAGE, Method, check_finite
 
 
 class ActivationMaximization(Method):
     name = metadata.METHOD_AM
+    options_type = AMOptions
+    arguments = ("am",)
+    gradient_to = TO_IMAGE
+    cli_flags = cli.FLAGS
+
+    def options_from_cli(self, values, probe_count):
+        return cli.options_from_flags(values)
+
+    def check_recordable(self, options):
+        if options.images_per_channel > 1:
+            return ("AM records hold one image per channel and step (images_per_channel > 1 is for notebooks and "
+                    "the CLI's --out)")
+        return None
 
     def runner(self, plan, spec, settings):
-        from tb_featviz.am.maximize import ActivationMaximizer
-        from tb_featviz.am.selected import SelectedChannelsForward
+        from tb_featviz.methods.am.maximize import ActivationMaximizer
+        from tb_featviz.methods.am.selected import SelectedChannelsForward
 
+        options = settings.options_of(self.name)
         maximizer = ActivationMaximizer(
-            plan.target, spec, settings.am, SelectedChannelsForward.for_layer(plan.ref), settings.probe_images,
+            plan.target, spec, options, SelectedChannelsForward.for_layer(plan.ref), settings.probe_images,
             path=plan.path, settings=plan.record_settings(spec),
         )
         # An objective that is the same for every channel (a direction) needs one image, not one each.
-        channels = plan.channels if settings.am.full_objective().per_channel else plan.channels[:1]
+        channels = plan.channels if options.full_objective().per_channel else plan.channels[:1]
         runner = lambda progress=None: maximizer.run(channels, progress)  # noqa: E731
         runner.flat_optimum = maximizer.flat_optimum
         return runner
 
+    def warnings(self, plan, runner):
+        if not getattr(runner, "flat_optimum", False):
+            return []
+        return [f"layer {plan.name!r} is an affine function of the image, so the image that maximizes it is flat "
+                "(black or white by the sign of each filter's sum); the nonlinearity after it shows patterns"]
+
     def check(self, result) -> None:
         check_finite(result.images, "AM image")
-
-    def record(self, layer, result):
-        return summary.am_record(layer, result)
 
     def grid(self, result, contrast):
         names = labels.channel_labels(list(result.channels), result.activation, result.dead)

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from tb_featviz import labels, metadata, summary, weights
+from tb_featviz import labels, metadata
 from tb_featviz.methods.base import Method, check_finite
+from tb_featviz.methods.weights import filters
 
 
 class FilterWeights(Method):
     name = metadata.METHOD_WEIGHTS
     backend_free = True
     warn_when_left_out = False  # most layers have no filters: saying so for each would be noise
-    stretchable = False
+    reads_inputs = False
 
-    def applies(self, ref, path, settings):
-        if weights.supports(ref.layer):
+    def applies(self, ref, path, settings, output):
+        if filters.supports(ref.layer):
             return None
-        return f"{type(ref.layer).__name__} has no convolution filters to show; weights applies to {weights.SUPPORTED}"
+        return f"{type(ref.layer).__name__} has no convolution filters to show; weights applies to {filters.SUPPORTED}"
 
     def runner(self, plan, spec, settings):
         def run(progress=None):
-            result = weights.filter_weights(plan.ref.layer, plan.channels, colour=plan.colour)
+            result = filters.filter_weights(plan.ref.layer, plan.channels, colour=plan.colour)
             result.settings = plan.record_settings(spec)
             return result
 
@@ -27,9 +28,6 @@ class FilterWeights(Method):
 
     def check(self, result) -> None:
         check_finite(result.kernels, "kernel")
-
-    def record(self, layer, result):
-        return summary.weights_record(layer, result)
 
     def grid(self, result, contrast):
         caption = "STAMPS (WHAT ONE INPUT UNIT ADDS)" if result.orientation == "stamp" else "FILTERS (GRAY = 0)"

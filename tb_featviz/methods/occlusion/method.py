@@ -14,21 +14,33 @@ import numpy as np
 
 from tb_featviz import imaging, labels, metadata, summary
 from tb_featviz.errors import ConfigurationError
-from tb_featviz.methods.base import Method, check_finite
+from tb_featviz.methods.base import CliFlag, Method, check_finite
 from tb_featviz.model_access import iter_layers, output_layer
-from tb_featviz.occlude import COLORMAP, OTHER_COLOUR, OVERLAY_ALPHA, Occluder
+from tb_featviz.methods.occlusion.occluder import OTHER_COLOUR, Occluder, OcclusionOptions
 
 
 class Occlusion(Method):
     name = metadata.METHOD_OCCLUSION
-    stretchable = False
+    options_type = OcclusionOptions
+    arguments = ("occlusion",)
+    has_channels = False  # its items are the probe images
+    reads_labels = True
+    cli_flags = (
+        CliFlag("--size", "occlusion: the gray square's side in pixels (default a quarter of the image)", type=int,
+                words=("occlusion size",)),
+        CliFlag("--stride", "occlusion: pixels between positions (default: about 12 positions per axis)", type=int,
+                words=("occlusion stride",)),
+    )
+
+    def options_from_cli(self, values, probe_count):
+        return OcclusionOptions(images=max(1, probe_count), size=values["size"], stride=values["stride"])
 
     def needs(self, settings):
         if settings.probe_labels is None:
             return "probe_labels (the true class of each probe image) with probe_images"
         return None
 
-    def applies(self, ref, path, settings):
+    def applies(self, ref, path, settings, output):
         return _not_a_classifier(ref.model)
 
     def implied_layers(self, model, settings):
@@ -52,18 +64,15 @@ class Occlusion(Method):
         if settings.class_names is not None:
             common["settings"]["class_names"] = list(settings.class_names)
         if is_output:
-            occluder = Occluder(spec, settings.occlusion, output=plan.target.output,
+            occluder = Occluder(spec, settings.options_of(self.name), output=plan.target.output,
                                 output_is_probability=_is_probability(plan.target), **common)
         else:
-            occluder = Occluder(spec, settings.occlusion, feature=plan.target.output, layer=plan.name, **common)
+            occluder = Occluder(spec, settings.options_of(self.name), feature=plan.target.output, layer=plan.name, **common)
         probes = spec.from_model_layout(settings.probe_images)
         return lambda progress=None: occluder.run(probes, settings.probe_labels)
 
     def check(self, result) -> None:
         check_finite(result.scores()[0], "occlusion score")
-
-    def record(self, layer, result):
-        return occlusion_record(layer, result)
 
     def items(self, result):
         return list(range(len(result.images)))
@@ -88,7 +97,7 @@ class Occlusion(Method):
         if result.activation is None:
             present |= set(np.unique(result.predicted_class).tolist())
         return legend_band(
-            COLORMAP, result.class_colours() if result.activation is None else {},
+            imaging.HEATMAP, result.class_colours() if result.activation is None else {},
             result.settings.get("class_names") or [], sorted(present), width, probability=result.activation is None,
         )
 
@@ -119,39 +128,6 @@ def legend_band(colormap, class_colours: dict, class_names, classes, width: int,
 
 def _class_name(class_names, klass: int) -> str:
     return class_names[klass] if 0 <= klass < len(class_names) else f"CLASS {klass}"
-
-
-def occlusion_record(layer: str, result) -> summary.Record:
-    """An `OcclusionResult` as a record: per probe image its heatmap (and class map on the output
-    layer), the scores at every position and the colour scales the pictures use."""
-    values, unoccluded, what = result.scores()
-    n = len(values)
-    numbers = {
-        "score": unoccluded,
-        "min_score": values.reshape(n, -1).min(axis=1),
-        "scores": values.tolist(),
-        "scale": result.score_scales().tolist(),
-        "label": result.labels.tolist(),
-    }
-    layout = {
-        "item": "image", "grid": list(values.shape[1:]), "size": result.size, "stride": result.stride,
-        "boxes": result.boxes.reshape(-1, 4).tolist(), "colormap": [list(c) for c in COLORMAP],
-        "overlay_alpha": OVERLAY_ALPHA,
-    }
-    heatmaps = result.heatmap_tiles()
-    if result.activation is None:
-        colours = result.class_colours()
-        numbers.update(predicted=result.unoccluded_class.tolist(), classes=result.predicted_class.tolist())
-        layout.update(class_colours={str(c): list(rgb) for c, rgb in colours.items()}, other_colour=list(OTHER_COLOUR))
-        images = [[h, c] for h, c in zip(heatmaps, result.class_tiles(colours))]
-        roles = ("heatmap", "classes")
-    else:
-        numbers["feature"] = result.feature.tolist()
-        images = [[h] for h in heatmaps]
-        roles = ("heatmap",)
-    settings = {**result.settings, "score": what, "contrast": imaging.ABSOLUTE}
-    return summary.make_record(layer, metadata.METHOD_OCCLUSION, list(range(n)), images, numbers,
-                               settings=settings, layout=layout, roles=roles)
 
 
 def _not_a_classifier(model) -> Optional[str]:

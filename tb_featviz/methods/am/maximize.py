@@ -15,8 +15,8 @@ import numpy as np
 from keras import ops
 
 from tb_featviz import backend, backward, checks, imaging, liveness, nonlinearity
-from tb_featviz.am import objectives, parameterizations
-from tb_featviz.am.transforms import RandomAffine, TransformStack, gaussian_blur, warp
+from tb_featviz.methods.am import objectives, parameterizations
+from tb_featviz.methods.am.transforms import RandomAffine, TransformStack, gaussian_blur, warp
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.inputs import InputSpec
 from tb_featviz.target import OUTPUT, Target
@@ -113,7 +113,7 @@ class AMOptions:
         if self.transforms is not None and not isinstance(self.transforms, (RandomAffine, TransformStack)):
             raise ConfigurationError("AMOptions.transforms must be a RandomAffine, a TransformStack or None")
         if self.objective is not None and not isinstance(self.objective, objectives.Objective):
-            raise ConfigurationError("AMOptions.objective must be an Objective (tb_featviz.am.objectives) or None")
+            raise ConfigurationError("AMOptions.objective must be an Objective (tb_featviz.methods.am.objectives) or None")
         if not isinstance(self.selected_channels_only, bool):
             raise ConfigurationError(
                 f"AMOptions.selected_channels_only must be True or False, got {self.selected_channels_only!r}"
@@ -204,6 +204,12 @@ class AMResult:
     dead_test: str = ""  # which images the dead test used
     settings: dict = dataclasses.field(default_factory=dict)  # how it was made, for the record
     copies: int = 1  # images per channel: channels repeat, each channel's images consecutive
+
+    def record(self, layer: str):
+        """This result as the record FeatVizCallback writes (`tb_featviz.summary.write`)."""
+        from tb_featviz.methods.am.record import am_record
+
+        return am_record(layer, self)
 
     def tiles(self, contrast: str = imaging.ABSOLUTE) -> np.ndarray:
         """(n, H, W, 1|3) uint8: each image as the model sees it (white is white), or with

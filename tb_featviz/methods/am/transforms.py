@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from keras import ops
 
-from tb_featviz.am.parameterizations import channel_rng
+from tb_featviz.methods.am.parameterizations import channel_rng
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,6 +46,12 @@ class DeconvResult:
     def top_k(self) -> int:
         return self.values.shape[1]
 
+    def record(self, layer: str):
+        """This result as the record FeatVizCallback writes (`tb_featviz.summary.write`)."""
+        from tb_featviz.methods.deconv.record import deconv_record
+
+        return deconv_record(layer, self)
+
     def projection_tiles(self, gap: int = 1) -> np.ndarray:
         """(n, H, W, 1|3) uint8: each channel's k projections in a near-square grid (gray = 0,
         each projection on its own symmetric scale: a projection's units are arbitrary)."""
