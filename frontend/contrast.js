@@ -1,10 +1,8 @@
 // How images are drawn. By default exactly as recorded: AM images and probe patches in the
 // model's input range (black..white), so a strong uniform optimum is white and a weak one faint.
+// Which roles a viewer may stretch is the method's format's `stretchable` (from /runs).
 // "Stretched per tile" is a viewer's choice, made here in the browser and labelled on the page:
 // each image is stretched between its 0.5th and 99.5th percentiles (a flat image stays gray).
-
-/** Image roles drawn in the input's value range; projections and filters are signed already. */
-export const STRETCHABLE = new Set(['image', 'patches']);
 
 export const CONTRASTS = {
   absolute: 'as the model sees it',

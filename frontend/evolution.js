@@ -4,9 +4,10 @@
 
 import {Axis, formatEpoch} from './axis.js';
 import {PALETTE, lineChart} from './chart.js';
-import {CONTRASTS, STRETCHABLE, stretchImage} from './contrast.js';
+import {CONTRASTS, stretchImage} from './contrast.js';
 import {download, fileSafe, formatNumber, h, loadImage} from './dom.js';
 import {encodeGif} from './gif.js';
+import {isStretchable} from './grid.js';
 import {significant} from './numbers.js';
 
 const STRIP_COLUMNS = 20;
@@ -27,7 +28,7 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
                                             axes = new Map()}) {
   const axisOf = (run) => axes.get(run) || new Axis();
   const axis = axisOf(evolution.run);
-  const stretch = contrast === 'stretch' && STRETCHABLE.has(evolution.role);
+  const stretch = contrast === 'stretch' && isStretchable(format, evolution.role);
   const headline = format.headline;
   const item = `${format.item} ${evolution.channel}`;
   const title = `${evolution.layer} · ${item}${name ? ` (${name})` : ''} · ${evolution.method}`;

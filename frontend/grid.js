@@ -3,18 +3,10 @@
 // What a method's tiles and numbers are called comes from its format (/runs); what it says
 // beyond that, from its view (views.js).
 
-import {CONTRASTS, STRETCHABLE, stretchImage} from './contrast.js';
+import {CONTRASTS, stretchImage} from './contrast.js';
 import {formatNumber, h} from './dom.js';
 import {numberFormat} from './numbers.js';
 import {viewOf} from './views.js';
-
-/** A format for records of a method this page does not know (a newer tb-featviz). */
-export function formatOf(formats, method) {
-  return (formats && formats[method]) || {
-    name: method, label: method, roles: [], headline: 'activation', meaning: 'the record\'s headline number',
-    missing: `no ${method} records for this layer`, item: 'channel', role_labels: {},
-  };
-}
 
 /**
  * @param {!Object} grid      the /grid answer
@@ -38,7 +30,7 @@ export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolut
         draggable: 'false',
         class: `role-${role}`,
       });
-      if (contrast === 'stretch' && STRETCHABLE.has(role) && !legacyStretched(grid)) stretchImage(img);
+      if (contrast === 'stretch' && isStretchable(format, role) && !legacyStretched(grid, format)) stretchImage(img);
       if (grid.roles.length < 2) return img;
       return h('span', {class: 'role-figure'}, img, h('span', {class: 'role-caption'}, roleLabel(format, role)));
     });
@@ -57,7 +49,9 @@ export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolut
              : h('span', {class: 'tile-value'}, numbers(values[position]))),
     names[position] ? h('span', {class: 'tile-name', title: names[position]}, names[position]) : null);
   });
-  return h('div', {class: `grid method-${grid.method}`, role: 'list'}, tiles);
+  // A tile is as wide as its images side by side (deconv: projections and patches).
+  return h('div', {class: `grid method-${grid.method}`, role: 'list', style: `--roles: ${grid.roles.length || 1}`},
+    tiles);
 }
 
 function roleLabel(format, role) {
@@ -74,9 +68,14 @@ export function itemNames(grid) {
     names.map((n) => (typeof n === 'string' ? n : '')) : grid.channels.map(() => '');
 }
 
+/** Whether a viewer may stretch a role's images (drawn in the input's range): the format says. */
+export function isStretchable(format, role) {
+  return Array.isArray(format.stretchable) && format.stretchable.includes(role);
+}
+
 /** Records written before tb-featviz drew images in the input's range were stretched already. */
-function legacyStretched(grid) {
-  return grid.method !== 'weights' && !(grid.settings && grid.settings.contrast);
+function legacyStretched(grid, format) {
+  return grid.roles.some((role) => isStretchable(format, role)) && !(grid.settings && grid.settings.contrast);
 }
 
 /**
@@ -85,8 +84,8 @@ function legacyStretched(grid) {
  */
 export function describeGrid(grid, contrast, format) {
   const parts = [];
-  if (grid.roles.some((role) => STRETCHABLE.has(role))) {
-    parts.push(legacyStretched(grid) ? 'images stretched per tile when recorded (older tb-featviz)' :
+  if (grid.roles.some((role) => isStretchable(format, role))) {
+    parts.push(legacyStretched(grid, format) ? 'images stretched per tile when recorded (older tb-featviz)' :
       `images ${CONTRASTS[contrast] || CONTRASTS.absolute}`);
   }
   const view = viewOf(grid.method);

@@ -9,13 +9,15 @@ import {PALETTE} from './chart.js';
 import {h, replace} from './dom.js';
 import {renderEvolution} from './evolution.js';
 import {CONTRASTS} from './contrast.js';
-import {describeGrid, formatOf, itemNames, legendOf, renderGrid} from './grid.js';
+import {describeGrid, itemNames, legendOf, renderGrid} from './grid.js';
 import {numberFormat} from './numbers.js';
 import {Poller} from './poller.js';
 import {RunPicker, fillSelect, runMatcher} from './runpicker.js';
 import {followTheme} from './theme.js';
 import {readUrlState, writeUrlState} from './urlstate.js';
 
+const NO_FORMAT = {name: '', label: '', roles: [], headline: '', meaning: '', missing: '', item: 'channel',
+                   role_labels: {}, stretchable: []};
 const PLAY_SPEEDS = [['1400', '0.5×'], ['700', '1×'], ['350', '2×'], ['150', '4×']];
 
 export async function render() {
@@ -260,8 +262,10 @@ class Dashboard {
     return series ? series.steps : [];
   }
 
+  /** The method's format from /runs (every method with records has one); before the first
+   *  listing, none: no roles, no words. */
   format(method = this.state.method) {
-    return formatOf(this.formats, method);
+    return this.formats[method] || NO_FORMAT;
   }
 
   /** The image roles of the shown records (an occlusion record of a feature layer has no class

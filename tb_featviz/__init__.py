@@ -21,6 +21,7 @@ _EXPORTS = {
     "deconvnet": "tb_featviz.visualize",
     "filter_weights": "tb_featviz.visualize",
     "occlusion": "tb_featviz.visualize",
+    "run_method": "tb_featviz.visualize",
     "OcclusionOptions": "tb_featviz.methods.occlusion",
     "OcclusionResult": "tb_featviz.methods.occlusion",
     "AMOptions": "tb_featviz.methods.am",

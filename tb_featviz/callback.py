@@ -17,6 +17,7 @@ from tb_featviz.clock import TrainingClock, optimizer_step
 from tb_featviz.distribute import is_chief
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.event_writer import EventFileWriter, WriteFailed
+from tb_featviz.offline.process import INLINE, PROCESS, RenderOptions, RenderProcess, SnapshotQueue
 from tb_featviz.plan import DEFAULT_MAX_CHANNELS, LayerSpec, normalize_layers
 from tb_featviz.prepare import Prepared, check_request, prepare
 from tb_featviz.records import steps_since
@@ -74,6 +75,14 @@ class FeatVizCallback(keras.callbacks.Callback):
         speed. None (default): every scheduled point.
       class_names: one name per unit of the model's output (e.g. ["cat", "dog", ...]); the
         class layer's tiles are labelled with them (kept in its records as `channel_names`).
+      render: where the pictures are drawn. "inline" (default): in `fit`, which waits for them.
+        "process": training only writes a snapshot of the weights at each scheduled step (under
+        log_dir/.featviz/) and goes on; a child process at the lowest CPU priority draws the same
+        records at the same steps, and `on_train_end` waits for its backlog. "sidecar": only the
+        snapshots; `tb-featviz follow LOG_DIR` draws them (on any machine that sees the log).
+        A `RenderOptions` sets how long to wait, the backlog's bound and the child's device.
+        Off the training path the model must rebuild from its config (as `keras.models.
+        model_from_json` does) and `preprocess` is not available.
       verbose: 1 prints one line per visualization with the time it took (and how many records
         could not be written, if any): at once inside an epoch, after Keras's line of the epoch
         at its end; 0 is silent.
@@ -113,6 +122,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         max_channels: int = DEFAULT_MAX_CHANNELS,
         max_overhead: Optional[float] = None,
         class_names: Optional[Sequence[str]] = None,
+        render="inline",
         verbose: int = 1,
         every_n_epochs: Optional[int] = None,
         logdir: Optional[str] = None,
@@ -144,6 +154,11 @@ class FeatVizCallback(keras.callbacks.Callback):
             options=options_from_arguments(options, am=am, occlusion=occlusion, top_k=top_k, deconv_rule=deconv_rule),
         )
         self.methods = check_request(methods, self.settings, recorded=True)
+        self.render = RenderOptions.of(render)
+        if self.render.mode != INLINE and self.settings.preprocess is not None:
+            raise ConfigurationError(f"render={self.render.mode!r} draws in another process, which cannot rebuild "
+                                     "preprocess (a Python function): use render=\"inline\", or put the "
+                                     "preprocessing into the model")
         self.max_overhead = max_overhead
         self.max_channels = max_channels
         self.verbose = verbose
@@ -154,6 +169,8 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._writer: Optional[EventFileWriter] = None
         self._prepared: Optional[Prepared] = None
         self._clock = TrainingClock()
+        self._queue: Optional[SnapshotQueue] = None  # render="process"/"sidecar": where snapshots go
+        self._process: Optional[RenderProcess] = None  # render="process": the child drawing them
         self._reported: set = set()
         self._pending_lines: list = []  # printed after Keras's own line for the epoch
         self._chief = True  # only the chief writes under tf.distribute (see distribute.py)
@@ -175,6 +192,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._ended = False  # on_train_end ran: later hooks (a hand-driven loop) write nothing
         self._clock.reset()
         self._due_at_epoch_end = False  # a scheduled step that is the epoch's last: written after validation
+        self._falling_back = False  # the render process died twice: inline for the rest of the fit
         self._last_step = None  # global step last visualized
         self._written_before: set = set()  # (layer, method) with a record at this fit's start step
         self._started_at = None
@@ -187,11 +205,24 @@ class FeatVizCallback(keras.callbacks.Callback):
                                  recorded=True)
         for warning in self._prepared.warnings:
             log.warning("tb_featviz: %s", warning)
+        self._queue = self._process = None
+        if self.render.mode != INLINE and self._chief:
+            self._start_rendering_off_the_path()
         self._reset_progress()
         if self.verbose and self._chief:
             print(f"featviz: {self._prepared.spec.describe_range()}", flush=True)
         self._before_training = True
         self._started_at = time.perf_counter()
+
+    def _start_rendering_off_the_path(self) -> None:
+        """The job for the renderer, its snapshot queue and (render="process") the child."""
+        from tb_featviz.offline.job import write_job
+
+        job = write_job(self.log_dir, self.model, self.layers, self.methods, self.max_channels, self.settings)
+        self._queue = SnapshotQueue(job, self.render.backlog())
+        if self.render.mode == PROCESS:
+            self._process = RenderProcess(job, self.render.device, say=lambda text: log.warning("tb_featviz: %s", text))
+            self._process.start()
 
     def _started(self) -> bool:
         """Whether on_train_begin ran (a custom loop may call the hooks in another order)."""
@@ -262,6 +293,8 @@ class FeatVizCallback(keras.callbacks.Callback):
                 self.skipped_steps.remove(step)
         self._before_training = False
         self._print_pending()
+        if self._queue is not None:
+            self._finish_rendering_off_the_path(step)
         if self._writer is not None:
             try:
                 self._writer.close()
@@ -271,6 +304,27 @@ class FeatVizCallback(keras.callbacks.Callback):
         if self.lost_records and self.verbose and self._chief:
             print(f"featviz: {self.lost_records} records could not be written to {self.log_dir} "
                   "during this fit (see the warning above)", flush=True)
+
+    def _finish_rendering_off_the_path(self, step: int) -> None:
+        """Marks the job ended (a follower exits once it is drawn) and waits for the child."""
+        queue, where = self._queue, f"{self.log_dir}/.featviz"
+        try:
+            queue.job.mark_ended(step)
+        except Exception as error:  # never raise into fit
+            self._report(("ended",), f"could not mark the end of training in {where}: {error}")
+        say = (lambda text: print(f"featviz: {text}", flush=True)) if self.verbose else (lambda text: None)
+        if self._process is not None and not self._falling_back:
+            left = self._process.wait(self.render.timeout, queue, say)
+            if left:
+                say(f"stopped waiting after {self.render.timeout:g} s; {left} snapshot{'s are' if left != 1 else ' is'} "
+                    f"left in {where}: draw them with: tb-featviz follow {self.log_dir}")
+            else:
+                say("every snapshot is drawn")
+        elif queue.waiting():
+            say(f"{queue.waiting()} snapshots wait in {where}: draw them with: tb-featviz follow {self.log_dir}")
+        if queue.dropped:
+            say(f"{len(queue.dropped)} scheduled steps were not drawn because the backlog was full "
+                f"(max_backlog {queue.limit}): {_short(queue.dropped)}")
 
     # -- where training is -----------------------------------------------------------------
     def _continue_the_log(self) -> None:
@@ -320,6 +374,32 @@ class FeatVizCallback(keras.callbacks.Callback):
             sync()
         step = self._clock.global_step
         position = self._clock.position(moment)
+        # A resumed fit: the earlier one wrote its last step when it stopped.
+        skip = self._written_before if moment == "start" else set()
+        already = sum((plan.name, method.name) in skip for plan, method, _ in self._prepared.work())
+        if self._queue is not None and not self._falling_back and self._renderer_alive():
+            what, lost = self._snapshot(step, position, moment, skip)
+        else:
+            what, lost = self._render_inline(step, position, skip)
+        self.lost_records += lost
+        seconds = time.perf_counter() - started
+        self._spent += seconds
+        self._last_step = step
+        self.timings.append((step, seconds))
+        if self.verbose:
+            line = f"featviz: step {step} ({_describe_moment(position)}): {what.format(seconds=seconds)}"
+            if already:
+                line += f"; {already} already in {self.log_dir} from the earlier fit, not written again"
+            if lost:
+                line += f"; {lost} records LOST, not written ({self.lost_records} in all; see the warning above)"
+            if moment == "batch" and (self.params or {}).get("verbose") == 1:
+                line = "\n" + line  # off Keras's progress bar, as its ModelCheckpoint does
+            self._pending_lines.append(line)
+            if moment in ("start", "batch"):  # no Keras line to wait for (an epoch may take hours)
+                self._print_pending()
+
+    def _render_inline(self, step: int, position: dict, skip: set) -> tuple:
+        """Every record of this step, drawn now and written; ("N visualizations in {seconds}", lost)."""
         written = lost = 0
         writer = self._get_writer()
         try:
@@ -331,9 +411,6 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._report(("vanished",), f"the event file in {self.log_dir} disappeared (was the log_dir removed?); "
                          f"the {vanished} records it held are lost. Writing to a new file.")
             lost += vanished
-        # A resumed fit: the earlier one wrote its last step when it stopped.
-        skip = self._written_before if moment == "start" else set()
-        already = sum((plan.name, method.name) in skip for plan, method, _ in self._prepared.work())
         for layer, method, record, seconds in self._prepared.records(self._failed, skip):
             if record is not None:
                 try:
@@ -343,23 +420,40 @@ class FeatVizCallback(keras.callbacks.Callback):
                     lost += 1
                     self._report(("write",), f"a record could not be written to {self.log_dir} and is lost: {error}")
             self.method_timings.append((step, layer, method, seconds))
-        self.lost_records += lost
-        seconds = time.perf_counter() - started
-        self._spent += seconds
-        self._last_step = step
-        self.timings.append((step, seconds))
-        if self.verbose:
-            line = (f"featviz: step {step} ({_describe_moment(position)}): "
-                    f"{written} visualization{'s' if written != 1 else ''} in {seconds:.1f} s")
-            if already:
-                line += f"; {already} already in {self.log_dir} from the earlier fit, not written again"
-            if lost:
-                line += f"; {lost} records LOST, not written ({self.lost_records} in all; see the warning above)"
-            if moment == "batch" and (self.params or {}).get("verbose") == 1:
-                line = "\n" + line  # off Keras's progress bar, as its ModelCheckpoint does
-            self._pending_lines.append(line)
-            if moment in ("start", "batch"):  # no Keras line to wait for (an epoch may take hours)
-                self._print_pending()
+        return f"{written} visualization{'s' if written != 1 else ''} in {{seconds:.1f}} s", lost
+
+    def _snapshot(self, step: int, position: dict, moment: str, skip: set) -> tuple:
+        """Only the weights, for the renderer; ("snapshot in {seconds}, ...", lost)."""
+        count = sum((plan.name, method.name) not in skip for plan, method, _ in self._prepared.work())
+        epochs = (self.params or {}).get("epochs")
+        protected = (moment in ("start", "end") or (position["epoch"] is not None and position["epoch"] <= 1)
+                     or position["epochs_completed"] == epochs)
+        try:
+            dropped = self._queue.put(self.model, step, position, protected=protected, skip=sorted(skip))
+        except Exception as error:  # a full disk: training goes on, this step's records are lost
+            self._report(("snapshot",), f"a snapshot could not be written to {self.log_dir}/.featviz and its "
+                         f"{count} records are lost: {error}")
+            return "snapshot LOST", count
+        who = "the render process" if self._process is not None else "tb-featviz follow"
+        what = f"snapshot in {{seconds:.2f}} s for {who} ({self._queue.waiting()} waiting)"
+        if dropped is not None:
+            if not self._queue.dropped[:-1]:
+                self._report(("backlog",), f"{self._queue.limit} snapshots wait for {who}: while the backlog is full, "
+                             "a scheduled step is not drawn (step 0, the first epoch and the end always are)")
+            self.skipped_steps.append(dropped)
+            what = (f"backlog full, step {step} not drawn" if dropped == step else
+                    what + f"; backlog full: step {dropped} dropped for it")
+        return what, 0
+
+    def _renderer_alive(self) -> bool:
+        """Whether the render process runs (restarted once); if not, inline from now on."""
+        if self._process is None or self._process.keep_alive():
+            return True
+        self._falling_back = True
+        self._report(("render process",), f"the render process died again (its log: {self._process.log_path}): "
+                     f"rendering inline for the rest of this fit; {self._queue.waiting()} snapshots wait for: "
+                     f"tb-featviz follow {self.log_dir}")
+        return False
 
     def _print_pending(self) -> None:
         """Prints the timing lines waiting. Keras ends an epoch's progress line after every
@@ -417,3 +511,8 @@ def _describe_moment(position: dict) -> str:
     if position["moment"] == "start":
         return f"resumed fit, {where}" if position["global_step"] else "before training"
     return f"end of training, {where}" if position["moment"] == "end" else where
+
+
+def _short(steps: list, limit: int = 10) -> str:
+    shown = ", ".join(map(str, steps[:limit]))
+    return shown + (f", ... ({len(steps)} in all)" if len(steps) > limit else "")

@@ -38,3 +38,34 @@ def _tensorflow_installed() -> bool:
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"] is not None  # None: imports of it are blocked
     return importlib.util.find_spec("tensorflow") is not None
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """`data` under a temporary name, then renamed into place: a reader never sees half a file
+    (on object stores, where a rename is a copy, the temporary name is never read)."""
+    import os
+
+    partial = f"{path}.partial-{os.getpid()}"
+    files = for_path(path)
+    with files.GFile(partial, "wb") as f:
+        f.write(data)
+    rename(partial, path)
+
+
+def rename(source: str, target: str) -> None:
+    """Replaces `target` (TensorBoard's own gfile has no rename: local paths use the OS's)."""
+    import os
+
+    if "://" in str(source):
+        for_path(source).rename(source, target, overwrite=True)
+    else:
+        os.replace(source, target)
+
+
+def remove(path: str) -> None:
+    import os
+
+    if "://" in str(path):
+        for_path(path).remove(path)
+    else:
+        os.remove(path)

@@ -8,7 +8,9 @@ One record = one summary value with
   * tag ``"<layer>/<method>"`` and step = the global training step (the optimizer's iteration
     count; version 1: the epoch);
   * ``SummaryMetadata.plugin_data``: plugin name ``featviz`` and a small JSON ``content``
-    ``{"version": 2, "layer": ..., "method": ...}``; data class BLOB_SEQUENCE;
+    ``{"version": 3, "layer": ..., "method": ..., "format": {...}}`` (the method's `MethodFormat`:
+    how a reader names its records; a method this reader does not know is read by it);
+    data class BLOB_SEQUENCE;
   * a rank-1 string tensor: element 0 is the JSON *header* (channels, per-channel numbers,
     settings, and the record's `position` in training: epoch with its fraction), elements 1..
     are PNG images, ``len(roles)`` per channel, channel-major.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from typing import Any, Mapping, Optional, Sequence
 
 PLUGIN_NAME = "featviz"
@@ -28,7 +31,9 @@ PLUGIN_NAME = "featviz"
 # Bump when a reader written for the old version would misread new records. Readers accept
 # records up to their own version and report newer ones as unsupported instead of guessing.
 # Version 2: step = global step (was: epochs completed), the epoch is in the header's position.
-FORMAT_VERSION = 2
+# Version 3: the plugin content carries the method's format, so methods a reader does not know
+# (added with `tb_featviz.methods.register`) are read and shown by it.
+FORMAT_VERSION = 3
 
 METHOD_AM = "am"
 METHOD_DECONV = "deconv"
@@ -40,8 +45,9 @@ METHOD_OCCLUSION = "occlusion"
 class MethodFormat:
     """What a method's records hold and how a reader names them: the method's part of the contract.
 
-    The engine's method objects (`tb_featviz.methods`) write these records; the plugin and the
-    dashboard read every field from here (sent in `/runs`), so a new method adds one entry.
+    Every record carries its method's format in its plugin content (version 3); the plugin and the
+    dashboard read every field from there (sent in `/runs`), or, for records of older versions,
+    from `FORMATS` below. A method of one's own declares its format (`Method.format`).
     """
 
     name: str
@@ -63,6 +69,28 @@ class MethodFormat:
             "role_labels": {role: self.role_labels.get(role, role) for role in self.roles},
             "stretchable": list(self.stretchable),
         }
+
+    @classmethod
+    def from_description(cls, name: str, described: Any) -> "MethodFormat":
+        """A format as `describe` gives it, read from a record: every field checked (names are
+        plain identifiers, words bounded), FormatError otherwise."""
+        if not isinstance(described, dict):
+            raise FormatError("the record's format is not a JSON object")
+        roles = described.get("roles")
+        if (not isinstance(roles, list) or not 1 <= len(roles) <= _MAX_ROLES
+                or not all(isinstance(r, str) and _IDENTIFIER.fullmatch(r) for r in roles) or len(set(roles)) != len(roles)):
+            raise FormatError(f"the record's format has no valid roles (1 to {_MAX_ROLES} names): {roles!r}"[:200])
+        words = {key: described.get(key) for key in ("label", "headline", "meaning", "missing", "item")}
+        if not all(isinstance(v, str) and 0 < len(v) <= _MAX_WORDS for v in words.values()):
+            raise FormatError("the record's format lacks label, headline, meaning, missing or item (strings)")
+        labels = described.get("role_labels", {})
+        stretchable = described.get("stretchable", [])
+        if (not isinstance(labels, dict) or not all(r in roles and isinstance(v, str) and len(v) <= _MAX_WORDS
+                                                    for r, v in labels.items())
+                or not isinstance(stretchable, list) or not all(r in roles for r in stretchable)):
+            raise FormatError("the record's format has role labels or stretchable roles that are not its roles")
+        return cls(name, words["label"], tuple(roles), words["headline"], words["meaning"], words["missing"],
+                   words["item"], dict(labels), tuple(r for r in roles if r in stretchable))
 
 
 FORMATS = {
@@ -92,11 +120,16 @@ FORMATS = {
         ),
     )
 }
+# The built-in methods, in the order they run. Records of other methods carry their own format.
 METHODS = tuple(FORMATS)
 
-# Which images each method may store per item, in blob order (a record lists the ones it holds
-# in its header's `roles`: an occlusion record of a feature layer has no class map).
+# Which images each built-in method may store per item, in blob order (a record lists the ones it
+# holds in its header's `roles`: an occlusion record of a feature layer has no class map).
 ROLES = {name: f.roles for name, f in FORMATS.items()}
+
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_MAX_ROLES = 8
+_MAX_WORDS = 500  # characters of a format's label, meaning, ...
 
 HEADER_INDEX = 0
 # Channel indices are below this (the plugin's routes take up to 12 digits).
@@ -114,13 +147,33 @@ def make_tag(layer: str, method: str) -> str:
     return f"{layer}/{method}"
 
 
-def create_summary_metadata(layer: str, method: str):
-    """A `SummaryMetadata` proto marking a record of this plugin as a blob sequence."""
+def check_method_name(name: Any) -> str:
+    """A method's name: lower-case letters, digits and _, starting with a letter (it is a tag's
+    last part and a URL parameter)."""
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise FormatError(f"a method's name is lower-case letters, digits and _, starting with a letter: {name!r}")
+    return name
+
+
+def format_of(method: str, format: Optional[MethodFormat] = None) -> MethodFormat:
+    """`format`, else the built-in method's; a method of one's own must give its format."""
+    if format is not None:
+        if not isinstance(format, MethodFormat) or format.name != method:
+            raise FormatError(f"the format given for method {method!r} is not a MethodFormat named {method!r}")
+        return format
+    if method not in FORMATS:
+        raise FormatError(f"method {method!r} is not built in: give its MethodFormat; built in: {list(METHODS)}")
+    return FORMATS[method]
+
+
+def create_summary_metadata(layer: str, method: str, format: Optional[MethodFormat] = None):
+    """A `SummaryMetadata` proto marking a record of this plugin as a blob sequence; its content
+    carries the method's format (`format`, else the built-in method's)."""
     from tensorboard.compat.proto import summary_pb2
 
-    _check_method(method)
+    described = format_of(check_method_name(method), format).describe()
     content = json.dumps(
-        {"version": FORMAT_VERSION, "layer": layer, "method": method}, sort_keys=True
+        {"version": FORMAT_VERSION, "layer": layer, "method": method, "format": described}, sort_keys=True
     ).encode("utf-8")
     return summary_pb2.SummaryMetadata(
         display_name=f"{layer} · {method}",
@@ -133,7 +186,9 @@ def create_summary_metadata(layer: str, method: str):
 
 
 def parse_plugin_content(content: bytes) -> dict:
-    """Layer, method and version from `plugin_data.content`; raises FormatError if unreadable."""
+    """Layer, method, version and the method's `format` (a MethodFormat) from
+    `plugin_data.content`; raises FormatError if unreadable. The format is the record's own
+    (version 3), else the built-in method's."""
     info = _loads(content, "plugin content")
     version = info.get("version")
     if not isinstance(version, int) or version < 1:
@@ -144,9 +199,15 @@ def parse_plugin_content(content: bytes) -> dict:
             "upgrade tb-featviz"
         )
     layer, method = info.get("layer"), info.get("method")
-    if not isinstance(layer, str) or method not in METHODS:
-        raise FormatError(f"plugin content names no valid layer/method: {info!r}")
-    return {"version": version, "layer": layer, "method": method}
+    if not isinstance(layer, str) or not isinstance(method, str) or not _IDENTIFIER.fullmatch(method):
+        raise FormatError(f"plugin content names no valid layer/method: {info!r}"[:300])
+    if "format" in info:
+        format = MethodFormat.from_description(method, info["format"])
+    elif method in FORMATS:
+        format = FORMATS[method]
+    else:
+        raise FormatError(f"plugin content names method {method!r} without its format")
+    return {"version": version, "layer": layer, "method": method, "format": format}
 
 
 def encode_header(
@@ -159,16 +220,18 @@ def encode_header(
     settings: Mapping[str, Any] | None = None,
     layout: Mapping[str, Any] | None = None,
     roles: Optional[Sequence[str]] = None,
+    format: Optional[MethodFormat] = None,
 ) -> bytes:
-    """The JSON header stored as element 0 of a record.
+    """The JSON header stored as element 0 of a record (`format`: a method's own; default the
+    built-in method's).
 
     `numbers` maps a name (e.g. "activation", "dead") to one value per channel; NaN and
     infinities become null so that every JSON reader accepts the header. `layout` describes how
     a channel's image is composed (e.g. deconv's k tiles in a grid). `roles` are the images each
     channel has, in blob order: the method's roles (default) or some of them in that order.
     """
-    _check_method(method)
-    roles = check_roles(method, ROLES[method] if roles is None else roles)
+    format = format_of(check_method_name(method), format)
+    roles = check_roles(format, format.roles if roles is None else roles)
     channels = [int(c) for c in channels]
     per_channel = {}
     for name, values in numbers.items():
@@ -192,8 +255,9 @@ def encode_header(
     return json.dumps(header, sort_keys=True, allow_nan=False).encode("utf-8")
 
 
-def decode_header(data: bytes) -> dict:
-    """Inverse of `encode_header`; raises FormatError for malformed or newer headers."""
+def decode_header(data: bytes, format: Optional[MethodFormat] = None) -> dict:
+    """Inverse of `encode_header`; raises FormatError for malformed or newer headers. `format`:
+    the record's (from its plugin content); default the built-in method's."""
     header = _loads(data, "record header")
     version = header.get("version")
     if not isinstance(version, int) or version < 1:
@@ -201,8 +265,9 @@ def decode_header(data: bytes) -> dict:
     if version > FORMAT_VERSION:
         raise FormatError(f"record header version {version} is newer than {FORMAT_VERSION}")
     method = header.get("method")
-    if method not in METHODS:
-        raise FormatError(f"record header names unknown method {method!r}")
+    if format is None and method not in FORMATS or format is not None and method != format.name:
+        raise FormatError(f"record header names method {method!r}, which is not its record's")
+    format = format or FORMATS[method]
     channels = header.get("channels")
     if not isinstance(channels, list) or not all(
         isinstance(c, int) and not isinstance(c, bool) and 0 <= c < MAX_CHANNEL_INDEX for c in channels
@@ -214,7 +279,7 @@ def decode_header(data: bytes) -> dict:
     ):
         raise FormatError("record header numbers do not match its channels")
     header["numbers"] = _json_safe(numbers)  # an infinity in a crafted header reads as null
-    header["roles"] = list(check_roles(method, header.get("roles", ROLES[method])))
+    header["roles"] = list(check_roles(format, header.get("roles", format.roles)))
     return header
 
 
@@ -276,9 +341,9 @@ def read_position(header: Mapping[str, Any], step: int) -> dict:
             "steps_per_epoch": count("steps_per_epoch") or None, "moment": moment}
 
 
-def check_roles(method: str, roles: Any) -> tuple:
+def check_roles(format: MethodFormat, roles: Any) -> tuple:
     """A record's roles: a non-empty selection of the method's roles, in the method's order."""
-    allowed = ROLES[method]
+    method, allowed = format.name, format.roles
     if (
         not isinstance(roles, (list, tuple))
         or not roles
@@ -300,11 +365,6 @@ def blob_index(channel_position: int, role: str, roles: Sequence[str]) -> int:
 def expected_length(num_channels: int, roles: Sequence[str]) -> int:
     """Number of elements of a complete record: header plus every channel's images."""
     return 1 + num_channels * len(roles)
-
-
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise FormatError(f"unknown method {method!r}; methods: {list(METHODS)}")
 
 
 def _loads(data: bytes, what: str) -> dict:

@@ -16,7 +16,6 @@ from tb_featviz import backend
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.inputs import InputSpec
 from tb_featviz.methods import REGISTRY
-from tb_featviz.methods.base import Runner
 from tb_featviz.model_access import ensure_built
 from tb_featviz.plan import DEFAULT_MAX_CHANNELS, LayerPlan, LayerSpec, build_plans, check_methods
 from tb_featviz.settings import Settings

@@ -34,7 +34,7 @@ def read_records(logdir: str) -> dict:
                     continue
                 info = metadata.parse_plugin_content(value.metadata.plugin_data.content)
                 blobs = list(tensor_util.make_ndarray(value.tensor).reshape(-1))
-                header = metadata.decode_header(blobs[0])
+                header = metadata.decode_header(blobs[0], info["format"])
                 records.setdefault((info["layer"], info["method"]), {})[event.step] = (header, blobs[1:])
     return records
 

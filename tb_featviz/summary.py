@@ -35,6 +35,7 @@ class Record:
     layer: str
     method: str
     blobs: tuple  # header JSON, then the PNG images
+    format: Optional[metadata.MethodFormat] = None  # None: the built-in method's
 
     @property
     def tag(self) -> str:
@@ -54,7 +55,7 @@ class Record:
             string_val=list(self.blobs),
         )
         value = summary_pb2.Summary.Value(
-            tag=self.tag, metadata=metadata.create_summary_metadata(self.layer, self.method), tensor=tensor
+            tag=self.tag, metadata=metadata.create_summary_metadata(self.layer, self.method, self.format), tensor=tensor
         )
         return event_pb2.Event(
             wall_time=time.time() if wall_time is None else wall_time,
@@ -83,7 +84,7 @@ class Record:
             tag=self.tag,
             tensor=tf.constant(list(blobs), dtype=tf.string),
             step=step,
-            metadata=metadata.create_summary_metadata(self.layer, self.method),
+            metadata=metadata.create_summary_metadata(self.layer, self.method, self.format),
         )
 
 
@@ -97,10 +98,13 @@ def make_record(
     settings: Optional[Mapping] = None,
     layout: Optional[Mapping] = None,
     roles: Optional[Sequence[str]] = None,
+    format: Optional[metadata.MethodFormat] = None,
 ) -> Record:
     """One record: per channel, one uint8 image per role (`roles`: the method's roles, or some of
-    them in order), plus per-channel numbers."""
-    roles = metadata.check_roles(method, metadata.ROLES[method] if roles is None else roles)
+    them in order), plus per-channel numbers. `format`: a method of one's own's `MethodFormat`
+    (the built-in methods' are known)."""
+    format = metadata.format_of(method, format)
+    roles = metadata.check_roles(format, format.roles if roles is None else roles)
     if len(images) != len(channels) or any(len(per) != len(roles) for per in images):
         raise ValueError(f"{method} records need {len(roles)} image(s) per channel ({roles})")
     first = np.asarray(images[0][0]) if len(images) else np.zeros((0, 0, 0))
@@ -113,8 +117,10 @@ def make_record(
         settings=settings,
         layout=layout,
         roles=roles,
+        format=format,
     )
-    return Record(layer, method, tuple([header] + [imaging.encode_png(image) for per in images for image in per]))
+    pngs = [imaging.encode_png(image) for per in images for image in per]
+    return Record(layer, method, tuple([header] + pngs), format)
 
 
 def write_record(

@@ -9,7 +9,7 @@ import numpy as np
 
 from tb_featviz import backward, metadata, methods
 from tb_featviz.errors import ConfigurationError
-from tb_featviz.methods.am.maximize import AMOptions, AMResult
+from tb_featviz.methods.am import AMOptions, AMResult
 from tb_featviz.methods.deconv import DeconvOptions, DeconvResult
 from tb_featviz.methods.occlusion import OcclusionOptions, OcclusionResult
 from tb_featviz.methods.weights import WeightsResult
@@ -51,7 +51,7 @@ def maximize_activation(
     settings = Settings.checked(input_range=input_range, preprocess=preprocess, image_size=image_size,
                                 probe_images=probe_images, class_names=class_names,
                                 options={metadata.METHOD_AM: _options(options, option_overrides, preset)})
-    return run_method(model, layer, channels, metadata.METHOD_AM, settings, progress)
+    return _run(model, layer, channels, metadata.METHOD_AM, settings, progress)
 
 
 def deconvnet(
@@ -75,12 +75,12 @@ def deconvnet(
     check_backend([metadata.METHOD_DECONV])
     settings = Settings.checked(probe_images=images, input_range=input_range, options={
         metadata.METHOD_DECONV: DeconvOptions(top_k=top_k, rule=rule, batch_size=batch_size)})
-    return run_method(model, layer, channels, metadata.METHOD_DECONV, settings)
+    return _run(model, layer, channels, metadata.METHOD_DECONV, settings)
 
 
 def filter_weights(model, layer: str, channels: ChannelSpec = "all") -> WeightsResult:
     """The chosen output channels' convolution filters, with norm/mean/std per filter."""
-    return run_method(model, layer, channels, metadata.METHOD_WEIGHTS, Settings())
+    return _run(model, layer, channels, metadata.METHOD_WEIGHTS, Settings())
 
 
 def occlusion(
@@ -141,9 +141,31 @@ def _options(options: Optional[AMOptions], overrides: dict, preset: str = "quali
     return dataclasses.replace(options, **overrides)
 
 
-def run_method(model, layer: str, channels: ChannelSpec, method: str, settings: Settings, progress=None):
-    """One method (a name in `tb_featviz.methods.REGISTRY`) on one layer, through the same plan
-    and runner the callback uses; what the method needs missing is a ConfigurationError."""
+def run_method(
+    model,
+    layer: str,
+    method: str,
+    channels: ChannelSpec = "all",
+    *,
+    probe_images: Optional[np.ndarray] = None,
+    probe_labels: Optional[np.ndarray] = None,
+    input_range: Optional[Sequence[float]] = None,
+    preprocess: Optional[Callable] = None,
+    image_size: Optional[Sequence[int]] = None,
+    class_names: Optional[Sequence[str]] = None,
+    options: Optional[object] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+):
+    """Any registered method (`tb_featviz.methods.names()`, your own included) on one layer, with
+    its `options` (default its defaults): the same plan and runner the callback uses, so what
+    the method needs missing is a ConfigurationError before any work. Returns its result."""
+    settings = Settings.checked(probe_images=probe_images, probe_labels=probe_labels, input_range=input_range,
+                                preprocess=preprocess, image_size=image_size, class_names=class_names,
+                                options={method: options} if options is not None else None)
+    return _run(model, layer, channels, method, settings, progress)
+
+
+def _run(model, layer: str, channels: ChannelSpec, method: str, settings: Settings, progress=None):
     return prepare_method(model, layer, channels, method, settings)(progress)
 
 

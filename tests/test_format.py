@@ -61,3 +61,44 @@ def test_a_records_position_round_trips_and_junk_reads_as_unknown():
 
 def test_a_position_with_a_400_digit_epoch_reads_as_unknown():
     assert metadata.read_position({"version": 2, "position": {"epoch": 10**400}}, 1)["epoch"] is None
+
+
+TOY = metadata.MethodFormat("channel_mean", "Channel mean", ("bar",), "mean", "each channel's mean on the probes",
+                            "no channel-mean records", role_labels={"bar": "bar"})
+
+
+def test_records_carry_their_methods_format_and_older_ones_read_with_the_built_in():
+    """Version 3: a method a reader does not know comes with its format; a version 2 record of a
+    built-in method (no format in its content) reads with the built-in one."""
+    own = metadata.parse_plugin_content(metadata.create_summary_metadata("conv1", "channel_mean", TOY)
+                                        .plugin_data.content)
+    assert own["format"] == TOY and own["version"] == 3
+    data = metadata.encode_header(layer="conv1", method="channel_mean", channels=[0], numbers={"mean": [0.5]},
+                                  image_shape=(8, 8, 1), format=TOY)
+    assert metadata.decode_header(data, TOY)["roles"] == ["bar"]
+    with pytest.raises(metadata.FormatError, match="not its record's"):
+        metadata.decode_header(data)  # without its format: not a built-in method
+    older = json.dumps({"version": 2, "layer": "conv1", "method": "deconv"}).encode()
+    assert metadata.parse_plugin_content(older)["format"] == metadata.FORMATS["deconv"]
+    with pytest.raises(metadata.FormatError, match="without its format"):
+        metadata.parse_plugin_content(json.dumps({"version": 2, "layer": "c", "method": "channel_mean"}).encode())
+    with pytest.raises(metadata.FormatError, match="not built in"):
+        metadata.create_summary_metadata("conv1", "channel_mean")
+
+
+@pytest.mark.parametrize("change", [
+    {"roles": []}, {"roles": ["Bar"]}, {"roles": ["bar", "bar"]}, {"roles": ["r"] * 9}, {"label": ""},
+    {"meaning": "x" * 501}, {"headline": 3}, {"role_labels": {"other": "x"}}, {"stretchable": ["other"]},
+    {"role_labels": "bar"},
+])
+def test_a_records_format_is_checked_field_by_field(change):
+    described = {**TOY.describe(), **change}
+    content = json.dumps({"version": 3, "layer": "conv1", "method": "channel_mean", "format": described}).encode()
+    with pytest.raises(metadata.FormatError):
+        metadata.parse_plugin_content(content)
+
+
+@pytest.mark.parametrize("name", ["", "Am", "1am", "a/b", "a" * 65, None, "am-x"])
+def test_method_names_are_plain_identifiers(name):
+    with pytest.raises(metadata.FormatError):
+        metadata.check_method_name(name)

@@ -35,7 +35,10 @@ def register(method: Method) -> Method:
 
     if not isinstance(method, Method):
         raise ConfigurationError(f"register takes a tb_featviz.methods.Method, got {type(method).__name__}")
-    metadata.check_method_name(method.name)
+    try:
+        metadata.check_method_name(method.name)
+    except metadata.FormatError as error:
+        raise ConfigurationError(str(error)) from None
     if method.name in REGISTRY and REGISTRY[method.name] is not method:
         raise ConfigurationError(f"a method named {method.name!r} is registered already")
     REGISTRY[method.name] = method

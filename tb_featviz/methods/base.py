@@ -118,6 +118,24 @@ class Method:
         """Its options from its CLI flags' values (every declared flag's dest is in `values`)."""
         return self.default_options()
 
+    def options_to_config(self, options) -> Optional[dict]:
+        """Its options as plain JSON, for a render process or a follower to rebuild (`render=` of
+        FeatVizCallback); ConfigurationError when they hold what JSON cannot (Python code). The
+        default: the dataclass's fields, or the options' own `to_config()`."""
+        if options is None:
+            return None
+        if hasattr(options, "to_config"):
+            return options.to_config()
+        return dataclasses.asdict(options)
+
+    def options_from_config(self, config: Optional[dict]):
+        """Inverse of `options_to_config` (the options type checks every field again)."""
+        if config is None:
+            return self.default_options()
+        if hasattr(self.options_type, "from_config"):
+            return self.options_type.from_config(config)
+        return self.options_type(**config)
+
     def check_recordable(self, options) -> Optional[str]:
         """Why results with these options cannot be written as records, or None."""
         return None

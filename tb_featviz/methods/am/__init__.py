@@ -1,6 +1,7 @@
 """Activation maximization: objectives, parameterizations, transforms, the batched loop, the method."""
 
-from tb_featviz.methods.am.maximize import ActivationMaximizer, AMOptions, AMResult
+from tb_featviz.methods.am.maximize import ActivationMaximizer, AMResult
+from tb_featviz.methods.am.options import AMOptions
 from tb_featviz.methods.am.method import ActivationMaximization
 from tb_featviz.methods.am.objectives import (
     Context, Objective, channel, direction, diversity, fixed_channel, interpolate, l2, neuron, total_variation,

@@ -8,7 +8,7 @@ import numpy as np
 
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.methods.am import objectives
-from tb_featviz.methods.am.maximize import PRESETS, AMOptions
+from tb_featviz.methods.am.options import PRESETS, AMOptions
 from tb_featviz.methods.base import CliFlag
 
 FLAGS = (

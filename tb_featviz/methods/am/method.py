@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tb_featviz import labels, metadata
 from tb_featviz.methods.am import cli
-from tb_featviz.methods.am.maximize import AMOptions
+from tb_featviz.methods.am.options import AMOptions
 from tb_featviz.methods.base import TO_IMAGE, Method, check_finite
 
 

@@ -184,3 +184,29 @@ def get(name_or_object, shape: Optional[Sequence[int]] = None) -> "PixelImage | 
     if name_or_object == "fourier":
         return FourierImage()
     raise ValueError(f"parameterization must be 'auto', 'pixel' or 'fourier', got {name_or_object!r}")
+
+
+def to_config(value) -> object:
+    """A parameterization ("auto", "pixel", "fourier" or an object) as plain JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, PixelImage):
+        return {"class": "PixelImage", "bounded": value.bounded}
+    imagenet = value.colour_source == "imagenet"
+    return {"class": "FourierImage", "decorrelate": value.decorrelate, "decay_power": value.decay_power,
+            "std": value.std, "colour_matrix": None if imagenet else np.asarray(value.colour_matrix).tolist(),
+            "colour_source": value.colour_source}
+
+
+def from_config(config) -> object:
+    """Inverse of `to_config` (checked by the classes themselves)."""
+    from tb_featviz.errors import ConfigurationError
+
+    if isinstance(config, str):
+        return config
+    if isinstance(config, dict) and config.get("class") == "PixelImage":
+        return PixelImage(bounded=config.get("bounded", False))
+    if isinstance(config, dict) and config.get("class") == "FourierImage":
+        fields = {k: v for k, v in config.items() if k != "class"}
+        return FourierImage(**fields)
+    raise ConfigurationError(f"AMOptions.parameterization: not a known parameterization: {config!r}"[:200])

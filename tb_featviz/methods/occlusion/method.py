@@ -12,11 +12,12 @@ from typing import Optional
 
 import numpy as np
 
-from tb_featviz import imaging, labels, metadata, summary
+from tb_featviz import imaging, labels, metadata
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.methods.base import CliFlag, Method, check_finite
 from tb_featviz.model_access import iter_layers, output_layer
-from tb_featviz.methods.occlusion.occluder import OTHER_COLOUR, Occluder, OcclusionOptions
+from tb_featviz.methods.occlusion.colours import OTHER_COLOUR
+from tb_featviz.methods.occlusion.occluder import Occluder, OcclusionOptions
 
 
 class Occlusion(Method):

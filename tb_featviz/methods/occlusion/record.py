@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tb_featviz import imaging, metadata, summary
-from tb_featviz.methods.occlusion.occluder import OTHER_COLOUR
+from tb_featviz.methods.occlusion.colours import OTHER_COLOUR
 
 
 def occlusion_record(layer: str, result) -> summary.Record:
