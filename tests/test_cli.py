@@ -231,7 +231,7 @@ BAD = [
     (["render"], "the following arguments are required: model"),
     (["render", "{model}", "--layer", "conv1", "--out", "{root}/x.png", "--bogus"], "unrecognized arguments: --bogus"),
     (["paint"], "invalid choice: 'paint'"),
-    ([], "give a command: layers or render"),
+    ([], "give a command: layers, render, follow or replay"),
     # From the new-user trial of the command.
     (["render", "{model}", "--layer", "conv1", "--out", ""], "--out is empty; give a path"),
     (["render", "{model}", "--layer", "conv1", "--logdir", " "], "--logdir is empty; give a path"),

@@ -3,6 +3,8 @@
     tb-featviz layers MODEL.keras
     tb-featviz render MODEL.keras --layer conv2 [--channels 0-31] [--method NAME]
                       [--probe-images DIR_OR_NPY] [--labels y.npy] (--out grid.png | --logdir DIR)
+    tb-featviz follow LOG_DIR [--preset quality] [--layers conv1,conv2] [--forever]
+    tb-featviz replay CKPT... --model MODEL.keras --logdir DIR --layers conv1,conv2
 
 `--out` writes one labelled PNG grid (channel index and activation, or filter norm, under each
 tile; for occlusion one tile per probe image); `--logdir` writes the records FeatVizCallback
@@ -21,7 +23,7 @@ import sys
 import warnings
 from typing import Optional, Sequence
 
-from tb_featviz.cli import inputs, output
+from tb_featviz.cli import inputs, offline, output
 from tb_featviz.cli.errors import UserError, one_line
 
 # The engine's messages name its Python arguments; on the command line they are flags (each
@@ -45,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         import_tensorflow_quietly()  # the methods' flags come from the registry, which imports Keras
         args = _parser().parse_args(argv)
         if args.command is None:
-            print("tb-featviz: error: give a command: layers or render (see: tb-featviz --help)", file=sys.stderr)
+            print("tb-featviz: error: give a command: layers, render, follow or replay (see: tb-featviz --help)",
+                  file=sys.stderr)
             return 2
         with warnings.catch_warnings(), _numpy_quiet():  # numpy's and Keras's warnings are not for users
             warnings.simplefilter("ignore")
@@ -115,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--out", help="write a labelled PNG grid here")
     target.add_argument("--logdir", help="write featviz records (step 0) for TensorBoard here")
     render.set_defaults(run=_render)
+    offline.add_commands(commands, _method_flags())
     return parser
 
 

@@ -50,8 +50,9 @@ class CliFlag:
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
 
-    def add_to(self, parser) -> None:
-        kwargs = {"default": self.default, "help": self.help}
+    def add_to(self, parser, default=dataclasses.MISSING) -> None:
+        """Adds the flag to an argparse parser (`default`: another default, e.g. SUPPRESS)."""
+        kwargs = {"default": self.default if default is dataclasses.MISSING else default, "help": self.help}
         if self.type is not None:
             kwargs["type"] = self.type
         if self.choices is not None:
