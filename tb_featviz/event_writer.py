@@ -4,12 +4,15 @@ TensorFlow's summary writer reports nothing when a write fails: on a full disk `
 and the records are gone. This writer frames each record itself (TFRecord: length, CRC32C, data,
 CRC32C), writes it whole and flushes, so a failed write raises here. A partly written record is
 cut off again (local files) or left as the file's last, incomplete record, which readers skip; the
-next record starts a new file. A file that disappears (a deleted logdir) is noticed at the next
-`check()`, and what it held is reported as lost. The caller counts and reports the losses.
+next record starts a new file. A file left without a record (its header failed on a full disk) is
+removed. A file that disappears (a deleted logdir) is noticed at the next `check()`, and what it
+held is reported as lost. The caller counts and reports the losses.
 
-Files are named like TensorFlow's (``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``) and go
-through ``tf.io.gfile`` (`tb_featviz.gfile`), so any file system TensorFlow knows (gs://, ram://, ...)
-works; without TensorFlow, TensorBoard's own gfile writes local files.
+Files are named like TensorFlow's (``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``, <n>
+zero-padded: TensorBoard reads a run's files in name order, so a later file of the same second
+must sort after an earlier one) and go through ``tf.io.gfile`` (`tb_featviz.gfile`), so any file
+system TensorFlow knows (gs://, ram://, ...) works; without TensorFlow, TensorBoard's own gfile
+writes local files.
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ class EventFileWriter:
         self.path: Optional[str] = None
         self._file = None
         self._size = 0  # bytes known to be in the file
-        self._header_size = 0
         self._records = 0  # records in the current file
 
     def write(self, event: event_pb2.Event) -> None:
@@ -73,34 +75,38 @@ class EventFileWriter:
         return lost
 
     def close(self) -> None:
+        """Close the file; one that holds no record (opened early, then nothing written) goes."""
         if self._file is not None:
             try:
                 self._file.close()
             finally:
                 self._file = None
+                if self._records == 0:
+                    _remove(self.path)
 
     def _open(self) -> None:
+        self._size = self._records = 0
         try:
             files = gfile.for_path(self.logdir)
             files.makedirs(self.logdir)
             _FILE_COUNTER[0] += 1
-            name = "events.out.tfevents.%010d.%s.%d.%d.v2" % (
+            name = "events.out.tfevents.%010d.%s.%d.%08d.v2" % (
                 time.time(), socket.gethostname(), os.getpid(), _FILE_COUNTER[0],
             )
             self.path = os.path.join(self.logdir, name)
             self._file = files.GFile(self.path, "wb")
-            self._size = self._records = 0
             header = _frame(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
             self._file.write(header)
             self._file.flush()
-            self._size = self._header_size = len(header)
+            self._size = len(header)
         except Exception as error:
             self._abandon()
             raise WriteFailed(_reason(error)) from None
 
     def _abandon(self, truncate: bool = True) -> None:
         """Give up the current file after a failure: close it, cut a partial record off a local
-        file, and write the next record to a new file."""
+        file, remove it if it holds no record (one empty file per failed write on a full disk
+        otherwise), and write the next record to a new file."""
         file, path, size = self._file, self.path, self._size
         self._file = None
         self.path = None
@@ -109,14 +115,30 @@ class EventFileWriter:
                 file.close()
             except Exception:
                 pass
-        if truncate and path and "://" not in path:
+        if not truncate or not path:
+            return
+        if self._records == 0:
+            _remove(path)
+        elif "://" not in path:
             try:
                 if os.path.getsize(path) > size:
                     os.truncate(path, size)
-                if size == self._header_size:  # nothing but the file header: leave no empty file
-                    os.remove(path)
             except (OSError, ValueError):
                 pass
+
+
+def _remove(path: Optional[str]) -> None:
+    """Remove an event file that holds no record (a header alone, or nothing): TensorBoard would
+    list it, and a full disk would leave one per failed write."""
+    if not path:
+        return
+    try:
+        if "://" in path:
+            gfile.for_path(path).remove(path)
+        else:
+            os.remove(path)
+    except Exception:  # noqa: BLE001 - already failing or gone: nothing more to say
+        pass
 
 
 def _frame(data: bytes) -> bytes:

@@ -5,6 +5,7 @@ pure-Python gfile, so JAX and PyTorch users write and read local logs without Te
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 
 
@@ -34,6 +35,36 @@ def check_reachable(path: str) -> None:
             "file systems; TensorFlow is not installed (pip install tensorflow-cpu), or use a local log_dir")
 
 
+def check_log_dir(path: str) -> None:
+    """Refuse, when it is given, a log directory that can never hold event files (a file, a
+    path under a file, a scheme no file system answers to), without creating anything: Keras
+    makes log directories when training begins. What only writing can tell (a read-only place,
+    a bucket out of reach) is found when the writer is opened, in `on_train_begin`."""
+    from tb_featviz.errors import ConfigurationError
+
+    check_reachable(path)
+    if "://" in path:
+        scheme = path.split("://", 1)[0]
+        if not _tensorflow_installed():
+            return
+        import tensorflow as tf
+
+        known = [s for s in tf.io.gfile.get_registered_schemes() if s]
+        if scheme not in known:
+            raise ConfigurationError(f"log_dir {path!r}: no file system for '{scheme}://' (known: "
+                                     f"{', '.join(s + '://' for s in sorted(known))}, or a local folder; a "
+                                     "package such as tensorflow-io adds others once imported)")
+        return
+    folder = os.path.abspath(path)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ConfigurationError(f"log_dir {path!r} is a file, not a folder; give a folder for the event files")
+    parent = os.path.dirname(folder)
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise ConfigurationError(f"log_dir {path!r}: {parent!r} is a file, so no folder can be made in it")
+
+
 def _tensorflow_installed() -> bool:
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"] is not None  # None: imports of it are blocked
@@ -43,8 +74,6 @@ def _tensorflow_installed() -> bool:
 def write_atomically(path: str, data: bytes) -> None:
     """`data` under a temporary name, then renamed into place: a reader never sees half a file
     (on object stores, where a rename is a copy, the temporary name is never read)."""
-    import os
-
     partial = f"{path}.partial-{os.getpid()}"
     files = for_path(path)
     with files.GFile(partial, "wb") as f:
@@ -54,8 +83,6 @@ def write_atomically(path: str, data: bytes) -> None:
 
 def rename(source: str, target: str) -> None:
     """Replaces `target` (TensorBoard's own gfile has no rename: local paths use the OS's)."""
-    import os
-
     if "://" in str(source):
         for_path(source).rename(source, target, overwrite=True)
     else:
@@ -63,8 +90,6 @@ def rename(source: str, target: str) -> None:
 
 
 def remove(path: str) -> None:
-    import os
-
     if "://" in str(path):
         for_path(path).remove(path)
     else:

@@ -447,3 +447,75 @@ def test_the_trials_cases_that_work(saved, capsys, tmp_path):
     code, _, err = run(capsys, "render", saved / "model.keras", "--layer", "conv1", "--method", "deconv",
                        "--probe-images", saved / "probes", "--top-k", "2", "--out", tmp_path / "f.png")
     assert code == 0 and "input range [0, 1] (default; the folder's images are scaled to it)" in err
+
+
+# -- From issue 23: inputs that cost memory or time before they were refused, and misleading words ----
+def _npy_header_only(path, shape):
+    """A .npy file that declares `shape` (float32) and holds no data: sparse, no disk or memory used."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        f.truncate(f.tell() + int(np.prod(shape)) * 4)
+
+
+def test_a_huge_npy_is_refused_from_its_header_before_anything_is_copied(saved, capsys, tmp_path):
+    """(64, 8192, 8192, 3) float32 declares 51 GB: once copied whole (a MemoryError and a traceback)."""
+    _npy_header_only(tmp_path / "big.npy", (64, 8192, 8192, 3))
+    code, out, err = run(capsys, "render", saved / "model.keras", "--layer", "conv1", "--method", "deconv",
+                         "--probe-images", tmp_path / "big.npy", "--out", tmp_path / "x.png")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "tb-featviz: error: --probe-images have shape (8192, 8192, 3), the model takes (32, 32, 3)"]
+    inputs = keras.Input((None, None, 3))  # a model of any input size: the size decides
+    open_model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs))
+    open_model.save(tmp_path / "open.keras")
+    code, out, err = run(capsys, "render", tmp_path / "open.keras", "--layer", "conv", "--method", "deconv",
+                         "--probe-images", tmp_path / "big.npy", "--out", tmp_path / "x.png")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--probe-images" in err and "51.5 GB as float32" in err and "fewer or smaller images" in err
+
+
+def _zip_bomb(path, model, unpacked):
+    """`model`'s .keras with its weights replaced by `unpacked` bytes of zeros, deflated (about 1000:1)."""
+    import zipfile
+
+    with zipfile.ZipFile(model) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bomb:
+        for name in source.namelist():
+            if name != "model.weights.h5":
+                bomb.writestr(name, source.read(name))
+        with bomb.open("model.weights.h5", "w", force_zip64=True) as member:
+            chunk = bytes(2**24)
+            for _ in range(unpacked // len(chunk)):
+                member.write(chunk)
+
+
+def test_a_zip_bomb_model_is_refused_before_it_is_unpacked(saved, capsys, tmp_path):
+    """A .keras whose weights unpack to 1000 times their size: refused from the zip's directory, not
+    after minutes of unpacking (a 3 MB file unpacking to 3 GB once took 253 s)."""
+    _zip_bomb(tmp_path / "bomb.keras", saved / "model.keras", 2**27)  # 128 MiB from about 130 kB
+    assert (tmp_path / "bomb.keras").stat().st_size < 2**20
+    for command in (["layers"], ["render"]):
+        extra = ["--layer", "conv1", "--out", tmp_path / "x.png"] if command == ["render"] else []
+        code, out, err = run(capsys, *command, tmp_path / "bomb.keras", *extra)
+        assert code == 2 and out == ""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"tb-featviz: error: could not load {tmp_path / 'bomb.keras'}: "
+                                                       "model.weights.h5 unpacks to 134,217,728 bytes from "), err
+        assert "a zip bomb?" in lines[0]
+
+
+def test_an_unreadable_probe_file_is_called_a_read_error(saved, capsys, tmp_path):
+    """/proc/self/mem fails to read (EIO): once reported as 'cannot write to standard output'."""
+    model, probes, labels, out_png = saved / "model.keras", saved / "probes.npy", saved / "labels.npy", tmp_path / "x.png"
+    for flag, probes, labels in (("--probe-images", "/proc/self/mem", labels), ("--labels", probes, "/proc/self/mem")):
+        code, out, err = run(capsys, "render", model, "--method", "occlusion", "--probe-images", probes,
+                             "--labels", labels, "--out", out_png)
+        assert code == 2
+        assert err.strip().splitlines() == [f"tb-featviz: error: {flag}: cannot read /proc/self/mem: Input/output error"]
+
+
+def test_a_closed_standard_output_is_an_error(saved):
+    """`tb-featviz layers m.keras >&-` once exited 0 having shown nothing."""
+    result = subprocess.run(["sh", "-c", 'exec "$0" -m tb_featviz.cli layers "$1" >&-', sys.executable,
+                             str(saved / "model.keras")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "tb-featviz: error: standard output is closed: nothing could be shown"

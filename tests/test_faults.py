@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from tb_featviz import AMOptions, FeatVizCallback
+from tb_featviz import AMOptions, ConfigurationError, FeatVizCallback
 from tb_featviz.records import read_records
 from tests.conftest import image_data, small_cnn
 from tests.tensorboard_server import TensorBoardServer
@@ -117,18 +117,79 @@ def test_resume_with_backup_and_restore_and_initial_epoch_continues_numbering(tm
             tb.wait_until(both, what="both runs with steps 0..10, each once")
 
 
-def test_unwritable_logdir_warns_once_and_training_finishes(tmp_path, caplog):
-    blocker = tmp_path / "not_a_directory"
-    blocker.write_text("a file where the logdir's parent should be")
-    keras.utils.set_random_seed(0)
-    callback = FeatVizCallback(str(blocker / "logs"), ["conv1"], am=FAST, verbose=False)
-    with caplog.at_level(logging.WARNING, logger="tb_featviz"):
-        history = fit(small_cnn(), [callback], epochs=3)
-    assert len(history.history["loss"]) == 3
-    warnings = [r.getMessage() for r in caplog.records if r.name == "tb_featviz" and r.levelno == logging.WARNING]
-    failures = [w for w in warnings if "affine function of the image" not in w]  # conv1's hint is not a failure
-    assert len(failures) == 1 and "could not be written" in failures[0]
-    assert callback.lost_records == 8  # 4 steps x (am, weights), each counted
+@pytest.mark.parametrize("log_dir, message", [
+    ("{file}", r"log_dir '.*a_file' is a file, not a folder"),
+    ("{file}/logs", r"log_dir '.*a_file/logs': '.*a_file' is a file, so no folder can be made in it"),
+    ("/proc/x", r"cannot write to log_dir '/proc/x': .*No such file or directory"),  # found by opening it
+    ("foo://x", r"log_dir 'foo://x': no file system for 'foo://' \(known: .*gs://.*ram://"),
+], ids=["a-file", "under-a-file", "proc", "unknown-scheme"])
+def test_an_unusable_log_dir_is_refused_before_the_first_epoch(tmp_path, log_dir, message):
+    """Not a fit that runs to its end with every record lost (issue 23)."""
+    (tmp_path / "a_file").write_text("a file where the log_dir should be")
+    log_dir = log_dir.format(file=tmp_path / "a_file")
+    epochs = []
+    with pytest.raises(ConfigurationError, match=message):
+        callback = FeatVizCallback(log_dir, ["conv1"], am=FAST, methods=["weights"], verbose=False)
+        fit(small_cnn(), [callback, keras.callbacks.LambdaCallback(on_epoch_begin=lambda *_: epochs.append(1))],
+            epochs=2)
+    assert epochs == []
+
+
+def test_a_log_dir_that_does_not_exist_yet_is_made_when_fit_begins(tmp_path):
+    log_dir = tmp_path / "new" / "run"
+    callback = FeatVizCallback(str(log_dir), ["conv1"], methods=["weights"], verbose=False)
+    assert not (tmp_path / "new").exists()  # as Keras's TensorBoard callback: nothing made before fit
+    fit(small_cnn(), [callback], epochs=1)
+    assert sorted(read_records(str(log_dir))[("conv1", "weights")]) == [0, 2]
+    assert callback.lost_records == 0
+
+
+def test_a_fit_that_ends_before_its_first_epoch_leaves_no_empty_event_file(tmp_path):
+    """The event file is opened in on_train_begin (to refuse an unwritable log_dir); with no record
+    written it is removed when the fit ends."""
+    callback = FeatVizCallback(str(tmp_path / "run"), ["conv1"], methods=["weights"], verbose=False)
+    fit(small_cnn(), [callback], epochs=0)
+    assert list((tmp_path / "run").glob("events.out.tfevents.*")) == []
+
+
+# The disk fills up as a run writes: first a file holds one record and no more (RLIMIT_FSIZE is
+# per file), so each second write fails and the next record starts a new file; then not even a
+# new file's header fits, as on a disk with no block left.
+_FILLING_DISK = """
+import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+from tensorboard.compat.proto import event_pb2
+from tb_featviz.event_writer import EventFileWriter, WriteFailed
+writer, failed = EventFileWriter(sys.argv[1]), []
+writer.write(event_pb2.Event(step=0, wall_time=1.0))
+room = os.path.getsize(writer.path) + 4  # a file's header and one record
+resource.setrlimit(resource.RLIMIT_FSIZE, (room, resource.RLIM_INFINITY))
+for step in range(1, 40):
+    if step == 30:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8, resource.RLIM_INFINITY))
+    try:
+        writer.write(event_pb2.Event(step=step, wall_time=1.0))
+    except WriteFailed:
+        failed.append(step)
+print("FAILED", *failed)
+"""
+
+
+def test_a_filling_disk_leaves_no_empty_event_files_and_later_files_sort_later(tmp_path):
+    """Once one zero-byte event file per failed write, and the 10th file of a second sorted before
+    the 2nd (TensorBoard reads a run's files in name order)."""
+    result = subprocess.run([sys.executable, "-c", _FILLING_DISK, str(tmp_path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.stdout.startswith("FAILED"), result.stderr[-2000:]
+    failed = [int(step) for step in result.stdout.split()[1:]]
+    assert failed == list(range(1, 30, 2)) + list(range(30, 40))
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    names = sorted(os.listdir(tmp_path))
+    assert [name for name in names if (tmp_path / name).stat().st_size == 0] == []
+    steps = [[event.step for event in EventFileLoader(str(tmp_path / name)).Load() if not event.file_version]
+             for name in names]
+    assert steps == [[step] for step in range(0, 30, 2)]  # one record a file, in the order written
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("tb-featviz: error: give a command: layers, render, follow or replay (see: tb-featviz --help)",
                   file=sys.stderr)
             return 2
+        if sys.stdout is None:  # started with it closed (`>&-`): print() would drop every line silently
+            print("tb-featviz: error: standard output is closed: nothing could be shown", file=sys.stderr)
+            return 2
         with warnings.catch_warnings(), _numpy_quiet():  # numpy's and Keras's warnings are not for users
             warnings.simplefilter("ignore")
             return args.run(args)

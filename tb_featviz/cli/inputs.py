@@ -15,6 +15,10 @@ MAX_PROBES = 1024
 _MAX_IMAGE_PIXELS = 40_000_000  # per probe image file, read from its header before it is decoded
 _MAX_NAMES_BYTES = 1_000_000  # --class-names @FILE
 _MAX_CONFIG_BYTES = 64 * 2**20  # a .keras archive's config.json, unpacked
+_MAX_MODEL_BYTES = 8 * 2**30  # a .keras archive, unpacked
+_MAX_EXPANSION = 100  # Keras stores members (1:1); DEFLATE reaches about 1000:1 on a run of zeros
+_EXPANSION_FLOOR = 64 * 2**20  # smaller members unpack in moments, however compressed
+_MAX_PROBE_BYTES = 2 * 2**30  # the probe images kept, as float32
 _MAX_CHANNELS = 1_000_000
 
 
@@ -69,12 +73,31 @@ def _not_a_model_file(path: str) -> str | None:
                 size = archive.getinfo("config.json").file_size
                 if size > _MAX_CONFIG_BYTES:
                     return f"its config.json unpacks to {size:,} bytes: no model's configuration is that large"
+                bomb = _zip_bomb(archive)
+                if bomb:
+                    return bomb
                 with archive.open("config.json") as config:
                     config.read()
         except Exception as error:  # noqa: BLE001 - zipfile raises many kinds for damaged archives
             return f"the .keras archive is damaged or uses an unsupported zip feature ({one_line(str(error))[:200]})"
     elif head != b"\x89HDF\r\n\x1a\n":
         return "it is not an HDF5 file (.h5 models start with the HDF5 signature)"
+    return None
+
+
+def _zip_bomb(archive) -> str | None:
+    """Why the archive must not be unpacked, from the sizes its central directory declares (no
+    member is decompressed), or None: a member that unpacks to far more than it stores (Keras
+    stores them 1:1), or more than any model this command loads."""
+    total = 0
+    for info in archive.infolist():
+        total += info.file_size
+        if info.file_size > _EXPANSION_FLOOR and info.file_size > _MAX_EXPANSION * info.compress_size:
+            return (f"{one_line(info.filename)[:100]} unpacks to {info.file_size:,} bytes from {info.compress_size:,} "
+                    f"({info.file_size // max(1, info.compress_size):,}:1; saved models store their weights "
+                    "uncompressed): a zip bomb?")
+    if total > _MAX_MODEL_BYTES:
+        return f"it unpacks to {total:,} bytes, more than {_MAX_MODEL_BYTES:,} (8 GiB)"
     return None
 
 
@@ -165,6 +188,7 @@ def load_probes(path: str, model, input_range):
         return _images_from_folder(path, model, input_range)  # (images, count of images in the folder)
     regular_file(path, "--probe-images")
     _npy_or_zip(path, "--probe-images", "a .npy array or a folder of images")
+    _check_declared_probes(path, model)
     try:  # mapped: only the images kept are read
         array = np.load(path, allow_pickle=False, mmap_mode="r")
     except Exception as error:
@@ -175,8 +199,9 @@ def load_probes(path: str, model, input_range):
     if array.ndim not in (3, 4) or array.shape[0] < 1:
         raise UserError(f"{path}: expected images of shape (n, height, width[, channels]), got {array.shape}")
     if array.dtype.kind in "iu" and input_range is None:
+        kept = array[:MAX_PROBES]
         raise UserError(
-            f"{path} holds {array.dtype} images ({array.min()}..{array.max()}); integers do not say which "
+            f"{path} holds {array.dtype} images ({kept.min()}..{kept.max()}); integers do not say which "
             "range the model was trained on. Pass --input-range 0,255 if it takes raw pixels, or save "
             "the probes as floats scaled like its training data (e.g. x / 255)"
         )
@@ -186,10 +211,50 @@ def load_probes(path: str, model, input_range):
 def _npy_or_zip(path: str, flag: str, wanted: str) -> None:
     """A .npy file (or a zip archive, which np.load opens and the caller refuses by name); any
     other file would get numpy's advice to unpickle it."""
-    with open(path, "rb") as f:
-        magic = f.read(6)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as error:  # /proc/self/mem: there, but not readable
+        raise UserError(f"{flag}: cannot read {path}: {error.strerror or error}") from None
     if magic != b"\x93NUMPY" and magic[:2] != b"PK":
         raise UserError(f"{flag} {path} is not a .npy array; give {wanted}")
+
+
+def _check_declared_probes(path: str, model) -> None:
+    """The shape a .npy file declares in its header, checked against the model and for size
+    before any image is read: a (64, 8192, 8192, 3) file is refused, not copied to find out."""
+    import math
+
+    import numpy as np
+
+    from tb_featviz.model_access import declared_input_shape
+
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                return  # a zip archive: refused by name once opened
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            if version not in ((1, 0), (2, 0)):
+                return  # version 3 (structured names in UTF-8): np.load says what it makes of it
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, _ = read_header(f)
+    except OSError as error:
+        raise UserError(f"--probe-images: cannot read {path}: {error.strerror or error}") from None
+    except Exception as error:  # noqa: BLE001 - a damaged header
+        raise UserError(f"could not read {path} as a .npy array: {one_line(str(error))[:200]}") from None
+    if len(shape) not in (3, 4) or shape[0] < 1:
+        raise UserError(f"{path}: expected images of shape (n, height, width[, channels]), got {shape}")
+    image = tuple(shape[1:]) + ((1,) if len(shape) == 3 else ())
+    declared = declared_input_shape(model)
+    if declared is not None and len(declared) == 3 and any(d is not None and d != n for d, n in zip(declared, image)):
+        raise UserError(f"--probe-images have shape {image}, the model takes {declared}")
+    kept = min(shape[0], MAX_PROBES)
+    size = kept * math.prod(image) * 4
+    if size > _MAX_PROBE_BYTES:
+        raise UserError(f"--probe-images {path}: the {'first ' if kept < shape[0] else ''}{kept} images of shape "
+                        f"{image} are {size / 1e9:.1f} GB as float32, more than {_MAX_PROBE_BYTES / 1e9:.1f} GB; "
+                        "give fewer or smaller images")
 
 
 def _images_from_folder(folder: str, model, input_range):
