@@ -34,7 +34,9 @@ class FeatVizCallback(keras.callbacks.Callback):
 
     Args:
       log_dir: where to write event files (the run's directory, e.g. "runs/exp1"), as for
-        `keras.callbacks.TensorBoard`. (`logdir=` still works, with a deprecation warning.)
+        `keras.callbacks.TensorBoard`, made when training begins. A file, a path under a file or
+        an unknown scheme is refused here; a folder that cannot be written, in on_train_begin.
+        (`logdir=` still works, with a deprecation warning.)
       layers: a layer name, a list of names (all channels, at most `max_channels` each), or a
         dict {name: "all" | int | iterable of channel indices}. Nested layers as "outer/inner".
       probe_images: fixed images (as `fit` takes them) for deconv projections, occlusion and the
@@ -122,7 +124,7 @@ class FeatVizCallback(keras.callbacks.Callback):
             log_dir = os.fspath(log_dir)
         if not isinstance(log_dir, str) or not log_dir or "\x00" in log_dir:
             raise ConfigurationError(f"log_dir must be a non-empty path, got {log_dir!r}")
-        gfile.check_reachable(log_dir)
+        gfile.check_log_dir(log_dir)
         if layers is None:
             raise ConfigurationError("layers is required: a layer name, a list of names or {name: channels}")
         self.schedule = schedules.Schedule.checked(freq, schedule)
@@ -196,6 +198,8 @@ class FeatVizCallback(keras.callbacks.Callback):
         # Runners are made now, so settings that need the model fail before epoch 1.
         self._workers = {(plan.name, m): REGISTRY[m].runner(plan, spec, self.settings)
                          for plan in self._plans for m in plan.methods}
+        if self._chief:
+            self._open_writer()
         for plan in self._plans:
             for method, why in plan.left_out.items():
                 if REGISTRY[method].warn_when_left_out and not REGISTRY[method].needs(self.settings):
@@ -439,6 +443,15 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._report((plan.name, method, type(error).__name__),
                          f"{method} of {plan.name} failed and was skipped: {type(error).__name__}: {error}")
             return None
+
+    def _open_writer(self) -> None:
+        """The event file, opened before epoch 1: a log_dir that cannot be written (read-only, a
+        bucket out of reach) is a ConfigurationError, not a fit whose every record is lost."""
+        try:
+            self._get_writer().open()
+        except WriteFailed as error:
+            self._writer, self._plans = None, None
+            raise ConfigurationError(f"cannot write to log_dir {self.log_dir!r}: {error}") from None
 
     def _get_writer(self) -> EventFileWriter:
         if self._writer is None:

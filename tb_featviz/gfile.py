@@ -5,6 +5,7 @@ pure-Python gfile, so JAX and PyTorch users write and read local logs without Te
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 
 
@@ -32,6 +33,35 @@ def check_reachable(path: str) -> None:
         raise ConfigurationError(
             f"log_dir {path!r} is on a {scheme}:// file system, which tb-featviz reaches through TensorFlow's "
             "file systems; TensorFlow is not installed (pip install tensorflow-cpu), or use a local log_dir")
+
+
+def check_log_dir(path: str) -> None:
+    """Refuse, when it is given, a log directory that can never hold event files (a file, a
+    path under a file, a scheme no file system answers to), without creating anything: Keras
+    makes log directories when training begins. What only writing can tell (a read-only place,
+    a bucket out of reach) is found when the writer is opened, in `on_train_begin`."""
+    from tb_featviz.errors import ConfigurationError
+
+    check_reachable(path)
+    if "://" in path:
+        scheme = path.split("://", 1)[0]
+        if not _tensorflow_installed():
+            return
+        import tensorflow as tf
+
+        known = [s for s in tf.io.gfile.get_registered_schemes() if s]
+        if scheme not in known:
+            raise ConfigurationError(f"log_dir {path!r}: no file system for '{scheme}://' (known: "
+                                     f"{', '.join(s + '://' for s in sorted(known))}, or a local folder)")
+        return
+    folder = os.path.abspath(path)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ConfigurationError(f"log_dir {path!r} is a file, not a folder; give a folder for the event files")
+    parent = os.path.dirname(folder)
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise ConfigurationError(f"log_dir {path!r}: {parent!r} is a file, so no folder can be made in it")
 
 
 def _tensorflow_installed() -> bool:

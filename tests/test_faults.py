@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from tb_featviz import AMOptions, FeatVizCallback
+from tb_featviz import AMOptions, ConfigurationError, FeatVizCallback
 from tb_featviz.records import read_records
 from tests.conftest import image_data, small_cnn
 from tests.tensorboard_server import TensorBoardServer
@@ -117,18 +117,31 @@ def test_resume_with_backup_and_restore_and_initial_epoch_continues_numbering(tm
             tb.wait_until(both, what="both runs with steps 0..10, each once")
 
 
-def test_unwritable_logdir_warns_once_and_training_finishes(tmp_path, caplog):
-    blocker = tmp_path / "not_a_directory"
-    blocker.write_text("a file where the logdir's parent should be")
-    keras.utils.set_random_seed(0)
-    callback = FeatVizCallback(str(blocker / "logs"), ["conv1"], am=FAST, verbose=False)
-    with caplog.at_level(logging.WARNING, logger="tb_featviz"):
-        history = fit(small_cnn(), [callback], epochs=3)
-    assert len(history.history["loss"]) == 3
-    warnings = [r.getMessage() for r in caplog.records if r.name == "tb_featviz" and r.levelno == logging.WARNING]
-    failures = [w for w in warnings if "affine function of the image" not in w]  # conv1's hint is not a failure
-    assert len(failures) == 1 and "could not be written" in failures[0]
-    assert callback.lost_records == 8  # 4 steps x (am, weights), each counted
+@pytest.mark.parametrize("log_dir, message", [
+    ("{file}", r"log_dir '.*a_file' is a file, not a folder"),
+    ("{file}/logs", r"log_dir '.*a_file/logs': '.*a_file' is a file, so no folder can be made in it"),
+    ("/proc/x", r"cannot write to log_dir '/proc/x': .*No such file or directory"),  # found by opening it
+    ("foo://x", r"log_dir 'foo://x': no file system for 'foo://' \(known: .*gs://.*ram://"),
+], ids=["a-file", "under-a-file", "proc", "unknown-scheme"])
+def test_an_unusable_log_dir_is_refused_before_the_first_epoch(tmp_path, log_dir, message):
+    """Not a fit that runs to its end with every record lost (issue 23)."""
+    (tmp_path / "a_file").write_text("a file where the log_dir should be")
+    log_dir = log_dir.format(file=tmp_path / "a_file")
+    epochs = []
+    with pytest.raises(ConfigurationError, match=message):
+        callback = FeatVizCallback(log_dir, ["conv1"], am=FAST, methods=["weights"], verbose=False)
+        fit(small_cnn(), [callback, keras.callbacks.LambdaCallback(on_epoch_begin=lambda *_: epochs.append(1))],
+            epochs=2)
+    assert epochs == []
+
+
+def test_a_log_dir_that_does_not_exist_yet_is_made_when_fit_begins(tmp_path):
+    log_dir = tmp_path / "new" / "run"
+    callback = FeatVizCallback(str(log_dir), ["conv1"], methods=["weights"], verbose=False)
+    assert not (tmp_path / "new").exists()  # as Keras's TensorBoard callback: nothing made before fit
+    fit(small_cnn(), [callback], epochs=1)
+    assert sorted(read_records(str(log_dir))[("conv1", "weights")]) == [0, 2]
+    assert callback.lost_records == 0
 
 
 @pytest.fixture(scope="module")
