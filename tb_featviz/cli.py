@@ -24,6 +24,7 @@ _MAX_PROBES = 1024
 _MAX_IMAGE_PIXELS = 40_000_000  # per probe image file, read from its header before it is decoded
 _MAX_NAMES_BYTES = 1_000_000  # --class-names @FILE
 _MAX_CONFIG_BYTES = 64 * 2**20  # a .keras archive's config.json, unpacked
+_MAX_PROBE_BYTES = 2 * 2**30  # the probe images kept, as float32
 _MAX_CHANNELS = 1_000_000
 _LEGEND_WIDTH = 360  # px: a colour scale with its words at both ends
 
@@ -505,6 +506,7 @@ def _load_probes(path: str, model, input_range):
         return _images_from_folder(path, model, input_range)  # (images, count of images in the folder)
     _regular_file(path, "--probe-images")
     _npy_or_zip(path, "--probe-images", "a .npy array or a folder of images")
+    _check_declared_probes(path, model)
     try:  # mapped: only the images kept are read
         array = np.load(path, allow_pickle=False, mmap_mode="r")
     except Exception as error:
@@ -515,8 +517,9 @@ def _load_probes(path: str, model, input_range):
     if array.ndim not in (3, 4) or array.shape[0] < 1:
         raise UserError(f"{path}: expected images of shape (n, height, width[, channels]), got {array.shape}")
     if array.dtype.kind in "iu" and input_range is None:
+        kept = array[:_MAX_PROBES]
         raise UserError(
-            f"{path} holds {array.dtype} images ({array.min()}..{array.max()}); integers do not say which "
+            f"{path} holds {array.dtype} images ({kept.min()}..{kept.max()}); integers do not say which "
             "range the model was trained on. Pass --input-range 0,255 if it takes raw pixels, or save "
             "the probes as floats scaled like its training data (e.g. x / 255)"
         )
@@ -530,6 +533,43 @@ def _npy_or_zip(path: str, flag: str, wanted: str) -> None:
         magic = f.read(6)
     if magic != b"\x93NUMPY" and magic[:2] != b"PK":
         raise UserError(f"{flag} {path} is not a .npy array; give {wanted}")
+
+
+def _check_declared_probes(path: str, model) -> None:
+    """The shape a .npy file declares in its header, checked against the model and for size
+    before any image is read: a (64, 8192, 8192, 3) file is refused, not copied to find out."""
+    import math
+
+    import numpy as np
+
+    from tb_featviz.model_access import declared_input_shape
+
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                return  # a zip archive: refused by name once opened
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            if version not in ((1, 0), (2, 0)):
+                return  # version 3 (structured names in UTF-8): np.load says what it makes of it
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, _ = read_header(f)
+    except OSError as error:
+        raise UserError(f"--probe-images: cannot read {path}: {error.strerror or error}") from None
+    except Exception as error:  # noqa: BLE001 - a damaged header
+        raise UserError(f"could not read {path} as a .npy array: {_one_line(str(error))[:200]}") from None
+    if len(shape) not in (3, 4) or shape[0] < 1:
+        raise UserError(f"{path}: expected images of shape (n, height, width[, channels]), got {shape}")
+    image = tuple(shape[1:]) + ((1,) if len(shape) == 3 else ())
+    declared = declared_input_shape(model)
+    if declared is not None and len(declared) == 3 and any(d is not None and d != n for d, n in zip(declared, image)):
+        raise UserError(f"--probe-images have shape {image}, the model takes {declared}")
+    kept = min(shape[0], _MAX_PROBES)
+    size = kept * math.prod(image) * 4
+    if size > _MAX_PROBE_BYTES:
+        raise UserError(f"--probe-images {path}: the {'first ' if kept < shape[0] else ''}{kept} images of shape "
+                        f"{image} are {size / 1e9:.1f} GB as float32, more than {_MAX_PROBE_BYTES / 1e9:.1f} GB; "
+                        "give fewer or smaller images")
 
 
 def _images_from_folder(folder: str, model, input_range):

@@ -447,3 +447,28 @@ def test_the_trials_cases_that_work(saved, capsys, tmp_path):
     code, _, err = run(capsys, "render", saved / "model.keras", "--layer", "conv1", "--method", "deconv",
                        "--probe-images", saved / "probes", "--top-k", "2", "--out", tmp_path / "f.png")
     assert code == 0 and "input range [0, 1] (default; the folder's images are scaled to it)" in err
+
+
+# -- From issue 23: inputs that cost memory or time before they were refused, and misleading words ----
+def _npy_header_only(path, shape):
+    """A .npy file that declares `shape` (float32) and holds no data: sparse, no disk or memory used."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        f.truncate(f.tell() + int(np.prod(shape)) * 4)
+
+
+def test_a_huge_npy_is_refused_from_its_header_before_anything_is_copied(saved, capsys, tmp_path):
+    """(64, 8192, 8192, 3) float32 declares 51 GB: once copied whole (a MemoryError and a traceback)."""
+    _npy_header_only(tmp_path / "big.npy", (64, 8192, 8192, 3))
+    code, out, err = run(capsys, "render", saved / "model.keras", "--layer", "conv1", "--method", "deconv",
+                         "--probe-images", tmp_path / "big.npy", "--out", tmp_path / "x.png")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "tb-featviz: error: --probe-images have shape (8192, 8192, 3), the model takes (32, 32, 3)"]
+    inputs = keras.Input((None, None, 3))  # a model of any input size: the size decides
+    open_model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs))
+    open_model.save(tmp_path / "open.keras")
+    code, out, err = run(capsys, "render", tmp_path / "open.keras", "--layer", "conv", "--method", "deconv",
+                         "--probe-images", tmp_path / "big.npy", "--out", tmp_path / "x.png")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--probe-images" in err and "51.5 GB as float32" in err and "fewer or smaller images" in err
