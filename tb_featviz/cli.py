@@ -24,6 +24,9 @@ _MAX_PROBES = 1024
 _MAX_IMAGE_PIXELS = 40_000_000  # per probe image file, read from its header before it is decoded
 _MAX_NAMES_BYTES = 1_000_000  # --class-names @FILE
 _MAX_CONFIG_BYTES = 64 * 2**20  # a .keras archive's config.json, unpacked
+_MAX_MODEL_BYTES = 8 * 2**30  # a .keras archive, unpacked
+_MAX_EXPANSION = 100  # Keras stores members (1:1); DEFLATE reaches about 1000:1 on a run of zeros
+_EXPANSION_FLOOR = 64 * 2**20  # smaller members unpack in moments, however compressed
 _MAX_PROBE_BYTES = 2 * 2**30  # the probe images kept, as float32
 _MAX_CHANNELS = 1_000_000
 _LEGEND_WIDTH = 360  # px: a colour scale with its words at both ends
@@ -410,12 +413,31 @@ def _not_a_model_file(path: str) -> str | None:
                 size = archive.getinfo("config.json").file_size
                 if size > _MAX_CONFIG_BYTES:
                     return f"its config.json unpacks to {size:,} bytes: no model's configuration is that large"
+                bomb = _zip_bomb(archive)
+                if bomb:
+                    return bomb
                 with archive.open("config.json") as config:
                     config.read()
         except Exception as error:  # noqa: BLE001 - zipfile raises many kinds for damaged archives
             return f"the .keras archive is damaged or uses an unsupported zip feature ({_one_line(str(error))[:200]})"
     elif head != b"\x89HDF\r\n\x1a\n":
         return "it is not an HDF5 file (.h5 models start with the HDF5 signature)"
+    return None
+
+
+def _zip_bomb(archive) -> str | None:
+    """Why the archive must not be unpacked, from the sizes its central directory declares (no
+    member is decompressed), or None: a member that unpacks to far more than it stores (Keras
+    stores them 1:1), or more than any model this command loads."""
+    total = 0
+    for info in archive.infolist():
+        total += info.file_size
+        if info.file_size > _EXPANSION_FLOOR and info.file_size > _MAX_EXPANSION * info.compress_size:
+            return (f"{_one_line(info.filename)[:100]} unpacks to {info.file_size:,} bytes from {info.compress_size:,} "
+                    f"({info.file_size // max(1, info.compress_size):,}:1; saved models store their weights "
+                    "uncompressed): a zip bomb?")
+    if total > _MAX_MODEL_BYTES:
+        return f"it unpacks to {total:,} bytes, more than {_MAX_MODEL_BYTES:,} (8 GiB)"
     return None
 
 

@@ -472,3 +472,32 @@ def test_a_huge_npy_is_refused_from_its_header_before_anything_is_copied(saved, 
                          "--probe-images", tmp_path / "big.npy", "--out", tmp_path / "x.png")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "--probe-images" in err and "51.5 GB as float32" in err and "fewer or smaller images" in err
+
+
+def _zip_bomb(path, model, unpacked):
+    """`model`'s .keras with its weights replaced by `unpacked` bytes of zeros, deflated (about 1000:1)."""
+    import zipfile
+
+    with zipfile.ZipFile(model) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bomb:
+        for name in source.namelist():
+            if name != "model.weights.h5":
+                bomb.writestr(name, source.read(name))
+        with bomb.open("model.weights.h5", "w", force_zip64=True) as member:
+            chunk = bytes(2**24)
+            for _ in range(unpacked // len(chunk)):
+                member.write(chunk)
+
+
+def test_a_zip_bomb_model_is_refused_before_it_is_unpacked(saved, capsys, tmp_path):
+    """A .keras whose weights unpack to 1000 times their size: refused from the zip's directory, not
+    after minutes of unpacking (a 3 MB file unpacking to 3 GB once took 253 s)."""
+    _zip_bomb(tmp_path / "bomb.keras", saved / "model.keras", 2**27)  # 128 MiB from about 130 kB
+    assert (tmp_path / "bomb.keras").stat().st_size < 2**20
+    for command in (["layers"], ["render"]):
+        extra = ["--layer", "conv1", "--out", tmp_path / "x.png"] if command == ["render"] else []
+        code, out, err = run(capsys, *command, tmp_path / "bomb.keras", *extra)
+        assert code == 2 and out == ""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"tb-featviz: error: could not load {tmp_path / 'bomb.keras'}: "
+                                                       "model.weights.h5 unpacks to 134,217,728 bytes from "), err
+        assert "a zip bomb?" in lines[0]
