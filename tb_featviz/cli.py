@@ -551,8 +551,11 @@ def _load_probes(path: str, model, input_range):
 def _npy_or_zip(path: str, flag: str, wanted: str) -> None:
     """A .npy file (or a zip archive, which np.load opens and the caller refuses by name); any
     other file would get numpy's advice to unpickle it."""
-    with open(path, "rb") as f:
-        magic = f.read(6)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as error:  # /proc/self/mem: there, but not readable
+        raise UserError(f"{flag}: cannot read {path}: {error.strerror or error}") from None
     if magic != b"\x93NUMPY" and magic[:2] != b"PK":
         raise UserError(f"{flag} {path} is not a .npy array; give {wanted}")
 

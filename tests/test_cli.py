@@ -501,3 +501,13 @@ def test_a_zip_bomb_model_is_refused_before_it_is_unpacked(saved, capsys, tmp_pa
         assert len(lines) == 1 and lines[0].startswith(f"tb-featviz: error: could not load {tmp_path / 'bomb.keras'}: "
                                                        "model.weights.h5 unpacks to 134,217,728 bytes from "), err
         assert "a zip bomb?" in lines[0]
+
+
+def test_an_unreadable_probe_file_is_called_a_read_error(saved, capsys, tmp_path):
+    """/proc/self/mem fails to read (EIO): once reported as 'cannot write to standard output'."""
+    model, probes, labels, out_png = saved / "model.keras", saved / "probes.npy", saved / "labels.npy", tmp_path / "x.png"
+    for flag, probes, labels in (("--probe-images", "/proc/self/mem", labels), ("--labels", probes, "/proc/self/mem")):
+        code, out, err = run(capsys, "render", model, "--method", "occlusion", "--probe-images", probes,
+                             "--labels", labels, "--out", out_png)
+        assert code == 2
+        assert err.strip().splitlines() == [f"tb-featviz: error: {flag}: cannot read /proc/self/mem: Input/output error"]
