@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         print("tb-featviz: error: give a command: layers or render (see: tb-featviz --help)", file=sys.stderr)
         return 2
+    if sys.stdout is None:  # started with it closed (`>&-`): print() would drop every line silently
+        print("tb-featviz: error: standard output is closed: nothing could be shown", file=sys.stderr)
+        return 2
     try:
         from tb_featviz.quiet_import import import_tensorflow_quietly
 

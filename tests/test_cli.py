@@ -511,3 +511,11 @@ def test_an_unreadable_probe_file_is_called_a_read_error(saved, capsys, tmp_path
                              "--labels", labels, "--out", out_png)
         assert code == 2
         assert err.strip().splitlines() == [f"tb-featviz: error: {flag}: cannot read /proc/self/mem: Input/output error"]
+
+
+def test_a_closed_standard_output_is_an_error(saved):
+    """`tb-featviz layers m.keras >&-` once exited 0 having shown nothing."""
+    result = subprocess.run(["sh", "-c", 'exec "$0" -m tb_featviz.cli layers "$1" >&-', sys.executable,
+                             str(saved / "model.keras")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "tb-featviz: error: standard output is closed: nothing could be shown"
