@@ -4,10 +4,13 @@ TensorFlow's summary writer reports nothing when a write fails: on a full disk `
 and the records are gone. This writer frames each record itself (TFRecord: length, CRC32C, data,
 CRC32C), writes it whole and flushes, so a failed write raises here. A partly written record is
 cut off again (local files) or left as the file's last, incomplete record, which readers skip; the
-next record starts a new file. A file that disappears (a deleted logdir) is noticed at the next
-`check()`, and what it held is reported as lost. The caller counts and reports the losses.
+next record starts a new file. A file left without a record (its header failed on a full disk) is
+removed. A file that disappears (a deleted logdir) is noticed at the next `check()`, and what it
+held is reported as lost. The caller counts and reports the losses.
 
-Files are named like TensorFlow's (``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``) and go
+Files are named like TensorFlow's (``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``, with <n>
+zero-padded so that a later file of the same second sorts after an earlier one, as TensorBoard
+reads them) and go
 through ``tf.io.gfile`` (`tb_featviz.gfile`), so any file system TensorFlow knows (gs://, ram://, ...)
 works; without TensorFlow, TensorBoard's own gfile writes local files.
 """
@@ -40,7 +43,6 @@ class EventFileWriter:
         self.path: Optional[str] = None
         self._file = None
         self._size = 0  # bytes known to be in the file
-        self._header_size = 0
         self._records = 0  # records in the current file
 
     def write(self, event: event_pb2.Event) -> None:
@@ -80,27 +82,28 @@ class EventFileWriter:
                 self._file = None
 
     def _open(self) -> None:
+        self._size = self._records = 0
         try:
             files = gfile.for_path(self.logdir)
             files.makedirs(self.logdir)
             _FILE_COUNTER[0] += 1
-            name = "events.out.tfevents.%010d.%s.%d.%d.v2" % (
+            name = "events.out.tfevents.%010d.%s.%d.%08d.v2" % (
                 time.time(), socket.gethostname(), os.getpid(), _FILE_COUNTER[0],
             )
             self.path = os.path.join(self.logdir, name)
             self._file = files.GFile(self.path, "wb")
-            self._size = self._records = 0
             header = _frame(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
             self._file.write(header)
             self._file.flush()
-            self._size = self._header_size = len(header)
+            self._size = len(header)
         except Exception as error:
             self._abandon()
             raise WriteFailed(_reason(error)) from None
 
     def _abandon(self, truncate: bool = True) -> None:
         """Give up the current file after a failure: close it, cut a partial record off a local
-        file, and write the next record to a new file."""
+        file, remove it if it holds no record (one empty file per failed write on a full disk
+        otherwise), and write the next record to a new file."""
         file, path, size = self._file, self.path, self._size
         self._file = None
         self.path = None
@@ -109,14 +112,18 @@ class EventFileWriter:
                 file.close()
             except Exception:
                 pass
-        if truncate and path and "://" not in path:
-            try:
-                if os.path.getsize(path) > size:
-                    os.truncate(path, size)
-                if size == self._header_size:  # nothing but the file header: leave no empty file
-                    os.remove(path)
-            except (OSError, ValueError):
-                pass
+        if not truncate or not path:
+            return
+        try:
+            if "://" in path:
+                if self._records == 0:
+                    gfile.for_path(path).remove(path)
+            elif self._records == 0:
+                os.remove(path)
+            elif os.path.getsize(path) > size:
+                os.truncate(path, size)
+        except Exception:  # noqa: BLE001 - already failing: the write's own error is the one reported
+            pass
 
 
 def _frame(data: bytes) -> bytes:

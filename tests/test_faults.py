@@ -144,6 +144,46 @@ def test_a_log_dir_that_does_not_exist_yet_is_made_when_fit_begins(tmp_path):
     assert callback.lost_records == 0
 
 
+# The disk fills up as a run writes: first a file holds one record and no more (RLIMIT_FSIZE is
+# per file), so each second write fails and the next record starts a new file; then not even a
+# new file's header fits, as on a disk with no block left.
+_FILLING_DISK = """
+import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+from tensorboard.compat.proto import event_pb2
+from tb_featviz.event_writer import EventFileWriter, WriteFailed
+writer, failed = EventFileWriter(sys.argv[1]), []
+writer.write(event_pb2.Event(step=0, wall_time=1.0))
+room = os.path.getsize(writer.path) + 4  # a file's header and one record
+resource.setrlimit(resource.RLIMIT_FSIZE, (room, resource.RLIM_INFINITY))
+for step in range(1, 40):
+    if step == 30:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8, resource.RLIM_INFINITY))
+    try:
+        writer.write(event_pb2.Event(step=step, wall_time=1.0))
+    except WriteFailed:
+        failed.append(step)
+print("FAILED", *failed)
+"""
+
+
+def test_a_filling_disk_leaves_no_empty_event_files_and_later_files_sort_later(tmp_path):
+    """Once one zero-byte event file per failed write, and the 10th file of a second sorted before
+    the 2nd (TensorBoard reads a run's files in name order)."""
+    result = subprocess.run([sys.executable, "-c", _FILLING_DISK, str(tmp_path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.stdout.startswith("FAILED"), result.stderr[-2000:]
+    failed = [int(step) for step in result.stdout.split()[1:]]
+    assert failed == list(range(1, 30, 2)) + list(range(30, 40))
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    names = sorted(os.listdir(tmp_path))
+    assert [name for name in names if (tmp_path / name).stat().st_size == 0] == []
+    steps = [[event.step for event in EventFileLoader(str(tmp_path / name)).Load() if not event.file_version]
+             for name in names]
+    assert steps == [[step] for step in range(0, 30, 2)]  # one record a file, in the order written
+
+
 @pytest.fixture(scope="module")
 def damaged_logdir(tmp_path_factory):
     """Three copies of one run: intact, truncated inside its last record, a record's bytes flipped."""
