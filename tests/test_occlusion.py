@@ -200,3 +200,15 @@ def test_a_binary_classifier_and_a_non_classifier(tmp_path):
                                           methods=["occlusion"])
     with pytest.raises(ConfigurationError, match=r"needs a classifier: the model's output must be \(batch, classes\)"):
         segmenter.fit(x[:4], np.zeros((4, 32, 32, 5)), epochs=1, verbose=0, callbacks=[callback])
+
+
+def test_label_rows_without_a_class_and_blank_class_names_are_refused(tmp_path):
+    """An all-zero one-hot row silently became class 0, and an empty class name was accepted (issue 23)."""
+    x, y = image_data(4)
+    labels = np.eye(5)[y]
+    labels[[1, 3]] = 0
+    with pytest.raises(ConfigurationError, match=r"probe_labels row 1 is all zeros \(2 rows are\): it names no class"):
+        tb_featviz.FeatVizCallback(str(tmp_path), "conv1", probe_images=x, probe_labels=labels)
+    for names, position in ((["", "b", "c", "d", "e"], 0), (["a", "b", "  ", "d", "e"], 2)):
+        with pytest.raises(ConfigurationError, match=rf"class_names\[{position}\] is blank"):
+            tb_featviz.FeatVizCallback(str(tmp_path), "logits", class_names=names)

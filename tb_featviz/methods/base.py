@@ -104,6 +104,11 @@ def check_labels(labels, images: Optional[np.ndarray]) -> Optional[np.ndarray]:
     if array.ndim == 2 and array.shape[1] > 1:
         if not (np.all(np.isfinite(array)) and np.all(array >= 0)):
             raise ConfigurationError("probe_labels rows must be one-hot or class probabilities (finite, >= 0)")
+        empty = np.flatnonzero(array.max(axis=1) == 0)  # argmax would call them class 0
+        if empty.size:
+            rows = f" ({empty.size} rows are)" if empty.size > 1 else ""
+            raise ConfigurationError(f"probe_labels row {empty[0]} is all zeros{rows}: it names no class; "
+                                     "one-hot rows need a 1 at their class")
         array = np.argmax(array, axis=1)  # one-hot rows, as `fit` takes them for categorical losses
     elif array.ndim == 2:
         array = array[:, 0]
@@ -138,6 +143,10 @@ def check_class_names(class_names) -> Optional[tuple]:
         raise ConfigurationError("class_names must be a non-empty list of strings, one per class unit")
     if len(names) > 1_000_000:
         raise ConfigurationError(f"class_names has {len(names)} entries; at most 1,000,000")
+    blank = [i for i, name in enumerate(names) if not str(name).strip()]
+    if blank:
+        raise ConfigurationError(f"class_names[{blank[0]}] is blank: every class unit needs a name to be told "
+                                 "apart by")
     return tuple(str(n) for n in names)
 
 
