@@ -75,11 +75,14 @@ class EventFileWriter:
         return lost
 
     def close(self) -> None:
+        """Close the file; one that holds no record (opened early, then nothing written) goes."""
         if self._file is not None:
             try:
                 self._file.close()
             finally:
                 self._file = None
+                if self._records == 0:
+                    _remove(self.path)
 
     def _open(self) -> None:
         self._size = self._records = 0
@@ -114,16 +117,28 @@ class EventFileWriter:
                 pass
         if not truncate or not path:
             return
-        try:
-            if "://" in path:
-                if self._records == 0:
-                    gfile.for_path(path).remove(path)
-            elif self._records == 0:
-                os.remove(path)
-            elif os.path.getsize(path) > size:
-                os.truncate(path, size)
-        except Exception:  # noqa: BLE001 - already failing: the write's own error is the one reported
-            pass
+        if self._records == 0:
+            _remove(path)
+        elif "://" not in path:
+            try:
+                if os.path.getsize(path) > size:
+                    os.truncate(path, size)
+            except (OSError, ValueError):
+                pass
+
+
+def _remove(path: Optional[str]) -> None:
+    """Remove an event file that holds no record (a header alone, or nothing): TensorBoard would
+    list it, and a full disk would leave one per failed write."""
+    if not path:
+        return
+    try:
+        if "://" in path:
+            gfile.for_path(path).remove(path)
+        else:
+            os.remove(path)
+    except Exception:  # noqa: BLE001 - already failing or gone: nothing more to say
+        pass
 
 
 def _frame(data: bytes) -> bytes:

@@ -52,7 +52,8 @@ def check_log_dir(path: str) -> None:
         known = [s for s in tf.io.gfile.get_registered_schemes() if s]
         if scheme not in known:
             raise ConfigurationError(f"log_dir {path!r}: no file system for '{scheme}://' (known: "
-                                     f"{', '.join(s + '://' for s in sorted(known))}, or a local folder)")
+                                     f"{', '.join(s + '://' for s in sorted(known))}, or a local folder; a "
+                                     "package such as tensorflow-io adds others once imported)")
         return
     folder = os.path.abspath(path)
     if os.path.exists(folder) and not os.path.isdir(folder):

@@ -144,6 +144,14 @@ def test_a_log_dir_that_does_not_exist_yet_is_made_when_fit_begins(tmp_path):
     assert callback.lost_records == 0
 
 
+def test_a_fit_that_ends_before_its_first_epoch_leaves_no_empty_event_file(tmp_path):
+    """The event file is opened in on_train_begin (to refuse an unwritable log_dir); with no record
+    written it is removed when the fit ends."""
+    callback = FeatVizCallback(str(tmp_path / "run"), ["conv1"], methods=["weights"], verbose=False)
+    fit(small_cnn(), [callback], epochs=0)
+    assert list((tmp_path / "run").glob("events.out.tfevents.*")) == []
+
+
 # The disk fills up as a run writes: first a file holds one record and no more (RLIMIT_FSIZE is
 # per file), so each second write fails and the next record starts a new file; then not even a
 # new file's header fits, as on a disk with no block left.

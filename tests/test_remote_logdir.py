@@ -19,3 +19,10 @@ def test_callback_writes_to_a_ram_filesystem_logdir():
     records = read_records(logdir)
     assert set(records) == {("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights")}
     assert all(sorted(steps) == [0, 2, 4] for steps in records.values())  # 2 steps an epoch
+
+
+def test_a_gs_log_dir_is_accepted_when_given():
+    """Only schemes no file system answers to are refused when the callback is made (issue 23):
+    gs:// is TensorFlow's, and nothing reaches the bucket before fit."""
+    callback = FeatVizCallback("gs://featviz-no-such-bucket/run1", ["conv1"], methods=["weights"], verbose=False)
+    assert callback.log_dir == "gs://featviz-no-such-bucket/run1"
