@@ -8,11 +8,11 @@ next record starts a new file. A file left without a record (its header failed o
 removed. A file that disappears (a deleted logdir) is noticed at the next `check()`, and what it
 held is reported as lost. The caller counts and reports the losses.
 
-Files are named like TensorFlow's (``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``, with <n>
-zero-padded so that a later file of the same second sorts after an earlier one, as TensorBoard
-reads them) and go
-through ``tf.io.gfile`` (`tb_featviz.gfile`), so any file system TensorFlow knows (gs://, ram://, ...)
-works; without TensorFlow, TensorBoard's own gfile writes local files.
+Files are named like TensorFlow's (``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``, <n>
+zero-padded: TensorBoard reads a run's files in name order, so a later file of the same second
+must sort after an earlier one) and go through ``tf.io.gfile`` (`tb_featviz.gfile`), so any file
+system TensorFlow knows (gs://, ram://, ...) works; without TensorFlow, TensorBoard's own gfile
+writes local files.
 """
 
 from __future__ import annotations
