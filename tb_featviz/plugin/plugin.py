@@ -82,8 +82,9 @@ class FeatVizPlugin(base_plugin.TBPlugin):
         )
 
     # ---- routes ---------------------------------------------------------------------------
-    # Every route is wrapped by `_never_500`: the reader validates what it reads, and anything
-    # it did not foresee in an event file is still answered with a message, never a 500.
+    # Every route, the static files included, is wrapped by `_never_500`: the reader validates
+    # what it reads, and anything it did not foresee in an event file or a path is still
+    # answered with a message, never a 500.
 
     @wrappers.Request.application
     @_never_500
@@ -134,6 +135,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
         return http_util.Respond(request, data, "image/png", expires=_IMAGE_CACHE_SECONDS)
 
     @wrappers.Request.application
+    @_never_500
     def _serve_static(self, request):
         name = request.path.rsplit("/static/", 1)[-1]
         found = assets.read_frontend_file(name)

@@ -1,0 +1,62 @@
+"""One bad record or curve loses only itself (issue 23), in both of TensorBoard's loading modes,
+and every route answers any path with a 4xx, never a 500.
+
+The log is written without TensorFlow (tests/logs.py `write_one_bad_record_each`): good records
+beside one bad record of each kind.
+"""
+
+import json
+import urllib.parse
+
+import pytest
+
+from tb_featviz.plugin import assets
+from tests.logs import DEEP_STEP, ONE_BAD_RUN, OUT_OF_RANGE_STEPS, write_one_bad_record_each
+from tests.tensorboard_server import TensorBoardServer
+
+RUN = ONE_BAD_RUN
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("one_bad_each")
+    write_one_bad_record_each(str(root))
+    return root
+
+
+@pytest.fixture(scope="module", params=["true", "false"], ids=["load_fast", "python_loader"])
+def server(request, logdir):
+    with TensorBoardServer(logdir, f"--load_fast={request.param}") as tb:
+        tb.wait_for_plugin()
+        tb.wait_until(lambda: _loaded(tb), what="every record loaded")
+        yield tb
+
+
+def _loaded(tb):
+    """Loaded as far as TensorBoard's own routes tell: Keras's curves and the last featviz record."""
+    tags = json.loads(tb.get("/data/plugin/scalars/tags")[1])
+    curves = all("epoch_accuracy" in tags.get(f"{RUN}/{split}", {}) for split in ("train", "validation"))
+    return curves and tb.get(query("grid", run=RUN, layer="conv1", method="am", step=2))[0] == 200
+
+
+def query(path, **params):
+    return f"/data/plugin/featviz/{path}?{urllib.parse.urlencode(params)}"
+
+
+def python_loader(tb) -> bool:
+    return "--load_fast=false" in tb.process.args
+
+
+# ---- 1: a path too long for the file system -------------------------------------------------
+
+
+def test_a_static_file_name_too_long_for_the_file_system_is_a_404(server):
+    for name in ("a" * 256 + ".js", "b" * 5000 + ".css"):
+        status, body, headers = server.get("/data/plugin/featviz/static/" + name)
+        assert status == 404, (status, body[:200])
+        assert headers["Content-Type"].startswith("text/plain") and b"no frontend file" in body
+
+
+def test_assets_answer_names_too_long_for_the_file_system_as_not_ours():
+    assert assets.read_frontend_file("a" * 256 + ".js") is None
+    assert assets.read_frontend_file("index.js")[1] == "text/javascript"
