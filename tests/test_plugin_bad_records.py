@@ -60,3 +60,23 @@ def test_a_static_file_name_too_long_for_the_file_system_is_a_404(server):
 def test_assets_answer_names_too_long_for_the_file_system_as_not_ours():
     assert assets.read_frontend_file("a" * 256 + ".js") is None
     assert assets.read_frontend_file("index.js")[1] == "text/javascript"
+
+
+# ---- 2: a header nested too deep -----------------------------------------------------------
+
+
+def test_a_header_nested_too_deep_loses_only_its_own_step(server):
+    detail = server.json(query("run", run=RUN))
+    methods = {layer["name"]: layer["methods"] for layer in detail["layers"]}
+    assert methods["conv1"]["am"]["steps"] == [0, 1, 2, DEEP_STEP]
+    assert {0, 1, 2, DEEP_STEP} <= {point["step"] for point in detail["axis"]}
+    for step in (0, 1, 2):
+        grid = server.json(query("grid", run=RUN, layer="conv1", method="am", step=step))
+        assert grid["numbers"]["activation"] == [1.0, 2.0]
+        assert server.get("/data/plugin/featviz/" + grid["images"]["image"][1])[0] == 200
+    status, body, _ = server.get(query("grid", run=RUN, layer="conv1", method="am", step=DEEP_STEP))
+    assert status == 404 and b"nested deeper than" in body, body[:300]
+    evolution = server.json(query("evolution", run=RUN, layer="conv1", method="am", channel=1))
+    assert [frame["step"] for frame in evolution["frames"]] == [0, 1, 2]
+    assert len(evolution["problems"]) == 1 and evolution["problems"][0].startswith(f"step {DEEP_STEP}: ")
+    assert "nested deeper than" in evolution["problems"][0]
