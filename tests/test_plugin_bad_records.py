@@ -80,3 +80,16 @@ def test_a_header_nested_too_deep_loses_only_its_own_step(server):
     assert [frame["step"] for frame in evolution["frames"]] == [0, 1, 2]
     assert len(evolution["problems"]) == 1 and evolution["problems"][0].startswith(f"step {DEEP_STEP}: ")
     assert "nested deeper than" in evolution["problems"][0]
+
+
+# ---- 3: a Keras curve that is not numbers --------------------------------------------------
+
+
+def test_a_keras_curve_that_is_not_numbers_loses_only_itself(server):
+    answer = server.json(query("scalars", run=RUN))
+    curves = {(s["split"], s["metric"]): [p["value"] for p in s["points"]] for s in answer["series"]}
+    assert curves[("train", "loss")] == pytest.approx([1.0, 0.5, 1 / 3])
+    assert curves[("train", "accuracy")] == curves[("validation", "accuracy")] == pytest.approx([0.5, 0.6, 0.7])
+    assert ("validation", "loss") not in curves
+    if python_loader(server):  # (the fast data server leaves a string tensor out of the scalars)
+        assert [p for p in answer["problems"] if p.startswith(f"{RUN}/validation: epoch_loss: ")], answer["problems"]

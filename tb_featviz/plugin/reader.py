@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import math
+import numbers
 import threading
 import time
 from dataclasses import dataclass
@@ -298,10 +299,14 @@ class RecordReader:
         for name, tag in sorted(wanted, key=lambda pair: (candidates.index(pair[0]), pair[1])):
             if (name, tag) not in data:
                 continue
-            points = [
-                {"epoch": d.step + 1, "keras_step": d.step, "value": _finite_or_none(d.value)}
-                for d in data[(name, tag)]
-            ]
+            try:
+                points = [
+                    {"epoch": d.step + 1, "keras_step": d.step, "value": _finite_or_none(d.value)}
+                    for d in data[(name, tag)]
+                ]
+            except ValueError as error:  # one curve of junk (a string tensor) loses only itself
+                problems.append(f"{name}: {tag}: {error}")
+                continue
             series.append(
                 {"run": name, "split": name.rsplit("/", 1)[-1], "tag": tag,
                  "metric": tag[len("epoch_"):], "points": points}
@@ -591,6 +596,10 @@ def _keras_places(run: str) -> list:
 
 
 def _finite_or_none(value) -> float | None:
+    """A curve's value: NaN and infinities as None; a value that is no number (the Python loader
+    hands out a string tensor's bytes, which float() would even parse) raises ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"holds {type(value).__name__} values, not numbers")
     value = float(value)
     return value if math.isfinite(value) else None
 
