@@ -96,6 +96,9 @@ ROLES = {name: f.roles for name, f in FORMATS.items()}
 HEADER_INDEX = 0
 # Channel indices are below this (the plugin's routes take up to 12 digits).
 MAX_CHANNEL_INDEX = 10**12
+# A record's step (a global step) is in 0..MAX_STEP: a JavaScript number (the page's) holds it
+# exactly. Readers leave records at other steps out.
+MAX_STEP = 2**53
 # No record has more elements than this (a header and 2 images for each of 100,000 channels).
 MAX_RECORD_LENGTH = 1 + 2 * 100_000
 # No header or plugin content nests deeper than this (an occlusion header's scores, the deepest,

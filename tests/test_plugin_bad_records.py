@@ -93,3 +93,38 @@ def test_a_keras_curve_that_is_not_numbers_loses_only_itself(server):
     assert ("validation", "loss") not in curves
     if python_loader(server):  # (the fast data server leaves a string tensor out of the scalars)
         assert [p for p in answer["problems"] if p.startswith(f"{RUN}/validation: epoch_loss: ")], answer["problems"]
+
+
+# ---- 9: steps no route can ask for, a wall time that is not a number ------------------------
+
+
+def test_steps_outside_0_to_2_53_are_left_out_and_the_rest_is_served(server):
+    detail = server.json(query("run", run=RUN))
+    methods = {layer["name"]: layer["methods"] for layer in detail["layers"]}
+    assert methods["conv2"]["am"]["steps"] == [0, 1]
+    assert not set(OUT_OF_RANGE_STEPS) & {point["step"] for point in detail["axis"]}
+    (note,) = [p for p in detail["problems"] if p.startswith("conv2/am: ")]
+    assert all(str(step) in note for step in OUT_OF_RANGE_STEPS) and "left out" in note
+    grid = server.json(query("grid", run=RUN, layer="conv2", method="am"))
+    assert grid["step"] == 1 and grid["steps"] == [0, 1]
+    assert server.get("/data/plugin/featviz/" + grid["images"]["image"][0])[0] == 200
+    evolution = server.json(query("evolution", run=RUN, layer="conv2", method="am", channel=0))
+    assert [frame["step"] for frame in evolution["frames"]] == [0, 1] and not evolution["problems"]
+    # The largest step a record may have is one a route takes.
+    status, body, _ = server.get(query("grid", run=RUN, layer="conv2", method="am", step=2**53))
+    assert status == 404 and b"steps: 0, 1" in body
+    status, body, _ = server.get(query("grid", run=RUN, layer="conv2", method="am", step=2**53 + 1))
+    assert status == 400
+
+
+def test_a_wall_time_that_is_not_a_number_gives_image_urls_a_finite_version(server):
+    layers = [layer["name"] for layer in server.json(query("run", run=RUN))["layers"]]
+    if not python_loader(server):
+        assert "conv3" not in layers  # the fast data server drops an event with a NaN wall time
+        return
+    grid = server.json(query("grid", run=RUN, layer="conv3", method="weights"))
+    for url in grid["images"]["filter"]:
+        version = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["v"]
+        assert version == ["0"], url
+        assert server.get("/data/plugin/featviz/" + url)[0] == 200
+    assert grid["wall_time"] is None

@@ -111,7 +111,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
     def _serve_grid(self, request):
         ctx, experiment = _context(request)
         run, layer, method = _series_params(request)
-        step = _int_param(request, "step", required=False)
+        step = _int_param(request, "step", required=False, maximum=metadata.MAX_STEP)
         return _json(request, self._reader.grid(ctx, experiment, run, layer, method, step))
 
     @wrappers.Request.application
@@ -119,7 +119,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
     def _serve_evolution(self, request):
         ctx, experiment = _context(request)
         run, layer, method = _series_params(request)
-        channel = _int_param(request, "channel", required=True)
+        channel = _int_param(request, "channel", required=True, maximum=metadata.MAX_CHANNEL_INDEX - 1)
         role = _str_param(request, "role", required=False) or metadata.ROLES[method][0]
         answer = self._reader.evolution(ctx, experiment, run, layer, method, channel, role)
         return _json(request, answer)
@@ -178,12 +178,12 @@ def _str_param(request, name: str, *, required: bool) -> str | None:
     return value
 
 
-def _int_param(request, name: str, *, required: bool) -> int | None:
+def _int_param(request, name: str, *, required: bool, maximum: int) -> int | None:
     value = _str_param(request, name, required=required)
     if value is None or (value == "" and not required):
         return None
-    if not re.fullmatch(r"\d{1,12}", value):
+    if not re.fullmatch(r"\d{1,%d}" % len(str(maximum)), value) or int(value) > maximum:
         raise errors.InvalidArgumentError(
-            f"parameter {name!r} must be a non-negative integer, got {value[:40]!r}"
+            f"parameter {name!r} must be a non-negative integer up to {maximum}, got {value[:40]!r}"
         )
     return int(value)

@@ -125,7 +125,7 @@ class RecordReader:
         series_list, problems = self._parse_run(run, listing[run])
         layers: dict[str, dict] = {}
         first_seen: dict[str, float] = {}
-        series_records = self._records_of(ctx, experiment_id, series_list, problems)
+        series_records = self._records_of(ctx, experiment_id, series_list, problems, left_out=problems)
         for series, records in series_records:
             if not records:
                 continue
@@ -201,7 +201,7 @@ class RecordReader:
             "layer": layer,
             "method": method,
             "step": record.step,
-            "wall_time": record.wall_time,
+            "wall_time": _finite_time(record.wall_time),
             "steps": [r.step for r in records],
             "roles": roles,
             "channels": header["channels"],
@@ -428,20 +428,22 @@ class RecordReader:
             raise errors.NotFoundError(f"no records of {series.layer}/{series.method} yet")
         return records
 
-    def _records_of(self, ctx, experiment_id: str, series_list: list, problems: list) -> list:
+    def _records_of(self, ctx, experiment_id: str, series_list: list, problems: list,
+                    left_out: list | None = None) -> list:
         """[(series, [Record sorted by step])], read from the provider only where stale.
 
         A series the provider cannot read (a record of the wrong shape) gets no records and a
-        line in `problems`; the others are still served.
+        line in `problems`; the others are still served. Records at steps no route can ask for
+        are left out, with a line per series in `left_out` when given.
         """
-        found, stale = {}, []
+        found, refused, stale = {}, {}, []
         with self._lock:
             for series in series_list:
                 key = (experiment_id, series.run, series.tag)
                 cached = self._records.get(key)
                 if cached is not None and cached[0] == series.signature:
                     self._records.move_to_end(key)
-                    found[key] = cached[1]
+                    found[key], refused[key] = cached[1], cached[2]
                 else:
                     stale.append(series)
         if stale:
@@ -460,11 +462,15 @@ class RecordReader:
                     if series not in read_now:  # unreadable: no records, and not cached
                         found[key] = []
                         continue
-                    records = _records_from(read_now[series])
-                    found[key] = records
-                    self._records[key] = (series.signature, records)
+                    found[key], refused[key] = _records_from(read_now[series])
+                    self._records[key] = (series.signature, found[key], refused[key])
                     while len(self._records) > _SERIES_CACHE_ENTRIES:
                         self._records.popitem(last=False)
+        for series in series_list if left_out is not None else ():
+            steps = refused.get((experiment_id, series.run, series.tag))
+            if steps:
+                left_out.append(f"{series.tag}: records at steps {_describe_ints(steps)} left out "
+                                f"(steps are 0..2**53)")
         return [(s, found[(experiment_id, s.run, s.tag)]) for s in series_list]
 
     def _position(self, ctx, record, series: Series) -> dict | None:
@@ -577,8 +583,16 @@ def _message(error: errors.PublicError) -> str:
     return text[len(prefix):] if text.startswith(prefix) else text
 
 
-def _records_from(data) -> list:
-    return [Record(d.step, d.wall_time, tuple(ref.blob_key for ref in d.values)) for d in data]
+def _records_from(data) -> tuple[list, list]:
+    """The records of a series, and the steps left out: a step below 0 or above
+    `metadata.MAX_STEP` could be listed but never asked for (nor held exactly by the page)."""
+    records, refused = [], []
+    for d in data:
+        if 0 <= d.step <= metadata.MAX_STEP:
+            records.append(Record(d.step, d.wall_time, tuple(ref.blob_key for ref in d.values)))
+        else:
+            refused.append(d.step)
+    return records, sorted(refused)
 
 
 def _keras_places(run: str) -> list:
@@ -606,7 +620,16 @@ def _finite_or_none(value) -> float | None:
 
 def _image_url(record, index: int) -> str:
     """Relative URL of one image; the wall time makes a rewritten step a new (uncached) URL."""
-    return f"image?key={record.keys[index]}&v={record.wall_time!r}"
+    return f"image?key={record.keys[index]}&v={_version(record.wall_time)}"
+
+
+def _version(wall_time) -> str:
+    """The image URL's version token: the wall time when it is a finite number, else "0"."""
+    return repr(float(wall_time)) if math.isfinite(wall_time) else "0"
+
+
+def _finite_time(wall_time) -> float | None:
+    return float(wall_time) if math.isfinite(wall_time) else None
 
 
 def _describe_ints(values: list[int]) -> str:
