@@ -149,7 +149,7 @@ def _context(request):
     return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
 
 
-def _json(request, body: dict):
+def _json(request, body: dict | bytes):
     return http_util.Respond(request, body, "application/json")
 
 

@@ -8,6 +8,7 @@ decoded here: the grid and evolution answers carry blob keys, and image bytes go
 from __future__ import annotations
 
 import collections
+import json
 import math
 import numbers
 import threading
@@ -75,13 +76,14 @@ class RecordReader:
         self._positions: collections.OrderedDict = collections.OrderedDict()
         self._records: collections.OrderedDict = collections.OrderedDict()
         self._contents: dict = {}
-        self._listings: dict = {}  # experiment → (TensorBoard's run list, when, the /runs answer)
+        self._listings: dict = {}  # experiment → (TensorBoard's run list, when, the /runs JSON)
         self._lock = threading.Lock()
 
     # ---- listing -------------------------------------------------------------------------
 
-    def runs(self, ctx, experiment_id: str) -> dict:
-        """Every run with featviz records and the tags it could not read: one listing call.
+    def runs(self, ctx, experiment_id: str) -> bytes:
+        """Every run with featviz records and the tags it could not read, as the JSON the route
+        sends: one listing call (`list_blob_sequences`, metadata only), no record read.
 
         Steps and layer order need the records themselves, so they are read per run (`run`) for
         the runs a page shows, never for all of them: a sweep of 10,000 runs lists as fast as
@@ -89,29 +91,35 @@ class RecordReader:
         """
         # A poll with no new run costs what TensorBoard's own /data/runs costs: the listing is
         # redone only when TensorBoard's run list changes, or after _LISTING_TTL seconds (a
-        # run's first featviz record, or a new unreadable tag, shows within that time).
+        # run's first featviz record, or a new unreadable tag, shows within that time), and its
+        # JSON is encoded once (10,000 runs: ~400 kB that TensorBoard would re-encode per poll).
         run_list = _guarded(
             "list the runs", lambda: self._provider.list_runs(ctx, experiment_id=experiment_id)
         )
-        key = tuple(sorted((r.run_name, r.start_time) for r in run_list))
-        now = time.monotonic()
+        # Two flat lists compare fastest (a NaN start time, unequal to itself, would never match).
+        key = ([r.run_name for r in run_list],
+               [r.start_time if r.start_time == r.start_time else None for r in run_list])
         with self._lock:
             cached = self._listings.get(experiment_id)
-        if cached is not None and cached[0] == key and now - cached[1] < _LISTING_TTL:
+        if cached is not None and cached[0] == key and time.monotonic() - cached[1] < _LISTING_TTL:
             return cached[2]
         listing = self._list(ctx, experiment_id, None)
         runs = []
         for run in sorted(listing):
-            problems = self._parse_run(run, listing[run])[1]
+            tags = listing[run]
+            problems = [line for line in (self._readable(tag, tags[tag]) for tag in sorted(tags))
+                        if isinstance(line, str)]
             runs.append({"name": run, "problems": problems})
-        answer = {
+        answer = json.dumps({
             "runs": runs,
             "methods": list(metadata.METHODS),
             "roles": {name: list(roles) for name, roles in metadata.ROLES.items()},
             "formats": {name: f.describe() for name, f in metadata.FORMATS.items()},
-        }
+        }).encode("ascii")
         with self._lock:
-            self._listings[experiment_id] = (key, now, answer)
+            # Timed from when the answer is ready: a listing that takes seconds still stands
+            # for _LISTING_TTL (timed from the request, a slow listing was never reused).
+            self._listings[experiment_id] = (key, time.monotonic(), answer)
             while len(self._listings) > _LISTING_CACHE_ENTRIES:
                 self._listings.pop(next(iter(self._listings)))
         return answer
@@ -374,38 +382,41 @@ class RecordReader:
         )
 
     def _parse_run(self, run: str, tags: dict) -> tuple[list, list]:
-        """The readable series of one run's listing, and a message per unreadable tag.
-
-        Parsed plugin contents are remembered by their bytes: a poll over thousands of runs
-        parses nothing new.
-        """
+        """The readable series of one run's listing, and a message per unreadable tag."""
         series, problems = [], []
         for tag, time_series in sorted(tags.items()):
-            raw = time_series.plugin_content
-            with self._lock:
-                content = self._contents.get(raw)
-            if content is None:
-                try:
-                    content = metadata.parse_plugin_content(raw)
-                except metadata.FormatError as error:
-                    content = error
-                with self._lock:
-                    self._contents[raw] = content
-                    while len(self._contents) > _CONTENT_CACHE_ENTRIES:
-                        self._contents.pop(next(iter(self._contents)))
-            if isinstance(content, Exception):
-                problems.append(f"{tag}: {content}")
-                continue
-            if time_series.max_length > metadata.MAX_RECORD_LENGTH:
-                # Never read: TensorBoard's Python loader would build a key per declared element.
-                problems.append(
-                    f"{tag}: a record declares {time_series.max_length} elements, more than any "
-                    f"featviz record has ({metadata.MAX_RECORD_LENGTH})"
-                )
+            content = self._readable(tag, time_series)
+            if isinstance(content, str):
+                problems.append(content)
                 continue
             signature = (time_series.max_step, time_series.max_wall_time, time_series.max_length)
             series.append(Series(run, tag, content["layer"], content["method"], signature))
         return series, problems
+
+    def _readable(self, tag: str, time_series) -> dict | str:
+        """A listed series' plugin content, or the line saying why it cannot be read.
+
+        Parsed plugin contents are remembered by their bytes: a poll over thousands of runs
+        parses nothing new.
+        """
+        raw = time_series.plugin_content
+        content = self._contents.get(raw)  # a dict read is atomic: no lock on this hot path
+        if content is None:
+            try:
+                content = metadata.parse_plugin_content(raw)
+            except metadata.FormatError as error:
+                content = error
+            with self._lock:
+                self._contents[raw] = content
+                while len(self._contents) > _CONTENT_CACHE_ENTRIES:
+                    self._contents.pop(next(iter(self._contents)))
+        if isinstance(content, Exception):
+            return f"{tag}: {content}"
+        if time_series.max_length > metadata.MAX_RECORD_LENGTH:
+            # Never read: TensorBoard's Python loader would build a key per declared element.
+            return (f"{tag}: a record declares {time_series.max_length} elements, more than any "
+                    f"featviz record has ({metadata.MAX_RECORD_LENGTH})")
+        return content
 
     def _series(self, ctx, experiment_id: str, run: str, layer: str, method: str) -> Series:
         listing = self._list(ctx, experiment_id, provider.RunTagFilter(runs=[run]))
