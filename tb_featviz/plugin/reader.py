@@ -477,11 +477,12 @@ class RecordReader:
                     self._records[key] = (series.signature, found[key], refused[key])
                     while len(self._records) > _SERIES_CACHE_ENTRIES:
                         self._records.popitem(last=False)
-        for series in series_list if left_out is not None else ():
-            steps = refused.get((experiment_id, series.run, series.tag))
-            if steps:
-                left_out.append(f"{series.tag}: records at steps {_describe_ints(steps)} left out "
-                                f"(steps are 0..2**53)")
+        if left_out is not None:
+            for series in series_list:
+                steps = refused.get((experiment_id, series.run, series.tag))
+                if steps:
+                    left_out.append(f"{series.tag}: records at steps {_describe_ints(steps)} left out "
+                                    f"(steps are 0..2**53)")
         return [(s, found[(experiment_id, s.run, s.tag)]) for s in series_list]
 
     def _position(self, ctx, record, series: Series) -> dict | None:
