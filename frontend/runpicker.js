@@ -1,20 +1,36 @@
 // Which runs are shown: a filter like TensorBoard's run selector (a regular expression,
 // case-insensitive; plain text works too), the main run, and any number of runs to compare.
 // Only the first LIST_LIMIT matches are put in the page: a sweep of 10,000 runs stays fast.
+// The filter comes from the URL too (a shared link), so it runs on saferegex.js, never on
+// JavaScript's backtracking RegExp: no filter can freeze the page.
 
 import {h, replace} from './dom.js';
+import {RegexRefused, compileSafe} from './saferegex.js';
 
 const LIST_LIMIT = 500;
+let lastMatcher = null;  // the page asks for the same filter's matcher many times per change
 
-/** A predicate for run names from the filter text; invalid expressions match as plain text. */
+/**
+ * A predicate for run names from the filter text. A filter that is no regular expression, or
+ * one the safe matcher refuses, matches as plain text; `note` then says why, for the page.
+ * @return {{test: function(string): boolean, valid: boolean, note: string}}
+ */
 export function runMatcher(text) {
-  if (!text) return {test: () => true, valid: true};
+  if (lastMatcher && lastMatcher.text === text) return lastMatcher;
+  lastMatcher = {text, ...compileFilter(text)};
+  return lastMatcher;
+}
+
+function compileFilter(text) {
+  if (!text) return {test: () => true, valid: true, note: ''};
   try {
-    const pattern = new RegExp(text, 'i');
-    return {test: (name) => pattern.test(name), valid: true};
+    const pattern = compileSafe(text);
+    return {test: (name) => pattern.test(name), valid: true, note: ''};
   } catch (error) {
     const lower = text.toLowerCase();
-    return {test: (name) => name.toLowerCase().includes(lower), valid: false};
+    const why = error instanceof RegexRefused ? `this regular expression is not run (${error.message})` :
+      'not a valid regular expression';
+    return {test: (name) => name.toLowerCase().includes(lower), valid: false, note: `matched as text: ${why}`};
   }
 }
 
@@ -27,11 +43,12 @@ export class RunPicker {
       oninput: (e) => onFilter(e.target.value)});
     this.runSelect = h('select', {id: 'run', 'aria-label': 'run', onchange: (e) => onRun(e.target.value)});
     this.count = h('span', {class: 'run-count', id: 'run-count'});
+    this.filterNote = h('span', {class: 'note', id: 'run-filter-note', role: 'status'});
     this.compareList = h('div', {class: 'compare-list', role: 'group'});
     this.compareSummary = h('summary', {}, 'Compare with');
     this.compare = h('details', {id: 'compare', class: 'compare'}, this.compareSummary, this.compareList);
     this.element = h('div', {class: 'run-picker'},
-        h('label', {}, 'Runs ', this.filterInput), this.count,
+        h('label', {}, 'Runs ', this.filterInput), this.count, this.filterNote,
         h('label', {}, 'Run ', this.runSelect), this.compare);
   }
 
@@ -39,7 +56,8 @@ export class RunPicker {
   render(names, {filter, run, compared}) {
     const matcher = runMatcher(filter);
     this.filterInput.classList.toggle('invalid', !matcher.valid);
-    this.filterInput.title = matcher.valid ? '' : 'not a valid regular expression: matching it as text';
+    this.filterInput.title = matcher.note;
+    this.filterNote.textContent = matcher.note;
     if (this.filterInput.value !== filter) this.filterInput.value = filter;
     const matching = names.filter((name) => matcher.test(name));
     const listed = matching.slice(0, LIST_LIMIT);

@@ -134,8 +134,15 @@ _MAX_WORDS = 500  # characters of a format's label, meaning, ...
 HEADER_INDEX = 0
 # Channel indices are below this (the plugin's routes take up to 12 digits).
 MAX_CHANNEL_INDEX = 10**12
+# A record's step (a global step) is in 0..MAX_STEP: a JavaScript number (the page's) holds it
+# exactly. Readers leave records at other steps out.
+MAX_STEP = 2**53
 # No record has more elements than this (a header and 2 images for each of 100,000 channels).
 MAX_RECORD_LENGTH = 1 + 2 * 100_000
+# No header or plugin content nests deeper than this (an occlusion header's scores, the deepest,
+# are 5 levels: header, numbers, scores, image, row). Checked once, when JSON is decoded, so
+# nothing that reads a decoded record ever recurses into a crafted one.
+MAX_NESTING = 32
 
 
 class FormatError(ValueError):
@@ -373,11 +380,26 @@ def _loads(data: bytes, what: str) -> dict:
         raise FormatError(f"{what} is not a string element but {type(data).__name__}")
     try:
         value = json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as error:
+    except RecursionError:  # the parser's own stack: deeper than MAX_NESTING anyway
+        raise FormatError(f"{what} is nested deeper than {MAX_NESTING} levels") from None
+    except (UnicodeDecodeError, ValueError, TypeError) as error:
         raise FormatError(f"{what} is not valid JSON: {str(error)[:120]}") from None
     if not isinstance(value, dict):
         raise FormatError(f"{what} is not a JSON object")
+    _check_nesting(value, what)
     return value
+
+
+def _check_nesting(value: dict, what: str) -> None:
+    """Refuses JSON nested deeper than MAX_NESTING, level by level (no recursion)."""
+    level = [value]
+    for _ in range(MAX_NESTING):
+        level = [child for container in level
+                 for child in (container.values() if isinstance(container, dict) else container)
+                 if isinstance(child, (dict, list))]
+        if not level:
+            return
+    raise FormatError(f"{what} is nested deeper than {MAX_NESTING} levels")
 
 
 def _json_safe(value: Any) -> Any:

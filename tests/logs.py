@@ -237,3 +237,65 @@ if __name__ == "__main__":
     import sys
 
     write_all(sys.argv[1])
+
+
+ONE_BAD_RUN = "one_bad_each"
+DEEP_STEP = 3  # the step of conv1/am whose header nests 600 deep
+OUT_OF_RANGE_STEPS = (-5, 2**60)  # steps of conv2/am no route can ask for
+
+
+def write_one_bad_record_each(root: str) -> None:
+    """Good records beside one bad record of each kind (issue 23), without TensorFlow:
+
+    * ``conv1/am`` at steps 0, 1, 2, and at DEEP_STEP a header whose numbers nest 600 deep
+      (valid JSON, deeper than any record of the format);
+    * ``conv2/am`` at steps 0 and 1, and at OUT_OF_RANGE_STEPS;
+    * ``conv3/weights`` at step 0 with a NaN wall time;
+    * Keras's curves beside it: ``train`` with epoch_loss and epoch_accuracy, ``validation`` with
+      a good epoch_accuracy and an epoch_loss that is a string tensor.
+    """
+    import json
+
+    import numpy as np
+    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
+
+    from tb_featviz import summary
+    from tb_featviz.event_writer import EventFileWriter
+
+    rng = np.random.default_rng(5)
+
+    def record(layer, method="am"):
+        images = [[rng.integers(0, 255, (8, 8, 1), dtype=np.uint8)] for _ in range(2)]
+        numbers = {"activation": [1.0, 2.0]} if method == "am" else {"norm": [1.0, 2.0]}
+        return summary.make_record(layer, method, [0, 1], images, numbers)
+
+    good = record("conv1")
+    header, nested = json.loads(good.blobs[0]), 0.5
+    for _ in range(600):
+        nested = [nested]
+    header["numbers"]["activation"] = [nested, 2.0]
+    deep = summary.Record("conv1", "am", (json.dumps(header).encode(),) + good.blobs[1:])
+
+    writer = EventFileWriter(os.path.join(root, ONE_BAD_RUN))
+    for step in range(DEEP_STEP):
+        writer.write(record("conv1").event(step, wall_time=1000.0 + step))
+    writer.write(deep.event(DEEP_STEP, wall_time=1000.0 + DEEP_STEP))
+    for step in (OUT_OF_RANGE_STEPS[0], 0, 1, OUT_OF_RANGE_STEPS[1]):
+        writer.write(record("conv2").event(step, wall_time=1010.0))
+    writer.write(record("conv3", "weights").event(0, wall_time=float("nan")))
+    writer.close()
+
+    def scalar(tag, step, value):
+        tensor = (tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[value]) if isinstance(value, bytes)
+                  else tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[value]))
+        meta = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
+                                           data_class=summary_pb2.DATA_CLASS_SCALAR)
+        value = summary_pb2.Summary.Value(tag=tag, metadata=meta, tensor=tensor)
+        return event_pb2.Event(wall_time=2000.0 + step, step=step, summary=summary_pb2.Summary(value=[value]))
+
+    for split in ("train", "validation"):
+        writer = EventFileWriter(os.path.join(root, ONE_BAD_RUN, split))
+        for step in range(3):
+            writer.write(scalar("epoch_loss", step, b"not a number" if split == "validation" else 1.0 / (step + 1)))
+            writer.write(scalar("epoch_accuracy", step, 0.5 + step / 10))
+        writer.close()

@@ -525,6 +525,26 @@ def test_run_filter_like_tensorboards(dashboard):
     assert driver.find_element(By.ID, "run-count").text.startswith("0 of")
 
 
+def test_a_filter_from_a_link_runs_without_backtracking_and_a_refused_one_says_so(driver, server):
+    """Issue 23: the filter of a shared link ran on JavaScript's backtracking RegExp ((a+)+$ froze a
+    tab); it now runs on frontend/saferegex.js, nested quantifiers included (tests/test_run_filter.py
+    times the hostile ones in Node), and a filter it will not run is matched as text, saying so."""
+    link_filter = "^(base|fast)(a+)*"
+    open_dashboard(driver, server.url, {"run": "baseline", "filter": link_filter})
+    wait_for(lambda: driver.find_element(By.ID, "run-count").text == f"2 of {len(RUN_NAMES)} runs match",
+             what="the link's filter")
+    box = driver.find_element(By.ID, "run-filter")
+    assert box.get_attribute("value") == link_filter
+    assert driver.find_element(By.ID, "run-filter-note").text == ""
+    box.clear()
+    box.send_keys("(base)\\1")
+    note = wait_for(lambda: driver.find_element(By.ID, "run-filter-note").text, what="the refusal")
+    assert note == ("matched as text: this regular expression is not run "
+                    "(backreferences (and octal escapes) are not supported)")
+    assert "invalid" in box.get_attribute("class")
+    assert driver.find_element(By.ID, "run-count").text.startswith("0 of")
+
+
 def test_evolution_beside_the_runs_keras_curves_on_one_epoch_axis(dashboard):
     driver = dashboard
     click_tile(driver, 5)

@@ -102,3 +102,28 @@ def test_a_records_format_is_checked_field_by_field(change):
 def test_method_names_are_plain_identifiers(name):
     with pytest.raises(metadata.FormatError):
         metadata.check_method_name(name)
+
+
+def test_a_header_nested_deeper_than_the_format_allows_is_a_format_error():
+    """Valid JSON 600 deep once raised RecursionError (not FormatError) after decoding, and the
+    plugin lost the whole run instead of one record."""
+    good = json.loads(metadata.encode_header(layer="l", method="am", channels=[0, 1], numbers={"a": [1, 2]},
+                                             image_shape=(1, 1, 1)))
+    for where in ("numbers", "settings"):
+        nested = 0.5
+        for _ in range(600):
+            nested = [nested]
+        header = json.loads(json.dumps(good))
+        if where == "numbers":
+            header["numbers"]["a"][0] = nested
+        else:
+            header["settings"]["deep"] = nested
+        with pytest.raises(metadata.FormatError, match="nested deeper than"):
+            metadata.decode_header(json.dumps(header).encode())
+    for text in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000):
+        with pytest.raises(metadata.FormatError):
+            metadata.parse_plugin_content(text)
+    # As deep as the format's own records go still reads (occlusion's scores: [row][col] per image).
+    header = json.loads(json.dumps(good))
+    header["numbers"]["a"] = [[[1.0, 2.0], [3.0, 4.0]], None]
+    assert metadata.decode_header(json.dumps(header).encode())["numbers"]["a"][0][1] == [3.0, 4.0]

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
-_NAME = re.compile(r"^[A-Za-z0-9_-]+\.(js|css)$")
+# Our files' names are short; a longer name is not ours (and may be too long for the file system).
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.(js|css)")
 CONTENT_TYPES = {"js": "text/javascript", "css": "text/css"}
 
 
@@ -21,12 +22,13 @@ def frontend_dir() -> Path:
 def read_frontend_file(name: str) -> tuple[bytes, str] | None:
     """(bytes, content type) of a frontend file, or None for names that are not ours.
 
-    Only plain `name.js` / `name.css` are served, so no path can leave the directory.
+    Only plain `name.js` / `name.css` are served, so no path can leave the directory; a name
+    the file system refuses is not found either.
     """
-    match = _NAME.match(name)
+    match = _NAME.fullmatch(name)
     if not match:
         return None
-    path = frontend_dir() / name
-    if not path.is_file():
+    try:
+        return (frontend_dir() / name).read_bytes(), CONTENT_TYPES[match.group(1)]
+    except OSError:  # missing, a directory, a name the file system refuses
         return None
-    return path.read_bytes(), CONTENT_TYPES[match.group(1)]

@@ -82,8 +82,9 @@ class FeatVizPlugin(base_plugin.TBPlugin):
         )
 
     # ---- routes ---------------------------------------------------------------------------
-    # Every route is wrapped by `_never_500`: the reader validates what it reads, and anything
-    # it did not foresee in an event file is still answered with a message, never a 500.
+    # Every route, the static files included, is wrapped by `_never_500`: the reader validates
+    # what it reads, and anything it did not foresee in an event file or a path is still
+    # answered with a message, never a 500.
 
     @wrappers.Request.application
     @_never_500
@@ -110,7 +111,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
     def _serve_grid(self, request):
         ctx, experiment = _context(request)
         run, layer, method = _series_params(request)
-        step = _int_param(request, "step", required=False)
+        step = _int_param(request, "step", required=False, maximum=metadata.MAX_STEP)
         return _json(request, self._reader.grid(ctx, experiment, run, layer, method, step))
 
     @wrappers.Request.application
@@ -118,7 +119,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
     def _serve_evolution(self, request):
         ctx, experiment = _context(request)
         run, layer, method = _series_params(request)
-        channel = _int_param(request, "channel", required=True)
+        channel = _int_param(request, "channel", required=True, maximum=metadata.MAX_CHANNEL_INDEX - 1)
         role = _str_param(request, "role", required=False) or metadata.ROLES[method][0]
         answer = self._reader.evolution(ctx, experiment, run, layer, method, channel, role)
         return _json(request, answer)
@@ -134,6 +135,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
         return http_util.Respond(request, data, "image/png", expires=_IMAGE_CACHE_SECONDS)
 
     @wrappers.Request.application
+    @_never_500
     def _serve_static(self, request):
         name = request.path.rsplit("/static/", 1)[-1]
         found = assets.read_frontend_file(name)
@@ -147,7 +149,7 @@ def _context(request):
     return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
 
 
-def _json(request, body: dict):
+def _json(request, body: dict | bytes):
     return http_util.Respond(request, body, "application/json")
 
 
@@ -176,12 +178,12 @@ def _str_param(request, name: str, *, required: bool) -> str | None:
     return value
 
 
-def _int_param(request, name: str, *, required: bool) -> int | None:
+def _int_param(request, name: str, *, required: bool, maximum: int) -> int | None:
     value = _str_param(request, name, required=required)
     if value is None or (value == "" and not required):
         return None
-    if not re.fullmatch(r"\d{1,12}", value):
+    if not re.fullmatch(r"\d{1,%d}" % len(str(maximum)), value) or int(value) > maximum:
         raise errors.InvalidArgumentError(
-            f"parameter {name!r} must be a non-negative integer, got {value[:40]!r}"
+            f"parameter {name!r} must be a non-negative integer up to {maximum}, got {value[:40]!r}"
         )
     return int(value)

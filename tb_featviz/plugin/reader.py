@@ -8,7 +8,9 @@ decoded here: the grid and evolution answers carry blob keys, and image bytes go
 from __future__ import annotations
 
 import collections
+import json
 import math
+import numbers
 import threading
 import time
 from dataclasses import dataclass
@@ -74,13 +76,14 @@ class RecordReader:
         self._positions: collections.OrderedDict = collections.OrderedDict()
         self._records: collections.OrderedDict = collections.OrderedDict()
         self._contents: dict = {}
-        self._listings: dict = {}  # experiment → (TensorBoard's run list, when, the /runs answer)
+        self._listings: dict = {}  # experiment → (TensorBoard's run list, when, the /runs JSON)
         self._lock = threading.Lock()
 
     # ---- listing -------------------------------------------------------------------------
 
-    def runs(self, ctx, experiment_id: str) -> dict:
-        """Every run with featviz records and the tags it could not read: one listing call.
+    def runs(self, ctx, experiment_id: str) -> bytes:
+        """Every run with featviz records and the tags it could not read, as the JSON the route
+        sends: one listing call (`list_blob_sequences`, metadata only), no record read.
 
         Steps and layer order need the records themselves, so they are read per run (`run`) for
         the runs a page shows, never for all of them: a sweep of 10,000 runs lists as fast as
@@ -88,29 +91,35 @@ class RecordReader:
         """
         # A poll with no new run costs what TensorBoard's own /data/runs costs: the listing is
         # redone only when TensorBoard's run list changes, or after _LISTING_TTL seconds (a
-        # run's first featviz record, or a new unreadable tag, shows within that time).
+        # run's first featviz record, or a new unreadable tag, shows within that time), and its
+        # JSON is encoded once (10,000 runs: ~400 kB that TensorBoard would re-encode per poll).
         run_list = _guarded(
             "list the runs", lambda: self._provider.list_runs(ctx, experiment_id=experiment_id)
         )
-        key = tuple(sorted((r.run_name, r.start_time) for r in run_list))
-        now = time.monotonic()
+        # Two flat lists compare fastest (a NaN start time, unequal to itself, would never match).
+        key = ([r.run_name for r in run_list],
+               [r.start_time if r.start_time == r.start_time else None for r in run_list])
         with self._lock:
             cached = self._listings.get(experiment_id)
-        if cached is not None and cached[0] == key and now - cached[1] < _LISTING_TTL:
+        if cached is not None and cached[0] == key and time.monotonic() - cached[1] < _LISTING_TTL:
             return cached[2]
         listing = self._list(ctx, experiment_id, None)
         runs = []
         for run in sorted(listing):
-            problems = self._parse_run(run, listing[run])[1]
+            tags = listing[run]
+            problems = [line for line in (self._readable(tag, tags[tag]) for tag in sorted(tags))
+                        if isinstance(line, str)]
             runs.append({"name": run, "problems": problems})
-        answer = {
+        answer = json.dumps({
             "runs": runs,
             "methods": list(metadata.METHODS),
             "roles": {name: list(roles) for name, roles in metadata.ROLES.items()},
             "formats": {name: f.describe() for name, f in metadata.FORMATS.items()},
-        }
+        }).encode("ascii")
         with self._lock:
-            self._listings[experiment_id] = (key, now, answer)
+            # Timed from when the answer is ready: a listing that takes seconds still stands
+            # for _LISTING_TTL (timed from the request, a slow listing was never reused).
+            self._listings[experiment_id] = (key, time.monotonic(), answer)
             while len(self._listings) > _LISTING_CACHE_ENTRIES:
                 self._listings.pop(next(iter(self._listings)))
         return answer
@@ -124,7 +133,7 @@ class RecordReader:
         series_list, problems = self._parse_run(run, listing[run])
         layers: dict[str, dict] = {}
         first_seen: dict[str, float] = {}
-        series_records = self._records_of(ctx, experiment_id, series_list, problems)
+        series_records = self._records_of(ctx, experiment_id, series_list, problems, left_out=problems)
         for series, records in series_records:
             if not records:
                 continue
@@ -200,7 +209,7 @@ class RecordReader:
             "layer": layer,
             "method": method,
             "step": record.step,
-            "wall_time": record.wall_time,
+            "wall_time": _finite_time(record.wall_time),
             "steps": [r.step for r in records],
             "roles": roles,
             "channels": header["channels"],
@@ -298,10 +307,14 @@ class RecordReader:
         for name, tag in sorted(wanted, key=lambda pair: (candidates.index(pair[0]), pair[1])):
             if (name, tag) not in data:
                 continue
-            points = [
-                {"epoch": d.step + 1, "keras_step": d.step, "value": _finite_or_none(d.value)}
-                for d in data[(name, tag)]
-            ]
+            try:
+                points = [
+                    {"epoch": d.step + 1, "keras_step": d.step, "value": _finite_or_none(d.value)}
+                    for d in data[(name, tag)]
+                ]
+            except ValueError as error:  # one curve of junk (a string tensor) loses only itself
+                problems.append(f"{name}: {tag}: {error}")
+                continue
             series.append(
                 {"run": name, "split": name.rsplit("/", 1)[-1], "tag": tag,
                  "metric": tag[len("epoch_"):], "points": points}
@@ -369,38 +382,41 @@ class RecordReader:
         )
 
     def _parse_run(self, run: str, tags: dict) -> tuple[list, list]:
-        """The readable series of one run's listing, and a message per unreadable tag.
-
-        Parsed plugin contents are remembered by their bytes: a poll over thousands of runs
-        parses nothing new.
-        """
+        """The readable series of one run's listing, and a message per unreadable tag."""
         series, problems = [], []
         for tag, time_series in sorted(tags.items()):
-            raw = time_series.plugin_content
-            with self._lock:
-                content = self._contents.get(raw)
-            if content is None:
-                try:
-                    content = metadata.parse_plugin_content(raw)
-                except metadata.FormatError as error:
-                    content = error
-                with self._lock:
-                    self._contents[raw] = content
-                    while len(self._contents) > _CONTENT_CACHE_ENTRIES:
-                        self._contents.pop(next(iter(self._contents)))
-            if isinstance(content, Exception):
-                problems.append(f"{tag}: {content}")
-                continue
-            if time_series.max_length > metadata.MAX_RECORD_LENGTH:
-                # Never read: TensorBoard's Python loader would build a key per declared element.
-                problems.append(
-                    f"{tag}: a record declares {time_series.max_length} elements, more than any "
-                    f"featviz record has ({metadata.MAX_RECORD_LENGTH})"
-                )
+            content = self._readable(tag, time_series)
+            if isinstance(content, str):
+                problems.append(content)
                 continue
             signature = (time_series.max_step, time_series.max_wall_time, time_series.max_length)
             series.append(Series(run, tag, content["layer"], content["method"], signature))
         return series, problems
+
+    def _readable(self, tag: str, time_series) -> dict | str:
+        """A listed series' plugin content, or the line saying why it cannot be read.
+
+        Parsed plugin contents are remembered by their bytes: a poll over thousands of runs
+        parses nothing new.
+        """
+        raw = time_series.plugin_content
+        content = self._contents.get(raw)  # a dict read is atomic: no lock on this hot path
+        if content is None:
+            try:
+                content = metadata.parse_plugin_content(raw)
+            except metadata.FormatError as error:
+                content = error
+            with self._lock:
+                self._contents[raw] = content
+                while len(self._contents) > _CONTENT_CACHE_ENTRIES:
+                    self._contents.pop(next(iter(self._contents)))
+        if isinstance(content, Exception):
+            return f"{tag}: {content}"
+        if time_series.max_length > metadata.MAX_RECORD_LENGTH:
+            # Never read: TensorBoard's Python loader would build a key per declared element.
+            return (f"{tag}: a record declares {time_series.max_length} elements, more than any "
+                    f"featviz record has ({metadata.MAX_RECORD_LENGTH})")
+        return content
 
     def _series(self, ctx, experiment_id: str, run: str, layer: str, method: str) -> Series:
         listing = self._list(ctx, experiment_id, provider.RunTagFilter(runs=[run]))
@@ -423,20 +439,22 @@ class RecordReader:
             raise errors.NotFoundError(f"no records of {series.layer}/{series.method} yet")
         return records
 
-    def _records_of(self, ctx, experiment_id: str, series_list: list, problems: list) -> list:
+    def _records_of(self, ctx, experiment_id: str, series_list: list, problems: list,
+                    left_out: list | None = None) -> list:
         """[(series, [Record sorted by step])], read from the provider only where stale.
 
         A series the provider cannot read (a record of the wrong shape) gets no records and a
-        line in `problems`; the others are still served.
+        line in `problems`; the others are still served. Records at steps no route can ask for
+        are left out, with a line per series in `left_out` when given.
         """
-        found, stale = {}, []
+        found, refused, stale = {}, {}, []
         with self._lock:
             for series in series_list:
                 key = (experiment_id, series.run, series.tag)
                 cached = self._records.get(key)
                 if cached is not None and cached[0] == series.signature:
                     self._records.move_to_end(key)
-                    found[key] = cached[1]
+                    found[key], refused[key] = cached[1], cached[2]
                 else:
                     stale.append(series)
         if stale:
@@ -455,11 +473,16 @@ class RecordReader:
                     if series not in read_now:  # unreadable: no records, and not cached
                         found[key] = []
                         continue
-                    records = _records_from(read_now[series])
-                    found[key] = records
-                    self._records[key] = (series.signature, records)
+                    found[key], refused[key] = _records_from(read_now[series])
+                    self._records[key] = (series.signature, found[key], refused[key])
                     while len(self._records) > _SERIES_CACHE_ENTRIES:
                         self._records.popitem(last=False)
+        if left_out is not None:
+            for series in series_list:
+                steps = refused.get((experiment_id, series.run, series.tag))
+                if steps:
+                    left_out.append(f"{series.tag}: records at steps {_describe_ints(steps)} left out "
+                                    f"(steps are 0..2**53)")
         return [(s, found[(experiment_id, s.run, s.tag)]) for s in series_list]
 
     def _position(self, ctx, record, series: Series) -> dict | None:
@@ -572,8 +595,16 @@ def _message(error: errors.PublicError) -> str:
     return text[len(prefix):] if text.startswith(prefix) else text
 
 
-def _records_from(data) -> list:
-    return [Record(d.step, d.wall_time, tuple(ref.blob_key for ref in d.values)) for d in data]
+def _records_from(data) -> tuple[list, list]:
+    """The records of a series, and the steps left out: a step below 0 or above
+    `metadata.MAX_STEP` could be listed but never asked for (nor held exactly by the page)."""
+    records, refused = [], []
+    for d in data:
+        if 0 <= d.step <= metadata.MAX_STEP:
+            records.append(Record(d.step, d.wall_time, tuple(ref.blob_key for ref in d.values)))
+        else:
+            refused.append(d.step)
+    return records, sorted(refused)
 
 
 def _keras_places(run: str) -> list:
@@ -591,13 +622,26 @@ def _keras_places(run: str) -> list:
 
 
 def _finite_or_none(value) -> float | None:
+    """A curve's value: NaN and infinities as None; a value that is no number (the Python loader
+    hands out a string tensor's bytes, which float() would even parse) raises ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"holds {type(value).__name__} values, not numbers")
     value = float(value)
     return value if math.isfinite(value) else None
 
 
 def _image_url(record, index: int) -> str:
     """Relative URL of one image; the wall time makes a rewritten step a new (uncached) URL."""
-    return f"image?key={record.keys[index]}&v={record.wall_time!r}"
+    return f"image?key={record.keys[index]}&v={_version(record.wall_time)}"
+
+
+def _version(wall_time) -> str:
+    """The image URL's version token: the wall time when it is a finite number, else "0"."""
+    return repr(float(wall_time)) if math.isfinite(wall_time) else "0"
+
+
+def _finite_time(wall_time) -> float | None:
+    return float(wall_time) if math.isfinite(wall_time) else None
 
 
 def _describe_ints(values: list[int]) -> str:
