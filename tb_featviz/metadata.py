@@ -272,7 +272,9 @@ def decode_header(data: bytes, format: Optional[MethodFormat] = None) -> dict:
     if version > FORMAT_VERSION:
         raise FormatError(f"record header version {version} is newer than {FORMAT_VERSION}")
     method = header.get("method")
-    if format is None and method not in FORMATS or format is not None and method != format.name:
+    if format is not None and method != format.name:
+        format = None  # a record that contradicts itself: its reader names the contradiction
+    if format is None and method not in FORMATS:
         raise FormatError(f"record header names method {method!r}, which is not its record's")
     format = format or FORMATS[method]
     channels = header.get("channels")

@@ -150,7 +150,8 @@ BAD_REQUESTS = [
     # (path, expected status, words the message must contain)
     (query("grid", layer="conv1", method="am"), 400, "missing parameter 'run'"),
     (query("grid", run="baseline", layer="conv1"), 400, "missing parameter 'method'"),
-    (query("grid", run="baseline", layer="conv1", method="gradcam"), 400, "unknown method"),
+    (query("grid", run="baseline", layer="conv1", method="Grad-CAM"), 400, "lower-case letters"),
+    (query("grid", run="baseline", layer="conv1", method="nomethod"), 404, "has no nomethod records of layer"),
     (query("grid", run="baseline", layer="conv1", method="am", step="seven"), 400, "non-negative integer"),
     (query("grid", run="baseline", layer="conv1", method="am", step="-1"), 400, "non-negative integer"),
     (query("grid", run="baseline", layer="conv1", method="am", step="1e9"), 400, "non-negative integer"),

@@ -27,6 +27,7 @@ from werkzeug import wrappers
 from tb_featviz import metadata
 from tb_featviz.plugin import assets
 from tb_featviz.plugin.reader import RecordReader
+from tb_featviz.plugin.scalars import KerasScalars
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context: base_plugin.TBContext):
         self._reader = RecordReader(context.data_provider)
+        self._scalars = KerasScalars(context.data_provider)
 
     def get_plugin_apps(self) -> dict:
         return {
@@ -104,7 +106,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
     def _serve_scalars(self, request):
         ctx, experiment = _context(request)
         run = _str_param(request, "run", required=True)
-        return _json(request, self._reader.scalars(ctx, experiment, run))
+        return _json(request, self._scalars.scalars(ctx, experiment, run))
 
     @wrappers.Request.application
     @_never_500
@@ -120,7 +122,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
         ctx, experiment = _context(request)
         run, layer, method = _series_params(request)
         channel = _int_param(request, "channel", required=True, maximum=metadata.MAX_CHANNEL_INDEX - 1)
-        role = _str_param(request, "role", required=False) or metadata.ROLES[method][0]
+        role = _str_param(request, "role", required=False)  # default: the method's first
         answer = self._reader.evolution(ctx, experiment, run, layer, method, channel, role)
         return _json(request, answer)
 
@@ -157,10 +159,10 @@ def _series_params(request) -> tuple[str, str, str]:
     run = _str_param(request, "run", required=True)
     layer = _str_param(request, "layer", required=True)
     method = _str_param(request, "method", required=True)
-    if method not in metadata.METHODS:
-        raise errors.InvalidArgumentError(
-            f"unknown method {method!r}; methods: {', '.join(metadata.METHODS)}"
-        )
+    try:
+        metadata.check_method_name(method)
+    except metadata.FormatError as error:
+        raise errors.InvalidArgumentError(str(error)) from None
     return run, layer, method
 
 

@@ -7,18 +7,17 @@ decoded here: the grid and evolution answers carry blob keys, and image bytes go
 
 from __future__ import annotations
 
-import collections
 import json
 import math
-import numbers
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tensorboard import errors
 from tensorboard.data import provider
 
 from tb_featviz import metadata
+from tb_featviz.plugin.cache import LRU
+from tb_featviz.plugin.provider_calls import ALL_STEPS, all_or_each, describe_ints, guarded, message
 
 # Enough to hold every header of a 200-epoch evolution plus the grids around it; headers are
 # small JSON (a few numbers per channel), images are never cached here.
@@ -31,8 +30,6 @@ _SERIES_CACHE_ENTRIES = 4096
 _POSITION_CACHE_ENTRIES = 262144
 # Parsed plugin contents, keyed by their bytes: one per distinct (layer, method) in the logdir.
 _CONTENT_CACHE_ENTRIES = 65536
-_ALL_STEPS = 1_000_000_000
-_SCALARS_PLUGIN = "scalars"
 # How long a /runs answer stands while TensorBoard's run list is unchanged (seconds).
 _LISTING_TTL = 10.0
 _LISTING_CACHE_ENTRIES = 16
@@ -56,6 +53,8 @@ class Series:
     # (max_step, max_wall_time, max_length) from the listing: changes whenever a record is
     # added or a step rewritten, so it keys the cache of the series' records.
     signature: tuple
+    # What the method's records hold and are called (from the plugin content, metadata).
+    format: metadata.MethodFormat = field(compare=False, hash=False, default=None)
 
 
 @dataclass(frozen=True)
@@ -72,12 +71,11 @@ class RecordReader:
 
     def __init__(self, data_provider: provider.DataProvider):
         self._provider = data_provider
-        self._headers: collections.OrderedDict = collections.OrderedDict()
-        self._positions: collections.OrderedDict = collections.OrderedDict()
-        self._records: collections.OrderedDict = collections.OrderedDict()
-        self._contents: dict = {}
-        self._listings: dict = {}  # experiment → (TensorBoard's run list, when, the /runs JSON)
-        self._lock = threading.Lock()
+        self._headers = LRU(_HEADER_CACHE_ENTRIES)
+        self._positions = LRU(_POSITION_CACHE_ENTRIES)
+        self._records = LRU(_SERIES_CACHE_ENTRIES)
+        self._contents = LRU(_CONTENT_CACHE_ENTRIES)
+        self._listings = LRU(_LISTING_CACHE_ENTRIES)  # experiment → (TensorBoard's run list, when, the /runs JSON)
 
     # ---- listing -------------------------------------------------------------------------
 
@@ -93,35 +91,34 @@ class RecordReader:
         # redone only when TensorBoard's run list changes, or after _LISTING_TTL seconds (a
         # run's first featviz record, or a new unreadable tag, shows within that time), and its
         # JSON is encoded once (10,000 runs: ~400 kB that TensorBoard would re-encode per poll).
-        run_list = _guarded(
+        run_list = guarded(
             "list the runs", lambda: self._provider.list_runs(ctx, experiment_id=experiment_id)
         )
         # Two flat lists compare fastest (a NaN start time, unequal to itself, would never match).
         key = ([r.run_name for r in run_list],
                [r.start_time if r.start_time == r.start_time else None for r in run_list])
-        with self._lock:
-            cached = self._listings.get(experiment_id)
+        cached = self._listings.get(experiment_id)
         if cached is not None and cached[0] == key and time.monotonic() - cached[1] < _LISTING_TTL:
             return cached[2]
         listing = self._list(ctx, experiment_id, None)
         runs = []
+        formats = dict(metadata.FORMATS)  # the built-in methods, then every other one records carry
         for run in sorted(listing):
             tags = listing[run]
-            problems = [line for line in (self._readable(tag, tags[tag]) for tag in sorted(tags))
-                        if isinstance(line, str)]
-            runs.append({"name": run, "problems": problems})
+            readable = [self._readable(tag, tags[tag]) for tag in sorted(tags)]
+            for content in readable:
+                if not isinstance(content, str):
+                    formats.setdefault(content["method"], content["format"])
+            runs.append({"name": run, "problems": [line for line in readable if isinstance(line, str)]})
         answer = json.dumps({
             "runs": runs,
-            "methods": list(metadata.METHODS),
-            "roles": {name: list(roles) for name, roles in metadata.ROLES.items()},
-            "formats": {name: f.describe() for name, f in metadata.FORMATS.items()},
+            "methods": list(formats),
+            "roles": {name: list(f.roles) for name, f in formats.items()},
+            "formats": {name: f.describe() for name, f in formats.items()},
         }).encode("ascii")
-        with self._lock:
-            # Timed from when the answer is ready: a listing that takes seconds still stands
-            # for _LISTING_TTL (timed from the request, a slow listing was never reused).
-            self._listings[experiment_id] = (key, time.monotonic(), answer)
-            while len(self._listings) > _LISTING_CACHE_ENTRIES:
-                self._listings.pop(next(iter(self._listings)))
+        # Timed from when the answer is ready: a listing that takes seconds still stands for
+        # _LISTING_TTL (timed from the request, a slow listing was never reused).
+        self._listings.put(experiment_id, (key, time.monotonic(), answer))
         return answer
 
     def run(self, ctx, experiment_id: str, run: str) -> dict:
@@ -193,7 +190,7 @@ class RecordReader:
             if record is None:
                 raise errors.NotFoundError(
                     f"run {run!r} has no {method} record of layer {layer!r} at step {step}; "
-                    f"steps: {_describe_ints([r.step for r in records])}"
+                    f"steps: {describe_ints([r.step for r in records])}"
                 )
         header = self._header(ctx, record, series)
         roles = header["roles"]
@@ -225,18 +222,19 @@ class RecordReader:
     def evolution(
         self, ctx, experiment_id: str, run: str, layer: str, method: str, channel: int, role: str
     ) -> dict:
-        """One channel's image and numbers at every recorded step, oldest first."""
-        if role not in metadata.ROLES[method]:
-            raise errors.InvalidArgumentError(
-                f"method {method!r} has no image role {role!r}; roles: {list(metadata.ROLES[method])}"
-            )
+        """One channel's image and numbers at every recorded step, oldest first (`role`: one of
+        the method's image roles, None: its first)."""
         series = self._series(ctx, experiment_id, run, layer, method)
+        roles = series.format.roles
+        role = roles[0] if role is None else role
+        if role not in roles:
+            raise errors.InvalidArgumentError(f"method {method!r} has no image role {role!r}; roles: {list(roles)}")
         frames, problems, known_channels, without_role, roles_held = [], [], set(), [], []
         for record in self._series_records(ctx, experiment_id, series):
             try:
                 header = self._header(ctx, record, series)
             except errors.NotFoundError as error:
-                problems.append(f"step {record.step}: {_message(error)}")
+                problems.append(f"step {record.step}: {message(error)}")
                 continue
             known_channels.update(header["channels"])
             if channel not in header["channels"]:
@@ -253,18 +251,18 @@ class RecordReader:
                     "numbers": {name: values[position] for name, values in header["numbers"].items()},
                 }
             )
-        item = metadata.FORMATS[method].item  # "channel", or "image" for occlusion
+        item = series.format.item  # "channel", or "image" for occlusion
         if without_role and not frames:
             raise errors.NotFoundError(
                 f"layer {layer!r} of run {run!r} has no {role} images in its {method} records; roles: "
                 f"{', '.join(roles_held)}"
             )
         if without_role:
-            problems.append(f"steps {_describe_ints(without_role)}: no {role} images in their records")
+            problems.append(f"steps {describe_ints(without_role)}: no {role} images in their records")
         if not frames and not problems:
             raise errors.NotFoundError(
                 f"layer {layer!r} of run {run!r} has no {method} images of {item} {channel}; "
-                f"{item}s: {_describe_ints(sorted(known_channels))}"
+                f"{item}s: {describe_ints(sorted(known_channels))}"
             )
         return {
             "run": run,
@@ -275,74 +273,6 @@ class RecordReader:
             "frames": frames,
             "problems": problems,
         }
-
-    # ---- the run's own training curves -----------------------------------------------------
-
-    def scalars(self, ctx, experiment_id: str, run: str) -> dict:
-        """Keras's epoch scalars (loss, accuracy, ...) written beside this run, on its epoch axis.
-
-        `keras.callbacks.TensorBoard(log_dir=D)` writes `D/train` and `D/validation` with
-        `epoch_<metric>` at step = epoch index (0 = the first epoch, logged when it ends). On
-        featviz's epoch axis (epochs completed, with their fraction: the run's `axis`) that
-        moment is epoch = Keras step + 1, and each point carries both.
-        """
-        places = _keras_places(run)
-        candidates = [name for place in places for name in place]
-        listing = _guarded(
-            "list the scalars",
-            lambda: self._provider.list_scalars(
-                ctx,
-                experiment_id=experiment_id,
-                plugin_name=_SCALARS_PLUGIN,
-                run_tag_filter=provider.RunTagFilter(runs=candidates),
-            ),
-        )
-        # Only the nearest place that has curves: `<run>/train` before a sibling `train`, so a
-        # run never shows another run's curves beside its own.
-        curves = {name: [t for t in listing.get(name, {}) if t.startswith("epoch_")] for name in candidates}
-        nearest = next(([n for n in place if curves[n]] for place in places if any(curves[n] for n in place)), [])
-        wanted = {(name, tag) for name in nearest for tag in curves[name]}
-        series, problems = [], []
-        data = self._read_scalars(ctx, experiment_id, wanted, problems)
-        for name, tag in sorted(wanted, key=lambda pair: (candidates.index(pair[0]), pair[1])):
-            if (name, tag) not in data:
-                continue
-            try:
-                points = [
-                    {"epoch": d.step + 1, "keras_step": d.step, "value": _finite_or_none(d.value)}
-                    for d in data[(name, tag)]
-                ]
-            except ValueError as error:  # one curve of junk (a string tensor) loses only itself
-                problems.append(f"{name}: {tag}: {error}")
-                continue
-            series.append(
-                {"run": name, "split": name.rsplit("/", 1)[-1], "tag": tag,
-                 "metric": tag[len("epoch_"):], "points": points}
-            )
-        return {"run": run, "searched": candidates, "series": series, "problems": problems,
-                "alignment": "epoch = Keras's epoch index + 1 (epochs completed, featviz's epoch axis)"}
-
-    def _read_scalars(self, ctx, experiment_id: str, wanted: set, problems: list) -> dict:
-        """{(run, tag): points}; one unreadable curve (a malformed point) loses only itself."""
-        if not wanted:
-            return {}
-
-        def read(pairs):
-            data = _guarded(
-                "read the scalars",
-                lambda: self._provider.read_scalars(
-                    ctx,
-                    experiment_id=experiment_id,
-                    plugin_name=_SCALARS_PLUGIN,
-                    downsample=_ALL_STEPS,
-                    run_tag_filter=provider.RunTagFilter(
-                        runs={name for name, _ in pairs}, tags={tag for _, tag in pairs}
-                    ),
-                ),
-            )
-            return {(n, t): data[n][t] for n, t in pairs if t in data.get(n, {})}
-
-        return _all_or_each(read, sorted(wanted), problems, lambda pair: f"{pair[0]}: {pair[1]}")
 
     # ---- image bytes ----------------------------------------------------------------------
 
@@ -359,7 +289,7 @@ class RecordReader:
     # ---- helpers --------------------------------------------------------------------------
 
     def _list(self, ctx, experiment_id: str, run_tag_filter) -> dict:
-        return _guarded(
+        return guarded(
             "list the featviz records",
             lambda: self._provider.list_blob_sequences(
                 ctx,
@@ -370,13 +300,13 @@ class RecordReader:
         )
 
     def _read(self, ctx, experiment_id: str, run_tag_filter) -> dict:
-        return _guarded(
+        return guarded(
             "read the featviz records",
             lambda: self._provider.read_blob_sequences(
                 ctx,
                 experiment_id=experiment_id,
                 plugin_name=metadata.PLUGIN_NAME,
-                downsample=_ALL_STEPS,
+                downsample=ALL_STEPS,
                 run_tag_filter=run_tag_filter,
             ),
         )
@@ -390,7 +320,7 @@ class RecordReader:
                 problems.append(content)
                 continue
             signature = (time_series.max_step, time_series.max_wall_time, time_series.max_length)
-            series.append(Series(run, tag, content["layer"], content["method"], signature))
+            series.append(Series(run, tag, content["layer"], content["method"], signature, content["format"]))
         return series, problems
 
     def _readable(self, tag: str, time_series) -> dict | str:
@@ -400,16 +330,13 @@ class RecordReader:
         parses nothing new.
         """
         raw = time_series.plugin_content
-        content = self._contents.get(raw)  # a dict read is atomic: no lock on this hot path
+        content = self._contents.get(raw)
         if content is None:
             try:
                 content = metadata.parse_plugin_content(raw)
             except metadata.FormatError as error:
                 content = error
-            with self._lock:
-                self._contents[raw] = content
-                while len(self._contents) > _CONTENT_CACHE_ENTRIES:
-                    self._contents.pop(next(iter(self._contents)))
+            self._contents.put(raw, content)
         if isinstance(content, Exception):
             return f"{tag}: {content}"
         if time_series.max_length > metadata.MAX_RECORD_LENGTH:
@@ -448,15 +375,13 @@ class RecordReader:
         are left out, with a line per series in `left_out` when given.
         """
         found, refused, stale = {}, {}, []
-        with self._lock:
-            for series in series_list:
-                key = (experiment_id, series.run, series.tag)
-                cached = self._records.get(key)
-                if cached is not None and cached[0] == series.signature:
-                    self._records.move_to_end(key)
-                    found[key], refused[key] = cached[1], cached[2]
-                else:
-                    stale.append(series)
+        for series in series_list:
+            key = (experiment_id, series.run, series.tag)
+            cached = self._records.get(key)
+            if cached is not None and cached[0] == series.signature:
+                found[key], refused[key] = cached[1], cached[2]
+            else:
+                stale.append(series)
         if stale:
             def read(batch):
                 data = self._read(
@@ -466,22 +391,19 @@ class RecordReader:
                 )
                 return {s: data.get(s.run, {}).get(s.tag, []) for s in batch}
 
-            read_now = _all_or_each(read, stale, problems, lambda s: s.tag)
-            with self._lock:
-                for series in stale:
-                    key = (experiment_id, series.run, series.tag)
-                    if series not in read_now:  # unreadable: no records, and not cached
-                        found[key] = []
-                        continue
-                    found[key], refused[key] = _records_from(read_now[series])
-                    self._records[key] = (series.signature, found[key], refused[key])
-                    while len(self._records) > _SERIES_CACHE_ENTRIES:
-                        self._records.popitem(last=False)
+            read_now = all_or_each(read, stale, problems, lambda s: s.tag)
+            for series in stale:
+                key = (experiment_id, series.run, series.tag)
+                if series not in read_now:  # unreadable: no records, and not cached
+                    found[key] = []
+                    continue
+                found[key], refused[key] = _records_from(read_now[series])
+                self._records.put(key, (series.signature, found[key], refused[key]))
         if left_out is not None:
             for series in series_list:
                 steps = refused.get((experiment_id, series.run, series.tag))
                 if steps:
-                    left_out.append(f"{series.tag}: records at steps {_describe_ints(steps)} left out "
+                    left_out.append(f"{series.tag}: records at steps {describe_ints(steps)} left out "
                                     f"(steps are 0..2**53)")
         return [(s, found[(experiment_id, s.run, s.tag)]) for s in series_list]
 
@@ -491,19 +413,13 @@ class RecordReader:
         from the header's own version: TensorBoard keeps the plugin content of a series' first
         record, so a version 1 log continued by a newer tb-featviz has both in one series."""
         key = (record.keys[metadata.HEADER_INDEX] if record.keys else None, record.wall_time, record.step)
-        with self._lock:
-            position = self._positions.get(key)
-            if position is not None:
-                self._positions.move_to_end(key)
+        position = self._positions.get(key)
         if position is None:
             try:
                 position = metadata.read_position(self._header(ctx, record, series), record.step)
             except errors.NotFoundError:  # unreadable: the grid of this step says why
                 position = _UNREADABLE
-            with self._lock:
-                self._positions[key] = position
-                while len(self._positions) > _POSITION_CACHE_ENTRIES:
-                    self._positions.popitem(last=False)
+            self._positions.put(key, position)
         return None if position is _UNREADABLE else dict(position)
 
     def _header(self, ctx, record, series: Series) -> dict:
@@ -515,16 +431,10 @@ class RecordReader:
             raise errors.NotFoundError(f"record of step {record.step} is empty")
         header_key = record.keys[metadata.HEADER_INDEX]
         cache_key = (header_key, record.wall_time)
-        with self._lock:
-            header = self._headers.get(cache_key)
-            if header is not None:
-                self._headers.move_to_end(cache_key)
+        header = self._headers.get(cache_key)
         if header is None:
             header = self._read_header(ctx, record, header_key, series)
-            with self._lock:
-                self._headers[cache_key] = header
-                while len(self._headers) > _HEADER_CACHE_ENTRIES:
-                    self._headers.popitem(last=False)
+            self._headers.put(cache_key, header)
         if header["method"] != series.method or header["layer"] != series.layer:
             raise errors.NotFoundError(
                 f"record of step {record.step} is unreadable: its tag says "
@@ -551,48 +461,12 @@ class RecordReader:
                 + (f". {_DATA_SERVER_HINT}" if escaped else "")
             ) from None
         try:
-            header = metadata.decode_header(raw)
+            header = metadata.decode_header(raw, series.format)
         except metadata.FormatError as error:
             raise errors.NotFoundError(f"record of step {record.step} is unreadable: {error}")
         if not isinstance(header.get("layer"), str):
             raise errors.NotFoundError(f"record of step {record.step} names no layer")
         return header
-
-
-def _guarded(what: str, call):
-    """Runs a data-provider call; its failures on a malformed event file become a 404 that says
-    so (the Python loader raises plain exceptions on records of the wrong shape)."""
-    try:
-        return call()
-    except errors.PublicError:
-        raise
-    except Exception as error:  # noqa: BLE001 - see above
-        raise errors.NotFoundError(
-            f"TensorBoard could not {what}: {type(error).__name__}: {str(error)[:200]}"
-        ) from None
-
-
-def _all_or_each(read, items: list, problems: list, name) -> dict:
-    """`read(items)` → {item: data} in one provider call; when that call fails (one malformed
-    item spoils the batch), each item is read alone, so that only the bad ones are lost, each
-    with a line `name(item): why` in `problems`."""
-    try:
-        return read(items)
-    except errors.NotFoundError:
-        found = {}
-        for item in items:
-            try:
-                found.update(read([item]))
-            except errors.NotFoundError as error:
-                problems.append(f"{name(item)}: {_message(error)}")
-        return found
-
-
-def _message(error: errors.PublicError) -> str:
-    """The error's text without TensorBoard's "Not found: " prefix (it goes into a list)."""
-    text = str(error)
-    prefix = "Not found: "
-    return text[len(prefix):] if text.startswith(prefix) else text
 
 
 def _records_from(data) -> tuple[list, list]:
@@ -607,29 +481,6 @@ def _records_from(data) -> tuple[list, list]:
     return records, sorted(refused)
 
 
-def _keras_places(run: str) -> list:
-    """Where Keras's TensorBoard callback puts a run's curves, nearest first: `<run>/train` and
-    `<run>/validation`, then beside the run (featviz wrote into a subdirectory of Keras's
-    log_dir). Each place is its [train, validation] run names."""
-    parents = [run] if run == "." else [run] + ([run.rsplit("/", 1)[0]] if "/" in run else ["."])
-    places = []
-    for parent in parents:
-        names = [split if parent == "." else f"{parent}/{split}" for split in ("train", "validation")]
-        names = [name for name in names if name != run]
-        if names:
-            places.append(names)
-    return places
-
-
-def _finite_or_none(value) -> float | None:
-    """A curve's value: NaN and infinities as None; a value that is no number (the Python loader
-    hands out a string tensor's bytes, which float() would even parse) raises ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"holds {type(value).__name__} values, not numbers")
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _image_url(record, index: int) -> str:
     """Relative URL of one image; the wall time makes a rewritten step a new (uncached) URL."""
     return f"image?key={record.keys[index]}&v={_version(record.wall_time)}"
@@ -642,11 +493,3 @@ def _version(wall_time) -> str:
 
 def _finite_time(wall_time) -> float | None:
     return float(wall_time) if math.isfinite(wall_time) else None
-
-
-def _describe_ints(values: list[int]) -> str:
-    if not values:
-        return "none"
-    if len(values) > 12:
-        return f"{values[0]}..{values[-1]} ({len(values)} in all)"
-    return ", ".join(str(v) for v in values)
