@@ -58,7 +58,7 @@ class SnapshotRenderer:
         if job_id not in self._prepared:
             try:
                 job = read_job(self.log_dir, job_id)
-            except (OSError, ValueError) as error:  # no such job (a foreign snapshot), or a damaged one
+            except Exception as error:  # noqa: BLE001 - no such job (a foreign snapshot), or a damaged one
                 raise snapshots.BadSnapshot(f"its job {job_id!r} cannot be read: {str(error)[:200]}") from None
             model = job.build_model()
             layers = job.layers()
