@@ -107,6 +107,9 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
   readout.textContent = read(xOf(step), step);
   const scalarNote = scalars && !axis.byEpoch ?
     h('p', {class: 'note'}, `This run is ${axis.why()}; Keras's per-epoch curves are not drawn beside it.`) :
+    scalars && !metrics.length && !axis.anEpochEnded() ?
+    h('p', {class: 'note'}, 'No epoch has ended yet: Keras writes its epoch scalars (loss, accuracy) ' +
+        'when the first one ends.') :
     scalars && !metrics.length ?
     h('p', {class: 'note'}, 'No Keras epoch scalars beside this run (looked in ',
         scalars.searched.join(', '), '): add keras.callbacks.TensorBoard(log_dir=<the same logdir>)') :

@@ -925,3 +925,52 @@ def test_a_compared_run_with_other_batches_per_epoch_is_followed_at_its_own_step
              driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{OTHER_BATCHES_RUN}"]').text, what="its gap")
     assert shown()[0] == []
 
+
+def test_occlusion_tooltips_speak_words_and_its_names_are_never_cut(driver, server, featviz_logdir):
+    """Tooltips showed the record's keys (min_score: 0.42, label: 3); "true: bottom right →
+    bottom right" was cut to "true: bottom rig…" at the default tile size."""
+    from tb_featviz.records import read_records
+
+    open_dashboard(driver, server.url, {"run": "fast_lr", "layer": "logits", "method": "occlusion"})
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid.method-occlusion .tile")) == 4, what="tiles")
+    header = read_records(str(featviz_logdir / "fast_lr"))[("logits", "occlusion")][ALL_STEPS[-1]][0]
+    for position, tile in enumerate(tiles(driver)):
+        lines = tile.get_attribute("title").split("\n")
+        label, predicted = header["numbers"]["label"][position], header["numbers"]["predicted"][position]
+        assert f"true class: {CLASS_NAMES[label]}" in lines and f"predicted, unoccluded: {CLASS_NAMES[predicted]}" in lines
+        assert any(line.startswith("probability of the true class, unoccluded: ") for line in lines)
+        assert any(line.startswith("lowest score ") for line in lines)
+        assert not [line for line in lines if line.split(":")[0] in header["numbers"]], lines  # no raw keys
+        name = tile.find_element(By.CSS_SELECTOR, ".tile-name")
+        assert name.text == f"true: {CLASS_NAMES[label]} → {CLASS_NAMES[predicted]}"
+        cut = driver.execute_script(
+            "const e = arguments[0]; return e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight + 1;", name)
+        assert not cut, name.text
+
+
+def test_captions_and_notes_say_what_is_there(dashboard):
+    """A filter over one input channel is no "mosaic of 1 input-channel slices"; inside the first
+    epoch Keras has written no epoch scalars yet, which is no reason to ask for its callback."""
+    driver = dashboard
+    captions = driver.execute_script("""
+      return import('./static/view_weights.js').then(({weightsView}) =>
+        [1, 8].map((slices) => weightsView.describe({layout: {slices_shown: slices}}, 'norm').join(' · ')));""")
+    assert "its one input channel" in captions[0] and "mosaic" not in captions[0] and "slices" not in captions[0]
+    assert "a mosaic of 8 input-channel slices" in captions[1]
+    notes = driver.execute_script("""
+      return Promise.all([import('./static/evolution.js'), import('./static/axis.js')]).then(([e, a]) => {
+        const note = (points) => {
+          const evolution = {run: 'r', layer: 'conv1', method: 'am', channel: 0, role: 'image', problems: [],
+                             frames: points.map((p) => ({step: p.step, image: 'data:,', numbers: {activation: 1}}))};
+          const {element} = e.renderEvolution(evolution, {
+            step: 0, roles: ['image'], format: {headline: 'activation', item: 'channel'},
+            onStep() {}, onRole() {}, onClose() {}, axes: new Map([['r', new a.Axis(points)]]),
+            scalars: {searched: ['r/train', 'r/validation'], series: []}});
+          return element.querySelector('.note').textContent;
+        };
+        const at = (step, completed) => ({step, epoch: step / 48, epochs_completed: completed, batch: step % 48,
+                                          steps_per_epoch: 48});
+        return [note([at(0, 0), at(10, 0), at(20, 0)]), note([at(0, 0), at(10, 0), at(48, 1)])];
+      });""")
+    assert notes[0].startswith("No epoch has ended yet") and "keras.callbacks.TensorBoard" not in notes[0]
+    assert "add keras.callbacks.TensorBoard(log_dir=<the same logdir>)" in notes[1]
