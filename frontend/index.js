@@ -210,7 +210,7 @@ class Dashboard {
     const steps = this.steps();
     const before = s.step;
     if (s.follow || !steps.includes(s.step)) s.step = steps.length ? steps[steps.length - 1] : null;
-    if (s.step !== before) s.channelStep = null;
+    if (before !== null && s.step !== before) s.channelStep = null;  // new records moved the page
     this.renderControls();
     this.renderProblems();
     await this.loadGrids();
@@ -706,7 +706,10 @@ class Dashboard {
   }
 
   closeEvolution() {
+    const picked = this.state.channelStep !== null;
     this.state.channel = null;
+    this.state.channelStep = null;
+    if (picked) this.loadGrids();  // the compared run shown at a picked frame follows the page again
     this.clearEvolution();
     this.markSelected();
     this.saveUrl();

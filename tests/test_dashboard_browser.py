@@ -924,6 +924,12 @@ def test_a_compared_run_with_other_batches_per_epoch_is_followed_at_its_own_step
     wait_for(lambda: "no Activation max. record at epoch 0.42" in
              driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{OTHER_BATCHES_RUN}"]').text, what="its gap")
     assert shown()[0] == []
+    # Picked again, then the evolution closed: the compared run follows the page again.
+    click(lambda: frames()[1], "first_epoch_b3's frame 0.63 again")
+    wait_for(lambda: titles()[1].startswith("first_epoch_b3 · epoch 0.63"), what="its 0.63 again")
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    wait_for(lambda: "no Activation max. record at epoch 0.42" in
+             driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{OTHER_BATCHES_RUN}"]').text, what="following")
 
 
 def test_occlusion_tooltips_speak_words_and_its_names_are_never_cut(driver, server, featviz_logdir):
