@@ -53,6 +53,12 @@ export class Axis {
     return this.byEpoch ? this.epoch(step) : step;
   }
 
+  /** Whether the records show that an epoch has ended (Keras writes its epoch scalars then). */
+  anEpochEnded() {
+    return [...this.points.values()].some((p) => (typeof p.epoch === 'number' && p.epoch >= 1) ||
+        (typeof p.epochs_completed === 'number' && p.epochs_completed >= 1));
+  }
+
   /** The x axis's name. */
   unit() {
     return this.byEpoch ? 'epoch' : 'step';

@@ -19,6 +19,7 @@ const LABEL_BAND = 16;
  *          onRole: function(string), onClose: function(), contrast: string,
  *          overlays: !Array<!Object>, scalars: ?Object, colours: !Object<string, string>,
  *          axes: !Map<string, !Axis>}} options
+ *     step (and setStep's, onStep's): a step of the clicked run, not of the main run's axis;
  *     overlays: the same channel's /evolution in the other runs shown; scalars: /scalars;
  *     axes: each run's axis (epochs of its steps)
  * @return {{element: !HTMLElement, setStep: function(?number)}}
@@ -55,10 +56,13 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
   // The channel's number in every shown run, then the run's Keras curves, on one epoch axis
   // (steps where a run's epochs are unknown: then without Keras's curves, which are per epoch).
   const runs = [evolution, ...overlays].filter((e) => axisOf(e.run).byEpoch === axis.byEpoch);
-  // Points keep their step: two records may share an epoch (an epoch redone after a restore).
+  // The clicked run's points keep their step: two records may share an epoch (an epoch redone
+  // after a restore). Other runs' steps are not comparable with it (other batches per epoch):
+  // their points are found by x.
   const activationSeries = runs.map((e) => ({
     label: e.run, colour: colours[e.run] || PALETTE[0], run: e.run,
-    points: e.frames.map((f) => ({x: axisOf(e.run).x(f.step), y: f.numbers[headline], step: f.step}))
+    points: e.frames.map((f) => ({x: axisOf(e.run).x(f.step), y: f.numbers[headline],
+                                  ...(e === evolution ? {step: f.step} : {})}))
         .filter((p) => p.x !== null),
   }));
   const runColour = colours[evolution.run] || PALETTE[0];
@@ -104,6 +108,9 @@ export function renderEvolution(evolution, {step, roles, format, onStep, onRole,
   readout.textContent = read(xOf(step), step);
   const scalarNote = scalars && !axis.byEpoch ?
     h('p', {class: 'note'}, `This run is ${axis.why()}; Keras's per-epoch curves are not drawn beside it.`) :
+    scalars && !metrics.length && !axis.anEpochEnded() ?
+    h('p', {class: 'note'}, 'No epoch has ended yet: Keras writes its epoch scalars (loss, accuracy) ' +
+        'when the first one ends.') :
     scalars && !metrics.length ?
     h('p', {class: 'note'}, 'No Keras epoch scalars beside this run (looked in ',
         scalars.searched.join(', '), '): add keras.callbacks.TensorBoard(log_dir=<the same logdir>)') :

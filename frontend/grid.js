@@ -103,7 +103,8 @@ export function legendOf(grid) {
 function describeItem(grid, position, format, moment) {
   const name = itemNames(grid)[position];
   const lines = [`${format.item} ${grid.channels[position]}${name ? ` (${name})` : ''} · ${moment}`];
-  for (const [key, values] of Object.entries(grid.numbers)) {
+  const view = viewOf(grid.method);
+  for (const [key, values] of Object.entries(view.numbers ? {} : grid.numbers)) {
     const value = values[position];
     if (key === 'input_channels' && Array.isArray(value)) {
       lines.push(`reads input channels: ${value.length > 8 ? `${value[0]}…${value[value.length - 1]}` : value.join(', ')}`);
@@ -112,7 +113,7 @@ function describeItem(grid, position, format, moment) {
     if (Array.isArray(value)) continue;  // per-probe lists and score grids are too long for a tooltip
     lines.push(`${key}: ${formatNumber(value)}`);
   }
-  const view = viewOf(grid.method);
+  if (view.numbers) lines.push(...view.numbers(grid, position));  // the view's own words for them
   if (view.details) lines.push(...view.details(grid, position));
   lines.push(`the number on the tile: ${format.meaning}`);
   lines.push(`click to see this ${format.item} at every recorded step`);

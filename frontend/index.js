@@ -33,7 +33,7 @@ class Dashboard {
   constructor(root) {
     this.state = {
       runs: [], filter: '', run: null, compare: [], layer: null, method: null, step: null,
-      follow: true, channel: null, channelRun: null, role: null, tileSize: 96,
+      follow: true, channel: null, channelRun: null, channelStep: null, role: null, tileSize: 96,
       contrast: 'absolute', playMs: 700,
     };
     this.details = new Map();  // run name → its /run answer
@@ -145,6 +145,7 @@ class Dashboard {
     if (/^\d+$/.test(saved.channel || '')) {
       s.channel = Number(saved.channel);
       s.channelRun = saved.channelRun || s.run;
+      if (/^\d+$/.test(saved.channelStep || '') && s.channelRun !== s.run) s.channelStep = Number(saved.channelStep);
     }
     if (saved.role) s.role = saved.role;
     if (saved.contrast in CONTRASTS) s.contrast = saved.contrast;
@@ -160,6 +161,7 @@ class Dashboard {
       run: s.run, filter: s.filter, compare: s.compare.length ? JSON.stringify(s.compare) : null,
       layer: s.layer, method: s.method, step: s.follow ? null : s.step,
       channel: s.channel, channelRun: s.channel !== null && s.channelRun !== s.run ? s.channelRun : null,
+      channelStep: s.channel !== null && s.channelRun !== s.run ? s.channelStep : null,
       role: s.channel !== null ? s.role : null,
       contrast: s.contrast === 'absolute' ? null : s.contrast,
       speed: s.playMs === 700 ? null : s.playMs,
@@ -208,7 +210,9 @@ class Dashboard {
     if (!listingChanged && !detailsChanged) return false;
     this.chooseLayerAndMethod();
     const steps = this.steps();
+    const before = s.step;
     if (s.follow || !steps.includes(s.step)) s.step = steps.length ? steps[steps.length - 1] : null;
+    if (before !== null && s.step !== before) s.channelStep = null;  // new records moved the page
     this.renderControls();
     this.renderProblems();
     await this.loadGrids();
@@ -329,6 +333,7 @@ class Dashboard {
 
   afterSeriesChange() {
     const s = this.state;
+    s.channelStep = null;
     this.chooseLayerAndMethod();
     const steps = this.steps();
     if (s.follow || !steps.includes(s.step)) s.step = steps.length ? steps[steps.length - 1] : null;
@@ -339,21 +344,52 @@ class Dashboard {
     this.saveUrl();
   }
 
-  setStepIndex(index) {
+  /** Shows the main run's `index`-th record; the compared runs follow at the same epoch, except
+   *  the chosen channel's run at `channelStep` when one of its own frames was picked. */
+  setStepIndex(index, channelStep = null) {
     const steps = this.steps();
     if (!steps.length) return;
     index = Math.max(0, Math.min(steps.length - 1, index));
     this.state.step = steps[index];
     this.state.follow = index === steps.length - 1;
+    this.state.channelStep = channelStep;
     this.renderEpoch();
     this.loadGrids();
-    if (this.evolution) this.evolution.setStep(this.state.step);
+    if (this.evolution) this.evolution.setStep(this.stepFor(this.evolutionRun()));
     this.saveUrl();
   }
 
   setStep(step) {
     const index = this.steps().indexOf(step);
     if (index >= 0) this.setStepIndex(index);
+  }
+
+  /** A frame (or chart point) of the open evolution was picked: `step` is a step of `run`, the
+   *  channel's run. A compared run's step is its own: the main run moves to the same epoch (steps
+   *  per epoch differ between runs), or to its last record before it when it has none there. */
+  pickStep(run, step) {
+    if (run === this.state.run) {
+      this.setStep(step);
+      return;
+    }
+    const steps = this.steps();
+    if (!steps.length || !this.steps(run).includes(step)) return;
+    const main = this.axis();
+    const other = this.axis(run);
+    const byEpoch = main.byEpoch && other.byEpoch;
+    const when = byEpoch ? other.epoch(step) : step;
+    const whenOf = (mainStep) => (byEpoch ? main.epoch(mainStep) : mainStep);
+    let index = 0;
+    steps.forEach((mainStep, i) => {
+      if (whenOf(mainStep) <= when + 1e-9) index = i;
+    });
+    this.setStepIndex(index, this.stepForEpoch(run, steps[index]) === step ? null : step);
+  }
+
+  /** The run whose channel the evolution shows: the clicked one while it is shown. */
+  evolutionRun() {
+    const s = this.state;
+    return this.shownRuns().includes(s.channelRun) ? s.channelRun : s.run;
   }
 
   stepBy(delta) {
@@ -411,8 +447,13 @@ class Dashboard {
   }
 
   selectChannel(channel, run) {
+    const moved = this.state.channelStep !== null && run !== this.state.channelRun;
     this.state.channel = channel;
     this.state.channelRun = run;
+    if (moved) {  // the run shown at a frame picked in its evolution goes back to the main epoch
+      this.state.channelStep = null;
+      this.loadGrids();
+    }
     this.markSelected();
     this.loadEvolution();
     this.saveUrl();
@@ -524,15 +565,26 @@ class Dashboard {
     this.markSelected();
   }
 
-  /** The step of `run` to show beside the main run's: the same epoch when both runs say their
-   *  epochs (runs with other batch sizes reach it at other steps), else the same step. */
+  /** The step of `run` to show beside the main run's: the frame picked in the channel's
+   *  evolution (`channelStep`), else the same epoch when both runs say their epochs (runs with
+   *  other batch sizes reach it at other steps), else the same step. */
   stepFor(run) {
     const s = this.state;
     if (run === s.run) return s.step;
+    if (run === s.channelRun && s.channel !== null && s.channelStep !== null &&
+        this.steps(run).includes(s.channelStep)) {
+      return s.channelStep;
+    }
+    return this.stepForEpoch(run, s.step);
+  }
+
+  /** `run`'s step at the main run's `mainStep` (by epoch, else the same step), or null. */
+  stepForEpoch(run, mainStep) {
+    if (run === this.state.run) return mainStep;
     const main = this.axis();
     const other = this.axis(run);
-    const epoch = main.epoch(s.step);
-    const step = main.byEpoch && other.byEpoch && epoch !== null ? other.stepAt(epoch) : s.step;
+    const epoch = main.epoch(mainStep);
+    const step = main.byEpoch && other.byEpoch && epoch !== null ? other.stepAt(epoch) : mainStep;
     return step !== null && this.steps(run).includes(step) ? step : null;
   }
 
@@ -589,7 +641,7 @@ class Dashboard {
     const s = this.state;
     if (s.channel === null) return;
     const token = ++this.evolutionToken;
-    const run = this.shownRuns().includes(s.channelRun) ? s.channelRun : s.run;
+    const run = this.evolutionRun();
     const others = this.shownRuns().filter((r) => r !== run && this.steps(r).length);
     let content;
     try {
@@ -600,7 +652,7 @@ class Dashboard {
         fetchScalars(run).catch(() => null),
       ]);
       content = renderEvolution(evolution, {
-        step: s.step,
+        step: this.stepFor(run),  // the run's own step: other runs reach an epoch at other steps
         contrast: s.contrast,
         roles: this.roles(),
         format: this.format(),
@@ -609,7 +661,7 @@ class Dashboard {
         axes: this.axes,
         name: this.channelName(run),
         colours: Object.fromEntries(this.shownRuns().map((r) => [r, this.colour(r)])),
-        onStep: (step) => this.setStep(step),
+        onStep: (step) => this.pickStep(run, step),
         onRole: (role) => {
           this.state.role = role;
           this.loadEvolution();
@@ -627,7 +679,7 @@ class Dashboard {
     if (token !== this.evolutionToken) return;
     this.evolution = content;
     replace(this.evolutionArea, content.element);
-    content.setStep(this.state.step);
+    content.setStep(this.stepFor(run));
     this.revealSelected();
   }
 
@@ -658,7 +710,10 @@ class Dashboard {
   }
 
   closeEvolution() {
+    const picked = this.state.channelStep !== null;
     this.state.channel = null;
+    this.state.channelStep = null;
+    if (picked) this.loadGrids();  // the compared run shown at a picked frame follows the page again
     this.clearEvolution();
     this.markSelected();
     this.saveUrl();

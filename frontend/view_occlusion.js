@@ -89,6 +89,26 @@ export const occlusionView = {
     });
   },
 
+  /** Tooltip lines for one image's numbers, in words (the record's keys are not): its score
+   *  unoccluded, the true and predicted classes by name, the feature map followed. */
+  numbers(grid, position) {
+    const n = grid.numbers;
+    const pick = (key) => (Array.isArray(n[key]) ? n[key][position] : undefined);
+    const output = (grid.settings || {}).layer_output === true;
+    const lines = [];
+    const score = pick('score');
+    if (typeof score === 'number') {
+      lines.push(`${output ? 'probability of the true class' : 'total activation of the map followed'}, ` +
+                 `unoccluded: ${significant(score)}`);
+    }
+    if (Number.isInteger(pick('label'))) lines.push(`true class: ${className(grid, pick('label'))}`);
+    if (Number.isInteger(pick('predicted'))) {
+      lines.push(`predicted, unoccluded: ${className(grid, pick('predicted'))}`);
+    }
+    if (Number.isInteger(pick('feature'))) lines.push(`feature map followed: #${pick('feature')}`);
+    return lines;
+  },
+
   /** Tooltip lines for one image: the lowest score and where the square caused it. */
   details(grid, position) {
     const scores = (grid.numbers.scores || [])[position];

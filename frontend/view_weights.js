@@ -8,8 +8,10 @@ export const weightsView = {
       'each tile: one filter, its weights over the input window'];
     if (!layout.colour) {
       const slices = layout.slices_shown;
-      parts.push(`a mosaic of ${slices ? `${slices} ` : ''}input-channel slices of that one filter ` +
-                 '(gray = 0, blue gaps between slices)');
+      parts.push(slices === 1 ?
+        'its one input channel, in gray (gray = 0)' :
+        `a mosaic of ${slices ? `${slices} ` : ''}input-channel slices of that one filter ` +
+        '(gray = 0, blue gaps between slices)');
     }
     return parts;
   },

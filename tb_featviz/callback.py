@@ -396,7 +396,7 @@ class FeatVizCallback(keras.callbacks.Callback):
                 line += f"; {already} already in {self.log_dir} from the earlier fit, not written again"
             if lost:
                 line += f"; {lost} records LOST, not written ({self.lost_records} in all; see the warning above)"
-            if moment == "batch" and (self.params or {}).get("verbose") == 1:
+            if moment == "batch" and (self.params or {}).get("verbose") in (1, "auto"):  # "auto" draws the bar too
                 line = "\n" + line  # off Keras's progress bar, as its ModelCheckpoint does
             self._pending_lines.append(line)
             if moment in ("start", "batch"):  # no Keras line to wait for (an epoch may take hours)

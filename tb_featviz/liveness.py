@@ -10,6 +10,9 @@ on its strongest unit from several varied starts (`SEARCH_STARTS`). Only a layer
 ReLU-family nonlinearity is judged without probes: behind a silent ReLU (a pooling or dropout
 layer after it) the output is flat and ties everywhere, and no search can tell dead from
 rarely firing.
+
+"The same value" is judged up to float32 rounding (`is_constant`), so every CPU calls the same
+channels dead.
 """
 
 from __future__ import annotations
@@ -28,11 +31,28 @@ DEAD_TEST_WITHOUT_PROBES = (
     f"{SEARCH_STARTS} starts"
 )
 NO_DEAD_TEST = "nothing: without probe images only layers with their own ReLU are tested"
+# A channel is constant when its range is at most this fraction of its largest magnitude. Why not
+# exact equality: float32 keeps 24 bits (one ulp is 6e-8 to 1.2e-7 of a value), and CPUs sum a
+# channel's terms in different orders (AVX-512 vs AVX2 kernels, oneDNN vs Eigen, the batch size),
+# so values that no input really changes differ in their last bits on one CPU and not on another.
+# Measured: MobileNetV3Small's logits after one epoch (the input's share ~1e-11 of a -0.0045 bias)
+# range over 0 to 3 ulps (up to 3e-7 of the value) depending on the CPU. 1e-5 (~80 ulps) is far above
+# that noise and far below any channel that carries a signal (a live channel's range is typically
+# 1e-2 to 1 of its magnitude); a ReLU that never fires (all exact zeros) is constant at any tolerance.
+CONSTANT_RTOL = 1e-5
+
+
+def is_constant(low, high) -> np.ndarray:
+    """True where a channel's values, from `low` to `high`, are one value up to float rounding
+    (`CONSTANT_RTOL` of its magnitude). No values at all (low = inf, high = -inf) counts as constant."""
+    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    return ~(high - low > CONSTANT_RTOL * np.maximum(np.abs(low), np.abs(high)))
 
 
 def constant_channels(outputs: Callable, batches: Iterable[np.ndarray], channels: np.ndarray,
                       batch_size: int = 64) -> np.ndarray:
-    """(n,) bool: True where channel `channels[i]` has one value at every position of every image.
+    """(n,) bool: True where channel `channels[i]` has one value (`is_constant`) at every position
+    of every image.
 
     `outputs(images, channels)` -> (b, ..., n) values of those channels; images in model layout.
     """
@@ -47,7 +67,7 @@ def constant_channels(outputs: Callable, batches: Iterable[np.ndarray], channels
             flat = values.reshape(-1, len(channels))
             if len(flat):
                 low, high = np.minimum(low, flat.min(axis=0)), np.maximum(high, flat.max(axis=0))
-    return ~(high > low)
+    return is_constant(low, high)
 
 
 def search_starts(shape) -> np.ndarray:

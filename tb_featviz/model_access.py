@@ -10,6 +10,7 @@ models nested in either.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from typing import Callable, Iterator, Sequence
 
 import keras
@@ -100,12 +101,28 @@ def find_layer(model: keras.Model, name: str) -> LayerRef:
         exact = [r for r in refs if r.layer.name == name]
     if len(exact) == 1:
         return exact[0]
-    choices = ", ".join(r.name for r in refs if not isinstance(r.layer, keras.layers.InputLayer))
+    named = [r for r in refs if not isinstance(r.layer, keras.layers.InputLayer)]
+    choices = ", ".join(r.name for r in named)
     if not exact:
-        raise ConfigurationError(f"model {model.name!r} has no layer {name!r}; layers: {choices}")
+        close = close_names(name, named)
+        hint = f" (did you mean {' or '.join(repr(n) for n in close)}?)" if close else ""
+        raise ConfigurationError(f"model {model.name!r} has no layer {name!r}{hint}; layers: {choices}")
     raise ConfigurationError(
         f"layer name {name!r} is ambiguous; use one of: {', '.join(r.name for r in exact)}"
     )
+
+
+def close_names(name: str, refs: Sequence[LayerRef], limit: int = 3) -> list:
+    """The layers whose name (qualified or plain) is close to `name`, ignoring case ("conv1" ->
+    "Conv1", as keras.applications names them), in the model's order."""
+    lowered = {}
+    for index, ref in enumerate(refs):
+        for key in (ref.name.lower(), ref.layer.name.lower()):
+            lowered.setdefault(key, []).append(index)
+    same = lowered.get(name.lower())  # the name in another case: that one, not its neighbours
+    matches = [name.lower()] if same else difflib.get_close_matches(name.lower(), list(lowered), n=limit, cutoff=0.6)
+    indices = sorted({i for match in matches for i in lowered[match]})
+    return [refs[i].name for i in indices][:limit]
 
 
 def _is_subclassed(model: keras.Model) -> bool:

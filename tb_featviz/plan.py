@@ -16,7 +16,7 @@ from keras import ops
 from keras.layers import InputLayer
 
 from tb_featviz import backend, backward, target
-from tb_featviz.errors import ConfigurationError
+from tb_featviz.errors import ConfigurationError, cause
 from tb_featviz.inputs import InputSpec
 from tb_featviz.methods import REGISTRY
 from tb_featviz.methods.base import TO_IMAGE, TO_INPUT, LayerOutput
@@ -276,10 +276,14 @@ def _trial(layer_target, spec: InputSpec, name: str):
         if backend.name() == backend.JAX and not all(_reaches(g) for g in gradients.values()):
             gradients = _jax_reach(through_image, through_input, spec)
     except Exception as error:  # the layer cannot be reached from the input, or preprocess failed
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        why = cause(error)
+        if spec.channels_first and "NHWC" in why:
+            why += (" - this model is channels_first (NCHW), which TensorFlow's CPU kernels run only with"
+                    " oneDNN (on by default on some CPUs, or with TF_ENABLE_ONEDNN_OPTS=1); build it"
+                    " channels_last, or run it on a GPU or on the JAX or PyTorch backend")
         raise ConfigurationError(
             f"layer {name!r} cannot be computed from the model input ({spec.describe_range()}"
-            f"{', through preprocess' if spec.preprocess else ''}): {first}"
+            f"{', through preprocess' if spec.preprocess else ''}): {why}"
         ) from None
     return sample, gradients
 

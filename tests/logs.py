@@ -15,6 +15,9 @@ ALL_STEPS = [STEPS_PER_EPOCH * epoch for epoch in range(EPOCHS + 1)]  # step 0, 
 # The run whose first epoch is recorded inside (the log schedule): 48 batches of 1 per epoch.
 FIRST_EPOCH_RUN = "first_epoch"
 FIRST_EPOCH_STEPS = [0, 10, 20, 48, 96, 144]
+# Beside it, a run of 16 batches of 3 per epoch: its step 10 is epoch 0.63, first_epoch's 0.21.
+OTHER_BATCHES_RUN = "first_epoch_b3"
+OTHER_BATCHES_STEPS = [0, 10, 16, 32, 48]
 VERSION1_RUN = "version1"
 UPGRADED_RUN = "upgraded"  # version 1 records, continued by this version (steps 200, 300)
 RESTARTED_RUN = "restarted"  # two fits from epoch 0: the epochs go back, the steps go on
@@ -92,8 +95,8 @@ def write_hostile_and_future_runs(root: str) -> None:
 
 
 CRAFTED_RUN = "crafted"
-RUN_NAMES = ("baseline", "no_probes", "fast_lr", "future", HOSTILE_RUN, CRAFTED_RUN, FIRST_EPOCH_RUN, VERSION1_RUN,
-             UPGRADED_RUN, RESTARTED_RUN, UNKNOWN_LENGTH_RUN)
+RUN_NAMES = ("baseline", "no_probes", "fast_lr", "future", HOSTILE_RUN, CRAFTED_RUN, FIRST_EPOCH_RUN, OTHER_BATCHES_RUN,
+             VERSION1_RUN, UPGRADED_RUN, RESTARTED_RUN, UNKNOWN_LENGTH_RUN)
 
 
 def write_version1_run(logdir: str, epochs: int = 4, continued_at: tuple = ()) -> None:
@@ -225,6 +228,7 @@ def write_all(root: str) -> None:
     write_fit_run(os.path.join(root, "no_probes"), seed=1, probes=False)
     write_fit_run(os.path.join(root, "fast_lr"), seed=2, learning_rate=1e-2, class_names=CLASS_NAMES)
     write_fit_run(os.path.join(root, FIRST_EPOCH_RUN), seed=3, epochs=3, batch_size=1)
+    write_fit_run(os.path.join(root, OTHER_BATCHES_RUN), seed=4, epochs=3, batch_size=3)
     write_hostile_and_future_runs(root)
     write_crafted_run(root)
     write_version1_run(os.path.join(root, VERSION1_RUN))

@@ -43,7 +43,13 @@ def test_batched_equals_per_channel_loop():
         model, "conv2", channels, steps=12, learning_rate=0.05, selected_channels_only=False, **PLAIN, preset="fast")
     for i, channel in enumerate(channels):
         expected = tutorial_loop(model, "conv2", channel, 12, 0.05, seed=0)
-        np.testing.assert_array_equal(result.images[i], expected)  # exactly: elements are independent
+        # Elements are independent, but not bit-identical on every CPU: the batched step convolves
+        # with all 16 filters, the loop with one, and CPU kernels (AVX2 vs AVX-512, oneDNN vs
+        # Eigen) may sum the 3x3x8 products in other orders; a gradient's last bit moves an Adam
+        # step (lr * m / sqrt(v), insensitive to the gradient's scale) by ~lr * 1e-7. Measured on
+        # AVX2: at most 7.5e-9 after 12 steps. 1e-6 (8 ulps at 1.0) holds that with room and is
+        # 5e4 times smaller than one step (0.05) that another channel or objective would take.
+        np.testing.assert_allclose(result.images[i], expected, rtol=0, atol=1e-6)
     # and the images really moved away from the start
     start = PixelImage().initial(0, channels, (32, 32, 3))
     assert np.abs(result.images - start).max() > 0.05
@@ -123,6 +129,24 @@ def test_dead_channel_is_flagged_and_keeps_its_image():
     assert "varied test images" in result.dead_test
     # DEAD is a flag, not a colour: the tile is the image itself, as the model sees it
     np.testing.assert_array_equal(result.tiles()[1], np.round(result.images[1] * 255).astype(np.uint8))
+
+
+def test_a_channel_that_changes_only_in_float_rounding_is_dead_on_every_cpu():
+    """MobileNetV3Small's logits after one epoch vary over images by 0-3 float32 ulps depending
+    on the CPU's summation order: DEAD must not depend on the CPU. Here channel 0 is 1.0 plus at
+    most 1e-7 from the image (1 ulp at 1.0), channel 1 is 1.0 plus up to 3e-3."""
+    inputs = keras.Input((16, 16, 3))
+    conv1 = keras.layers.Conv2D(2, 1, activation="relu", name="conv1")
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(conv1(inputs))))
+    kernel = np.zeros((1, 1, 3, 2), np.float32)
+    kernel[..., 0], kernel[..., 1] = 1e-7 / 3, 1e-3
+    conv1.set_weights([kernel, np.ones(2, np.float32)])
+    probes = np.stack([np.zeros((16, 16, 3)), np.ones((16, 16, 3))]).astype(np.float32)
+    outputs = conv1(probes).numpy()
+    assert outputs[1, ..., 0].max() > outputs[0, ..., 0].max()  # not equal: one ulp apart
+    am = tb_featviz.maximize_activation(model, "conv1", [0, 1], steps=2, probe_images=probes, preset="fast")
+    assert am.dead.tolist() == [True, False]
+    assert tb_featviz.deconvnet(model, "conv1", probes, [0, 1], top_k=1).dead.tolist() == [True, False]
 
 
 def test_a_channel_silent_on_gray_but_firing_on_edges_is_alive_and_optimized():

@@ -100,7 +100,8 @@ class CountEpochs(keras.callbacks.Callback):
 @pytest.mark.parametrize(
     "layers, kwargs, message",
     [
-        (["conv7"], {}, r"no layer 'conv7'; layers: conv1, bn1, relu1, pool1, conv2"),
+        (["conv7"], {}, r"no layer 'conv7' \(did you mean 'conv1' or 'conv2'\?\); layers: conv1, bn1, relu1, pool1, conv2"),
+        (["Conv2"], {}, r"no layer 'Conv2' \(did you mean 'conv2'\?\); layers: conv1, "),  # case ignored
         ({"conv2": [3, 16]}, {}, r"channel\(s\) \[16\] out of range for layer 'conv2', which has 16 channels"),
         (["logits"], {"methods": ["weights"]}, r"method 'weights' does not apply to layer 'logits'"),
         (["conv1"], {"methods": ["deconv"]}, r"'deconv' needs probe_images"),

@@ -194,7 +194,7 @@ BAD = [
     (["layers", "{root}/missing.keras"], "no such file"),
     (["layers", "{root}/garbage.keras"], "could not load"),
     (["layers", "{root}/probes.npy"], "not a saved Keras model"),
-    (["render", "{model}", "--layer", "conv9", "--out", "{root}/x.png"], "has no layer 'conv9'; layers: conv1"),
+    (["render", "{model}", "--layer", "conv9", "--out", "{root}/x.png"], "has no layer 'conv9' (did you mean 'conv1' or 'conv2'?); layers: conv1"),
     (["render", "{model}", "--layer", "conv1", "--channels", "0-99", "--out", "{root}/x.png"],
      "out of range for layer 'conv1', which has 8 channels"),
     (["render", "{model}", "--layer", "conv1", "--channels", "three", "--out", "{root}/x.png"], "--channels"),

@@ -18,7 +18,7 @@ from tests.browser import images_loaded, open_dashboard, screenshot, start_chrom
 from tests.gif import decode_gif
 from tests.logs import (
     ALL_STEPS, CLASS_NAMES, CRAFTED_RUN, EPOCHS, FIRST_EPOCH_RUN, FIRST_EPOCH_STEPS, HOSTILE_LAYER, HOSTILE_RUN,
-    RESTARTED_RUN, RUN_NAMES, VERSION1_RUN,
+    OTHER_BATCHES_RUN, OTHER_BATCHES_STEPS, RESTARTED_RUN, RUN_NAMES, VERSION1_RUN,
 )
 from tests.tensorboard_server import TensorBoardServer
 
@@ -882,3 +882,121 @@ def test_compared_runs_are_shown_at_the_same_epoch_whatever_their_steps(dashboar
     slider.send_keys(Keys.ARROW_LEFT)  # epoch 0.42: baseline has no record inside its first epoch
     wait_for(lambda: "no Activation max. record at epoch 0.42 (step 20 of first_epoch)" in
              driver.find_element(By.CSS_SELECTOR, '.panel[data-run="baseline"]').text, what="the other run's gap")
+
+
+def test_a_compared_run_with_other_batches_per_epoch_is_followed_at_its_own_steps(dashboard, server):
+    """first_epoch runs 48 batches an epoch, first_epoch_b3 16: step 10 is epoch 0.21 in one and
+    0.63 in the other. Its tile opens its own evolution at its own record; its frames move the
+    page to their epoch, never to the same step number of the main run."""
+    driver = dashboard
+    choose(driver, "run", FIRST_EPOCH_RUN)
+    wait_for(lambda: epoch_label(driver).startswith("epoch 3 · step 144"), what="first_epoch")
+    compare_with(driver, OTHER_BATCHES_RUN)
+
+    def titles():
+        return [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".panel-title")]
+
+    wait_for(lambda: titles() == ["first_epoch · epoch 3 · step 144", "first_epoch_b3 · epoch 3 · step 48"],
+             what="both runs at epoch 3")
+    click(lambda: tiles(driver, OTHER_BATCHES_RUN)[1], "first_epoch_b3's channel 1")
+    wait_for(lambda: driver.find_element(By.CSS_SELECTOR, ".evolution-run").text == f"run {OTHER_BATCHES_RUN}",
+             what="its evolution")
+    evolution = server.json(f"/data/plugin/featviz/evolution?run={OTHER_BATCHES_RUN}&layer=conv1&method=am&channel=1")
+    assert [frame["step"] for frame in evolution["frames"]] == OTHER_BATCHES_STEPS
+
+    def frames():
+        return driver.find_elements(By.CSS_SELECTOR, ".evolution .frame")
+
+    def shown():
+        """(highlighted frames, readout, chart marker, the marked dot of its own run)"""
+        chart = driver.find_elements(By.CSS_SELECTOR, ".evolution .chart")[0]
+        own = [d.get_attribute("data-step") for d in chart.find_elements(By.CSS_SELECTOR, ".dot.current")
+               if d.get_attribute("data-step")]
+        return ([f.text for f in frames() if "current" in f.get_attribute("class")],
+                driver.find_element(By.CSS_SELECTOR, ".readout").text, chart.get_attribute("data-marker"), own)
+
+    highlighted, readout, marker, dots = wait_for(lambda: shown() if shown()[0] else None, what="a highlighted frame")
+    assert [f.text for f in frames()] == ["0", "0.63", "1", "2", "3"]
+    assert highlighted == ["3"] and marker == "3" and dots == ["48"]
+    value = evolution["frames"][4]["numbers"]["activation"]
+    assert readout.startswith("epoch 3 · activation ")
+    assert float(readout.split("activation ")[1].split(" ")[0]) == pytest.approx(value, rel=0.01, abs=1e-3)
+
+    # Its frame at epoch 0.63: the main run has none there and shows its last record before it.
+    click(lambda: frames()[1], "first_epoch_b3's frame 0.63")
+    wait_for(lambda: epoch_label(driver).startswith("epoch 0.42 · step 20 "), what="first_epoch at 0.42")
+    wait_for(lambda: [t.split(" (")[0] for t in titles()] ==
+             ["first_epoch · epoch 0.42 · step 20", "first_epoch_b3 · epoch 0.63 · step 10"], what="its own 0.63")
+    highlighted, readout, marker, dots = wait_for(lambda: shown() if shown()[0] == ["0.63"] else None, what="0.63")
+    assert readout.startswith("epoch 0.63 · activation ") and float(marker) == pytest.approx(10 / 16) and dots == ["10"]
+
+    # Its frame "1": both runs at epoch 1, at their own steps.
+    click(lambda: frames()[2], "first_epoch_b3's frame 1")
+    wait_for(lambda: epoch_label(driver).startswith("epoch 1 · step 48 "), what="first_epoch at epoch 1")
+    wait_for(lambda: titles() == ["first_epoch · epoch 1 · step 48", "first_epoch_b3 · epoch 1 · step 16"],
+             what="both at epoch 1")
+    highlighted, readout, marker, dots = wait_for(lambda: shown() if shown()[0] == ["1"] else None, what="frame 1")
+    assert readout.startswith("epoch 1 · activation ") and marker == "1" and dots == ["16"]
+
+    # The slider drives the main run again; the compared run follows by epoch (none at 0.42).
+    driver.find_element(By.ID, "epoch").send_keys(Keys.ARROW_LEFT)
+    wait_for(lambda: epoch_label(driver).startswith("epoch 0.42 · step 20 "), what="back to 0.42")
+    wait_for(lambda: "no Activation max. record at epoch 0.42" in
+             driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{OTHER_BATCHES_RUN}"]').text, what="its gap")
+    assert shown()[0] == []
+    # Picked again, then the evolution closed: the compared run follows the page again.
+    click(lambda: frames()[1], "first_epoch_b3's frame 0.63 again")
+    wait_for(lambda: titles()[1].startswith("first_epoch_b3 · epoch 0.63"), what="its 0.63 again")
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    wait_for(lambda: "no Activation max. record at epoch 0.42" in
+             driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{OTHER_BATCHES_RUN}"]').text, what="following")
+
+
+def test_occlusion_tooltips_speak_words_and_its_names_are_never_cut(driver, server, featviz_logdir):
+    """Tooltips showed the record's keys (min_score: 0.42, label: 3); "true: bottom right →
+    bottom right" was cut to "true: bottom rig…" at the default tile size."""
+    from tb_featviz.records import read_records
+
+    open_dashboard(driver, server.url, {"run": "fast_lr", "layer": "logits", "method": "occlusion"})
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid.method-occlusion .tile")) == 4, what="tiles")
+    header = read_records(str(featviz_logdir / "fast_lr"))[("logits", "occlusion")][ALL_STEPS[-1]][0]
+    for position, tile in enumerate(tiles(driver)):
+        lines = tile.get_attribute("title").split("\n")
+        label, predicted = header["numbers"]["label"][position], header["numbers"]["predicted"][position]
+        assert f"true class: {CLASS_NAMES[label]}" in lines and f"predicted, unoccluded: {CLASS_NAMES[predicted]}" in lines
+        assert any(line.startswith("probability of the true class, unoccluded: ") for line in lines)
+        assert any(line.startswith("lowest score ") for line in lines)
+        assert not [line for line in lines if line.split(":")[0] in header["numbers"]], lines  # no raw keys
+        name = tile.find_element(By.CSS_SELECTOR, ".tile-name")
+        assert name.text == f"true: {CLASS_NAMES[label]} → {CLASS_NAMES[predicted]}"
+        cut = driver.execute_script(
+            "const e = arguments[0]; return e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight + 1;", name)
+        assert not cut, name.text
+
+
+def test_captions_and_notes_say_what_is_there(dashboard):
+    """A filter over one input channel is no "mosaic of 1 input-channel slices"; inside the first
+    epoch Keras has written no epoch scalars yet, which is no reason to ask for its callback."""
+    driver = dashboard
+    captions = driver.execute_script("""
+      return import('./static/view_weights.js').then(({weightsView}) =>
+        [1, 8].map((slices) => weightsView.describe({layout: {slices_shown: slices}}, 'norm').join(' · ')));""")
+    assert "its one input channel" in captions[0] and "mosaic" not in captions[0] and "slices" not in captions[0]
+    assert "a mosaic of 8 input-channel slices" in captions[1]
+    notes = driver.execute_script("""
+      return Promise.all([import('./static/evolution.js'), import('./static/axis.js')]).then(([e, a]) => {
+        const note = (points) => {
+          const evolution = {run: 'r', layer: 'conv1', method: 'am', channel: 0, role: 'image', problems: [],
+                             frames: points.map((p) => ({step: p.step, image: 'data:,', numbers: {activation: 1}}))};
+          const {element} = e.renderEvolution(evolution, {
+            step: 0, roles: ['image'], format: {headline: 'activation', item: 'channel'},
+            onStep() {}, onRole() {}, onClose() {}, axes: new Map([['r', new a.Axis(points)]]),
+            scalars: {searched: ['r/train', 'r/validation'], series: []}});
+          return element.querySelector('.note').textContent;
+        };
+        const at = (step, completed) => ({step, epoch: step / 48, epochs_completed: completed, batch: step % 48,
+                                          steps_per_epoch: 48});
+        return [note([at(0, 0), at(10, 0), at(20, 0)]), note([at(0, 0), at(10, 0), at(48, 1)])];
+      });""")
+    assert notes[0].startswith("No epoch has ended yet") and "keras.callbacks.TensorBoard" not in notes[0]
+    assert "add keras.callbacks.TensorBoard(log_dir=<the same logdir>)" in notes[1]

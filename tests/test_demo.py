@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tb_featviz.records import read_records
-from tests.tensorboard_server import free_port
+from tests.tensorboard_server import TensorBoardServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--epochs", "2", "--train-images", "1500"]
@@ -131,3 +131,26 @@ def test_missing_dataset_is_one_clear_message(tmp_path):
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 2
     assert "apt-get install dataset-fashion-mnist" in output and "Traceback" not in output
+
+
+def test_a_port_another_tensorboard_serves_is_left_to_it(tmp_path, capsys):
+    """`make demo` while the port serves another TensorBoard with FeatViz: that one answered the
+    demo's check, so the demo printed its URL while its own TensorBoard died for want of a port."""
+    from demo.tensorboard_process import TensorBoardProcess
+
+    other_logdir, our_logdir = tmp_path / "other", tmp_path / "ours"
+    other_logdir.mkdir()
+    our_logdir.mkdir()
+    with TensorBoardServer(str(other_logdir)) as other:
+        other.wait_for_plugin()
+        ours = TensorBoardProcess.start(str(our_logdir), other.port)
+        assert ours is not None
+        try:
+            assert ours.port != other.port and ours.process.poll() is None
+            assert get_json(ours.url + "/data/environment")["data_location"] == str(our_logdir)
+            assert get_json(other.url + "/data/environment")["data_location"] == str(other_logdir)
+            printed = capsys.readouterr().out
+            assert (f"Port {other.port} is taken (by another TensorBoard, pid {other.process.pid}, serving "
+                    f"{other_logdir})") in printed and f"uses port {ours.port}" in printed
+        finally:
+            ours.stop()

@@ -127,6 +127,17 @@ def test_the_log_schedule_writes_inside_the_first_epoch_at_global_steps(tmp_path
     assert [step for step, _ in callback.timings] == [0, 10, 20, 24, 48]
 
 
+@pytest.mark.parametrize("keras_verbose", [1, "auto"])
+def test_a_line_inside_an_epoch_starts_under_keras_progress_bar(tmp_path, capsys, keras_verbose):
+    """fit(verbose="auto") draws Keras's progress bar as 1 does: the line must not be glued to it."""
+    x, y = image_data(48, size=16)
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], methods=["weights"], verbose=1)
+    compiled().fit(x, y, batch_size=2, epochs=1, verbose=keras_verbose, callbacks=[callback])
+    out = capsys.readouterr().out
+    assert "featviz: step 10 (Epoch 1, batch 10/24" in out
+    assert "\nfeatviz: step 10 " in out and "\nfeatviz: step 20 " in out  # each on a line of its own
+
+
 def test_steps_per_epoch_and_steps_per_execution_and_an_explicit_schedule(tmp_path):
     x, y = image_data(48, size=16)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(2).repeat()

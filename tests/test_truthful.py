@@ -17,6 +17,7 @@ import pytest
 
 import tb_featviz
 from tb_featviz import AMOptions, ConfigurationError, FeatVizCallback, RandomAffine
+from tb_featviz.errors import cause
 from tb_featviz.records import decode_images, read_records
 from tests.conftest import image_data, small_cnn
 
@@ -67,6 +68,14 @@ def test_channels_first_model_is_read_in_its_own_layout(tmp_path):
     outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D(data_format="channels_first")(x))
     model = keras.Model(inputs, outputs)
     x_first = np.random.default_rng(0).random((8, 3, 16, 16)).astype("float32")
+    try:
+        model(x_first[:1])  # Keras alone: TensorFlow's CPU Conv2D runs NCHW only with oneDNN
+    except Exception as error:
+        with pytest.raises(ConfigurationError) as refused:
+            tb_featviz.maximize_activation(model, "conv2", [0, 5], steps=4, preset="fast")
+        assert "only supports the NHWC tensor format" in str(refused.value)  # the real cause, not Keras's header
+        assert "channels_first" in str(refused.value) and "TF_ENABLE_ONEDNN_OPTS" in str(refused.value)
+        pytest.skip(f"this backend cannot run the channels_first model on this CPU (refused clearly): {cause(error)}")
     am = tb_featviz.maximize_activation(model, "conv2", [0, 5], steps=4, preset="fast")
     assert am.images.shape == (2, 16, 16, 3)
     reference = keras.Model(model.inputs, model.get_layer("conv2").output)
@@ -82,6 +91,28 @@ def test_channels_first_model_is_read_in_its_own_layout(tmp_path):
     assert len(records) == 6 and all(sorted(steps) == [0, 1] for steps in records.values())
     assert records[("conv1", "am")][1][0]["settings"]["input"]["layout"] == "channels_first"
     assert decode_images(records[("conv1", "am")][1][1]).shape[1:] == (16, 16, 3)
+
+
+def test_a_layer_that_cannot_run_is_refused_with_its_whole_cause():
+    """Keras wraps a layer's error as "Exception encountered when calling ...call()." and puts the
+    cause on the lines after it: the ConfigurationError must carry those, not the header alone."""
+
+    class Broken(keras.layers.Layer):
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def call(self, x):
+            raise ValueError("first line of the cause\nsecond line: what would work")
+
+    inputs = keras.Input((16, 16, 3))
+    x = Broken(name="broken")(keras.layers.Conv2D(4, 3, name="conv1")(inputs))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1, name="conv2")(x))
+    with pytest.raises(ConfigurationError) as refused:
+        tb_featviz.maximize_activation(model, "conv2", [0], steps=1, preset="fast")
+    message = str(refused.value)
+    assert "layer 'conv2' cannot be computed" in message
+    assert "first line of the cause" in message and "second line: what would work" in message
+    assert "\x1b" not in message and "\n" not in message  # one line, no terminal colour codes
 
 
 @pytest.mark.parametrize("channels", [2, 4, 5])

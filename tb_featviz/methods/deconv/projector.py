@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import numpy as np
 from keras import ops
 
-from tb_featviz import backend, backward, imaging
+from tb_featviz import backend, backward, imaging, liveness
 from tb_featviz.backward import RULES
 from tb_featviz.receptive_field import Field
 from tb_featviz.target import Target
@@ -180,7 +180,7 @@ class DeconvProjector:
         if best_values is None:
             empty = np.zeros((len(channels), 0))
             return empty.astype(np.float32), empty.astype(np.int64), (), np.ones(len(channels), bool)
-        return best_values, best_index, tuple(spatial), ~(high > low)
+        return best_values, best_index, tuple(spatial), liveness.is_constant(low, high)
 
     def _project(self, images, selection, values):
         """Gradient of (value * the selected unit's pre-activation) w.r.t. the input, one unit
