@@ -4,13 +4,13 @@
 // side. New epochs appear while training runs; the view lives in the URL.
 
 import {Axis} from './axis.js';
-import {ApiError, fetchEvolution, fetchGrid, fetchRun, fetchRuns, fetchScalars, onActivity} from './api.js';
+import {fetchRun, fetchRuns, onActivity} from './api.js';
 import {PALETTE} from './chart.js';
 import {h, replace} from './dom.js';
-import {renderEvolution} from './evolution.js';
+import {evolutionMethods} from './evolution_panel.js';
 import {CONTRASTS} from './contrast.js';
-import {describeGrid, itemNames, legendOf, renderGrid} from './grid.js';
-import {numberFormat} from './numbers.js';
+import {panelMethods} from './panels.js';
+import {PLAY_SPEEDS, playbackMethods} from './playback.js';
 import {Poller} from './poller.js';
 import {RunPicker, fillSelect, runMatcher} from './runpicker.js';
 import {followTheme} from './theme.js';
@@ -18,7 +18,6 @@ import {readUrlState, writeUrlState} from './urlstate.js';
 
 const NO_FORMAT = {name: '', label: '', roles: [], headline: '', meaning: '', missing: '', item: 'channel',
                    role_labels: {}, stretchable: []};
-const PLAY_SPEEDS = [['1400', '0.5×'], ['700', '1×'], ['350', '2×'], ['150', '4×']];
 
 export async function render() {
   const stylesheet = h('link', {rel: 'stylesheet', href: new URL('./style.css', import.meta.url).href});
@@ -392,60 +391,6 @@ class Dashboard {
     return this.shownRuns().includes(s.channelRun) ? s.channelRun : s.run;
   }
 
-  stepBy(delta) {
-    const steps = this.steps();
-    if (steps.length) this.setStepIndex(Math.max(0, steps.indexOf(this.state.step)) + delta);
-  }
-
-  togglePlay() {
-    if (this.playTimer) {
-      this.stopPlay();
-      return;
-    }
-    const steps = this.steps();
-    if (steps.length < 2) return;
-    if (steps.indexOf(this.state.step) === steps.length - 1) this.setStepIndex(0);
-    this.playButton.textContent = '❚❚';
-    this.playButton.setAttribute('aria-label', 'pause');
-    this.schedulePlay();
-  }
-
-  schedulePlay() {
-    clearInterval(this.playTimer);
-    this.playTimer = setInterval(() => {
-      const all = this.steps();
-      const next = all.indexOf(this.state.step) + 1;
-      if (next >= all.length) this.stopPlay();
-      else this.setStepIndex(next);
-    }, this.state.playMs);
-  }
-
-  setPlaySpeed(ms) {
-    this.state.playMs = ms;
-    if (this.playTimer) this.schedulePlay();
-    this.saveUrl();
-  }
-
-  stopPlay() {
-    clearInterval(this.playTimer);
-    this.playTimer = null;
-    this.playButton.textContent = '▶';
-    this.playButton.setAttribute('aria-label', 'play');
-  }
-
-  onKey(event) {
-    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
-    const tag = event.target && event.target.tagName;
-    const typing = tag === 'INPUT' || tag === 'SELECT' || tag === 'TEXTAREA';
-    if (event.key === 'Escape' && this.state.channel !== null) {
-      this.closeEvolution();
-      event.preventDefault();
-    } else if (!typing && (event.key === 'ArrowLeft' || event.key === 'ArrowRight')) {
-      this.stepBy(event.key === 'ArrowLeft' ? -1 : 1);
-      event.preventDefault();
-    }
-  }
-
   selectChannel(channel, run) {
     const moved = this.state.channelStep !== null && run !== this.state.channelRun;
     this.state.channel = channel;
@@ -514,208 +459,7 @@ class Dashboard {
     this.slider.setAttribute('aria-valuetext', steps.length ? this.axis().label(this.state.step) : '');
     this.liveLabel.textContent = this.state.follow ? '● live' : '';
   }
-
-  renderProblems() {
-    const s = this.state;
-    const messages = [];
-    for (const run of s.runs) {
-      const shown = this.details.get(run.name);
-      const problems = shown ? shown.problems : run.problems;
-      for (const problem of problems) messages.push(`${run.name}: ${problem}`);
-    }
-    const text = messages.length > 3 ?
-      `${messages.slice(0, 3).join('; ')}; and ${messages.length - 3} more` : messages.join('; ');
-    replace(this.problems, messages.length ?
-      h('p', {class: 'warning', title: messages.join('\n')}, `Some records could not be read: ${text}`) :
-      null);
-  }
-
-  showEmpty() {
-    replace(this.panels, h('div', {class: 'empty'},
-        h('h2', {}, 'No feature visualizations yet'),
-        h('p', {}, 'Add the callback to your training and point TensorBoard at its logdir:'),
-        h('pre', {}, 'from tb_featviz import FeatVizCallback\n' +
-                     'model.fit(x, y, epochs=20, callbacks=[\n' +
-                     '    FeatVizCallback(log_dir="runs/exp1", layers=["conv1", "conv2"],\n' +
-                     '                    probe_images=x_val[:256])])'),
-        h('p', {}, 'This page checks for new data every few seconds.')));
-    this.clearEvolution();
-  }
-
-  showMessage(text) {
-    replace(this.panels, h('div', {class: 'empty'}, h('p', {class: 'error'}, text)));
-  }
-
-  async loadGrids() {
-    const s = this.state;
-    if (!s.run || !s.layer || !s.method) {
-      if (s.runs.length) this.showMessage('This run has no feature visualizations to show.');
-      return;
-    }
-    const token = ++this.gridToken;
-    const runs = this.shownRuns();
-    const answers = await Promise.all(runs.map((run) => this.fetchPanel(run)));
-    if (token !== this.gridToken) return;  // a newer request superseded this one
-    // One number format for every panel shown together, so that runs compare at a glance.
-    const headline = this.format().headline;
-    const format = numberFormat(answers.flatMap((a) => (a.grid && a.grid.numbers[headline]) || []));
-    this.panels.classList.toggle('side-by-side', runs.length > 1);
-    this.panels.style.setProperty('--columns', String(Math.min(runs.length, 3)));
-    replace(this.panels, answers.map((answer) => this.renderPanel(answer, format)));
-    this.markSelected();
-  }
-
-  /** The step of `run` to show beside the main run's: the frame picked in the channel's
-   *  evolution (`channelStep`), else the same epoch when both runs say their epochs (runs with
-   *  other batch sizes reach it at other steps), else the same step. */
-  stepFor(run) {
-    const s = this.state;
-    if (run === s.run) return s.step;
-    if (run === s.channelRun && s.channel !== null && s.channelStep !== null &&
-        this.steps(run).includes(s.channelStep)) {
-      return s.channelStep;
-    }
-    return this.stepForEpoch(run, s.step);
-  }
-
-  /** `run`'s step at the main run's `mainStep` (by epoch, else the same step), or null. */
-  stepForEpoch(run, mainStep) {
-    if (run === this.state.run) return mainStep;
-    const main = this.axis();
-    const other = this.axis(run);
-    const epoch = main.epoch(mainStep);
-    const step = main.byEpoch && other.byEpoch && epoch !== null ? other.stepAt(epoch) : mainStep;
-    return step !== null && this.steps(run).includes(step) ? step : null;
-  }
-
-  /** {run, grid} for a run with a record at the shown epoch, else {run, message}. */
-  async fetchPanel(run) {
-    const s = this.state;
-    const step = this.stepFor(run);
-    if (step === null) {
-      const message = this.layerInfo(run) ?
-        `no ${this.format().label} record at ${this.axis().label(s.step)} (step ${s.step} of ${s.run})` :
-        `no layer ${s.layer} in this run`;
-      return {run, message, empty: true};
-    }
-    try {
-      const grid = await fetchGrid(run, s.layer, s.method, step);
-      this.grids.set(run, grid);
-      return {run, grid};
-    } catch (error) {
-      return {run, message: error instanceof ApiError ? error.message : String(error)};
-    }
-  }
-
-  renderPanel({run, grid, message, empty}, format) {
-    // Beside other runs, each panel says where in its own training it is.
-    const where = grid && this.shownRuns().length > 1 ?
-      h('span', {class: 'panel-step'}, ` · ${this.axis(run).detail(grid.step)}`) : null;
-    const title = h('h3', {class: 'panel-title'},
-        h('span', {class: 'swatch', style: `background: ${this.colour(run)}`}), run, where);
-    const panel = (...content) => h('section', {class: 'panel', dataset: {run}}, title, ...content);
-    if (!grid) return panel(h('p', {class: empty ? 'empty' : 'error'}, message));
-    try {
-      return this.renderGridPanel(panel, run, grid, format);
-    } catch (error) {  // a record this page cannot draw loses only its own panel, and says why
-      return panel(h('p', {class: 'error'}, `This record could not be drawn: ${error.message}`));
-    }
-  }
-
-  renderGridPanel(panel, run, grid, format) {
-    const s = this.state;
-    return panel(
-        h('p', {class: 'panel-legend'}, describeGrid(grid, s.contrast, this.format())),
-        legendOf(grid),
-        renderGrid(grid, {
-          selected: run === s.channelRun ? s.channel : null,
-          onSelect: (channel) => this.selectChannel(channel, run),
-          contrast: s.contrast,
-          format: this.format(),
-          numbers: format,
-          moment: this.axis(run).detail(grid.step),
-        }));
-  }
-
-  async loadEvolution() {
-    const s = this.state;
-    if (s.channel === null) return;
-    const token = ++this.evolutionToken;
-    const run = this.evolutionRun();
-    const others = this.shownRuns().filter((r) => r !== run && this.steps(r).length);
-    let content;
-    try {
-      const [evolution, overlays, scalars] = await Promise.all([
-        fetchEvolution(run, s.layer, s.method, s.channel, s.role),
-        Promise.all(others.map((other) =>
-          fetchEvolution(other, s.layer, s.method, s.channel, s.role).catch(() => null))),
-        fetchScalars(run).catch(() => null),
-      ]);
-      content = renderEvolution(evolution, {
-        step: this.stepFor(run),  // the run's own step: other runs reach an epoch at other steps
-        contrast: s.contrast,
-        roles: this.roles(),
-        format: this.format(),
-        overlays: overlays.filter(Boolean),
-        scalars,
-        axes: this.axes,
-        name: this.channelName(run),
-        colours: Object.fromEntries(this.shownRuns().map((r) => [r, this.colour(r)])),
-        onStep: (step) => this.pickStep(run, step),
-        onRole: (role) => {
-          this.state.role = role;
-          this.loadEvolution();
-          this.saveUrl();
-        },
-        onClose: () => this.closeEvolution(),
-      });
-    } catch (error) {
-      const element = h('section', {class: 'evolution'},
-          h('p', {class: 'error'}, error.message),
-          h('button', {type: 'button', class: 'close', 'aria-label': 'close',
-                       onclick: () => this.closeEvolution()}, '✕'));
-      content = {element, setStep: () => {}};
-    }
-    if (token !== this.evolutionToken) return;
-    this.evolution = content;
-    replace(this.evolutionArea, content.element);
-    content.setStep(this.stepFor(run));
-    this.revealSelected();
-  }
-
-  /** Scrolls the chosen tile into the space left between the epoch bar and the evolution panel. */
-  revealSelected() {
-    const root = document.documentElement;
-    root.style.scrollPaddingTop = `${this.epochBar.getBoundingClientRect().height}px`;
-    root.style.scrollPaddingBottom = `${this.evolutionArea.getBoundingClientRect().height + 8}px`;
-    const tile = this.panels.querySelector('.tile.selected');
-    if (tile) {
-      tile.scrollIntoView({block: 'nearest'});
-      // once more after the panel's first layout (its strip and charts may still be sizing)
-      requestAnimationFrame(() => requestAnimationFrame(() => tile.scrollIntoView({block: 'nearest'})));
-    }
-  }
-
-  /** The user's name of the chosen channel (a class name), from the grid shown for `run`. */
-  channelName(run) {
-    const grid = this.grids.get(run);
-    return grid ? itemNames(grid)[grid.channels.indexOf(this.state.channel)] || '' : '';
-  }
-
-  clearEvolution() {
-    this.evolutionToken++;
-    this.evolution = null;
-    replace(this.evolutionArea);
-    document.documentElement.style.scrollPaddingBottom = '';
-  }
-
-  closeEvolution() {
-    const picked = this.state.channelStep !== null;
-    this.state.channel = null;
-    this.state.channelStep = null;
-    if (picked) this.loadGrids();  // the compared run shown at a picked frame follows the page again
-    this.clearEvolution();
-    this.markSelected();
-    this.saveUrl();
-  }
 }
+
+// The page's other parts, each in a file of its own (they use `this` as the Dashboard).
+Object.assign(Dashboard.prototype, panelMethods, evolutionMethods, playbackMethods);
