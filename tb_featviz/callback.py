@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from typing import Callable, Mapping, Optional, Sequence
 
 import keras
@@ -13,11 +12,13 @@ import numpy as np
 
 from tb_featviz import checks, gfile
 from tb_featviz import schedule as schedules
-from tb_featviz.clock import TrainingClock, optimizer_step
+from tb_featviz.clock import TrainingClock, describe_moment, optimizer_step
 from tb_featviz.distribute import is_chief
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.event_writer import EventFileWriter, WriteFailed
-from tb_featviz.offline.process import INLINE, PROCESS, RenderOptions, RenderProcess, SnapshotQueue
+from tb_featviz.offline.process import (
+    INLINE, PROCESS, RenderOptions, RenderProcess, SnapshotQueue, finish_off_the_path,
+)
 from tb_featviz.plan import DEFAULT_MAX_CHANNELS, LayerSpec, normalize_layers
 from tb_featviz.prepare import Prepared, check_request, prepare
 from tb_featviz.records import steps_since
@@ -131,8 +132,8 @@ class FeatVizCallback(keras.callbacks.Callback):
     ):
         super().__init__()
         # Every argument is checked here, once: a bad setting never reaches training.
-        log_dir = _renamed(logdir, "logdir", log_dir, "log_dir")
-        freq = _renamed(every_n_epochs, "every_n_epochs", freq, "freq", default=schedules.EPOCH)
+        log_dir = checks.renamed(logdir, "logdir", log_dir, "log_dir")
+        freq = checks.renamed(every_n_epochs, "every_n_epochs", freq, "freq", default=schedules.EPOCH)
         if isinstance(log_dir, os.PathLike):
             log_dir = os.fspath(log_dir)
         if not isinstance(log_dir, str) or not log_dir or "\x00" in log_dir:
@@ -311,24 +312,13 @@ class FeatVizCallback(keras.callbacks.Callback):
 
     def _finish_rendering_off_the_path(self, step: int) -> None:
         """Marks the job ended (a follower exits once it is drawn) and waits for the child."""
-        queue, where = self._queue, f"{self.log_dir}/.featviz"
         try:
-            queue.job.mark_ended(step)
+            self._queue.job.mark_ended(step)
         except Exception as error:  # never raise into fit
-            self._report(("ended",), f"could not mark the end of training in {where}: {error}")
+            self._report(("ended",), f"could not mark the end of training in {self.log_dir}/.featviz: {error}")
         say = (lambda text: print(f"featviz: {text}", flush=True)) if self.verbose else (lambda text: None)
-        if self._process is not None and not self._falling_back:
-            left = self._process.wait(self.render.timeout, queue, say)
-            if left:
-                say(f"stopped waiting after {self.render.timeout:g} s; {left} snapshot{'s are' if left != 1 else ' is'} "
-                    f"left in {where}: draw them with: tb-featviz follow {self.log_dir}")
-            else:
-                say("every snapshot is drawn")
-        elif queue.waiting():
-            say(f"{queue.waiting()} snapshots wait in {where}: draw them with: tb-featviz follow {self.log_dir}")
-        if queue.dropped:
-            say(f"{len(queue.dropped)} scheduled steps were not drawn because the backlog was full "
-                f"(max_backlog {queue.limit}): {_short(queue.dropped)}")
+        process = None if self._falling_back else self._process
+        finish_off_the_path(self._queue, process, self.render.timeout, say)
 
     # -- where training is -----------------------------------------------------------------
     def _continue_the_log(self) -> None:
@@ -391,7 +381,7 @@ class FeatVizCallback(keras.callbacks.Callback):
         self._last_step = step
         self.timings.append((step, seconds))
         if self.verbose:
-            line = f"featviz: step {step} ({_describe_moment(position)}): {what.format(seconds=seconds)}"
+            line = f"featviz: step {step} ({describe_moment(position)}): {what.format(seconds=seconds)}"
             if already:
                 line += f"; {already} already in {self.log_dir} from the earlier fit, not written again"
             if lost:
@@ -497,35 +487,3 @@ class FeatVizCallback(keras.callbacks.Callback):
         if first_line != message.strip():
             log.debug(message)
         log.warning(first_line + " (further failures of this kind are logged at DEBUG level)")
-
-
-
-def _renamed(old_value, old_name: str, value, name: str, default=None):
-    """The value of a renamed argument, taken from its old name with a deprecation warning."""
-    if old_value is None:
-        return value
-    if value is not None and not (isinstance(value, str) and value == default):
-        raise ConfigurationError(f"give {name} only ({old_name} is its deprecated name), not both")
-    warnings.warn(f"FeatVizCallback({old_name}=...) is deprecated: use {name}=... (Keras's name)",
-                  DeprecationWarning, stacklevel=3)
-    return old_value
-
-
-def _describe_moment(position: dict) -> str:
-    """'before training', 'Epoch 1, batch 10/469 = epoch 0.021' (Keras's 1-based epoch and the
-    dashboard's epochs completed), 'after epoch 3', 'end of training, ...', 'resumed fit, ...'."""
-    epoch, batch, per_epoch = position["epoch"], position["batch"], position["steps_per_epoch"]
-    if batch == 0 and epoch is not None:
-        where = f"after epoch {schedules.format_epoch(epoch)}"
-    elif epoch is None:
-        where = f"Epoch {position['epochs_completed'] + 1}, batch {batch}"
-    else:
-        where = f"Epoch {position['epochs_completed'] + 1}, batch {batch}/{per_epoch} = epoch {schedules.format_epoch(epoch)}"
-    if position["moment"] == "start":
-        return f"resumed fit, {where}" if position["global_step"] else "before training"
-    return f"end of training, {where}" if position["moment"] == "end" else where
-
-
-def _short(steps: list, limit: int = 10) -> str:
-    shown = ", ".join(map(str, steps[:limit]))
-    return shown + (f", ... ({len(steps)} in all)" if len(steps) > limit else "")

@@ -5,6 +5,7 @@ so that every argument is checked once, when it is given, the same way."""
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional, Sequence
 
 import numpy as np
@@ -45,3 +46,14 @@ def choice(value, name: str, options: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in options:
         raise ConfigurationError(f"{name} must be one of {list(options)}, got {value!r}")
     return value
+
+
+def renamed(old_value, old_name: str, value, name: str, default=None):
+    """The value of a renamed argument, taken from its old name with a deprecation warning."""
+    if old_value is None:
+        return value
+    if value is not None and not (isinstance(value, str) and value == default):
+        raise ConfigurationError(f"give {name} only ({old_name} is its deprecated name), not both")
+    warnings.warn(f"FeatVizCallback({old_name}=...) is deprecated: use {name}=... (Keras's name)",
+                  DeprecationWarning, stacklevel=3)
+    return old_value

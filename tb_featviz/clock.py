@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 
 from tb_featviz import metadata
+from tb_featviz.schedule import format_epoch
 
 
 class TrainingClock:
@@ -92,3 +93,18 @@ def optimizer_step(model) -> int:
         return max(0, int(model.optimizer.iterations.numpy()))
     except Exception:
         return 0
+
+
+def describe_moment(position: dict) -> str:
+    """'before training', 'Epoch 1, batch 10/469 = epoch 0.021' (Keras's 1-based epoch and the
+    dashboard's epochs completed), 'after epoch 3', 'end of training, ...', 'resumed fit, ...'."""
+    epoch, batch, per_epoch = position["epoch"], position["batch"], position["steps_per_epoch"]
+    if batch == 0 and epoch is not None:
+        where = f"after epoch {format_epoch(epoch)}"
+    elif epoch is None:
+        where = f"Epoch {position['epochs_completed'] + 1}, batch {batch}"
+    else:
+        where = f"Epoch {position['epochs_completed'] + 1}, batch {batch}/{per_epoch} = epoch {format_epoch(epoch)}"
+    if position["moment"] == "start":
+        return f"resumed fit, {where}" if position["global_step"] else "before training"
+    return f"end of training, {where}" if position["moment"] == "end" else where

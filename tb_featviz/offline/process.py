@@ -190,3 +190,24 @@ class RenderProcess:
         except subprocess.TimeoutExpired:
             self._child.kill()
             self._child.wait()
+
+
+def finish_off_the_path(queue: SnapshotQueue, process: Optional[RenderProcess], timeout: Optional[float],
+                        say: Callable[[str], None]) -> None:
+    """At the end of training: waits for the render process (at most `timeout` s) and says what
+    is left for `tb-featviz follow`, and which steps a full backlog dropped."""
+    log_dir, where = queue.job.log_dir, f"{queue.job.log_dir}/.featviz"
+    if process is not None:
+        left = process.wait(timeout, queue, say)
+        if left:
+            say(f"stopped waiting after {timeout:g} s; {left} snapshot{'s are' if left != 1 else ' is'} "
+                f"left in {where}: draw them with: tb-featviz follow {log_dir}")
+        else:
+            say("every snapshot is drawn")
+    elif queue.waiting():
+        say(f"{queue.waiting()} snapshots wait in {where}: draw them with: tb-featviz follow {log_dir}")
+    if queue.dropped:
+        shown = ", ".join(map(str, queue.dropped[:10])) + (f", ... ({len(queue.dropped)} in all)"
+                                                           if len(queue.dropped) > 10 else "")
+        say(f"{len(queue.dropped)} scheduled steps were not drawn because the backlog was full "
+            f"(max_backlog {queue.limit}): {shown}")
