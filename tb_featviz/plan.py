@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import weakref
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -222,15 +223,15 @@ def build_plans(
         if isinstance(ref.layer, InputLayer):
             raise ConfigurationError(f"layer {name!r} is the model's input; pick a layer after it")
         layer_target = target.for_layer(ref, input_spec.channels_first)
-        sample, gradients = _trial(layer_target, input_spec, name)
-        kind = output_kind(ref, sample)
-        num_channels = int(sample.shape[-1])
+        shape, reaches = _tried(layer_target, input_spec, name)
+        kind = output_kind(ref, np.empty((1,) + shape))
+        num_channels = int(shape[-1])
         operations = operations_before(ref)
         path = backward.steps_on_path(operations)
-        status = method_status(ref, path, settings, LayerOutput(kind, tuple(int(d) for d in sample.shape[1:])))
+        status = method_status(ref, path, settings, LayerOutput(kind, shape))
         for method, why in status.items():
             through = REGISTRY[method].gradient_to
-            if why is None and through is not None and gradients[through] is None:
+            if why is None and through is not None and not reaches[through]:
                 status[method] = (f"no gradient reaches {_GRADIENT_TARGETS[through]} from layer {name!r} (a cast to "
                                   "integers or a non-differentiable step on the way?)")
         if name in added:
@@ -253,6 +254,22 @@ def build_plans(
             ref, layer_target, kind, num_channels, channels, chosen, field, path, colour, left_out, names,
         ))
     return plans
+
+
+# What `_trial` found, per model: it depends on the model's structure and input, not on its
+# weights, so a second notebook call on the same layer does not run it again.
+_TRIED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _tried(layer_target, spec: InputSpec, name: str) -> tuple:
+    """(the layer's output shape, {where: whether gradients reach it}), from `_trial` once per
+    (model, layer, input)."""
+    found = _TRIED.setdefault(layer_target.ref.model, {})
+    key = (name, spec)
+    if key not in found:
+        sample, gradients = _trial(layer_target, spec, name)
+        found[key] = (tuple(int(d) for d in sample.shape[1:]), {k: g is not None for k, g in gradients.items()})
+    return found[key]
 
 
 def _trial(layer_target, spec: InputSpec, name: str):

@@ -23,7 +23,7 @@ from tb_featviz.inputs import InputSpec
 from tb_featviz.target import OUTPUT, Target
 
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
-_BATCH_BUCKET = 8  # alive-channel batches are padded to a multiple of this to avoid retracing
+_BATCH_BUCKET = 8  # the dead search's batches are padded to a multiple of this to avoid retracing
 @dataclasses.dataclass
 class AMResult:
     """Per chosen channel: the image found and what it achieved."""
@@ -182,7 +182,7 @@ class ActivationMaximizer:
         size = self._options.batch_size
         with backward.applied(self._path, backward.REDIRECTED):  # silent ReLUs on the way pass a signal
             found = np.concatenate([
-                self._searcher._optimize(tiled[i : i + size], channels[i : i + size])[0]
+                self._searcher._optimize(tiled[i : i + size], channels[i : i + size], bucket=_BATCH_BUCKET)[0]
                 for i in range(0, len(channels), size)
             ])
         constant = [
@@ -285,11 +285,14 @@ class ActivationMaximizer:
         return backend.numpy(self._to_images(backend.tensor(params)))
 
     # -- optimization ----------------------------------------------------------------------
-    def _optimize(self, start: np.ndarray, channels: np.ndarray, on_step=None, copy=None):
-        """Optimize one batch of alive channels; returns their parameters and steps run."""
+    def _optimize(self, start: np.ndarray, channels: np.ndarray, on_step=None, copy=None, bucket: int = 1):
+        """Optimize one batch of channels; returns their parameters and steps run. `bucket`: pad
+        the batch to a multiple of it (the dead search, whose batch varies, traces once then);
+        a layer's channels are the same every epoch, so their batch is never padded: padding 2
+        channels to 8 made every step of a deep layer 4 times the work."""
         options = self._options
         real = len(channels)
-        size = max(real, min(options.batch_size, _BATCH_BUCKET * math.ceil(real / _BATCH_BUCKET)))
+        size = max(real, min(options.batch_size, bucket * math.ceil(real / bucket)))
         pad = size - real
         renderer = self._renderers.get(size)
         if renderer is None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import collections
+import hashlib
+import json
+import weakref
+
 from tb_featviz import labels, metadata
 from tb_featviz.methods.am import cli
 from tb_featviz.methods.am.options import AMOptions
@@ -29,10 +34,12 @@ class ActivationMaximization(Method):
         from tb_featviz.methods.am.selected import SelectedChannelsForward
 
         options = settings.options_of(self.name)
-        maximizer = ActivationMaximizer(
+        key = (plan.name, spec, options, _fingerprint(settings.probe_images),
+               json.dumps(plan.record_settings(spec), sort_keys=True))
+        maximizer = _cached(plan.ref.model, key, lambda: ActivationMaximizer(
             plan.target, spec, options, SelectedChannelsForward.for_layer(plan.ref), settings.probe_images,
             path=plan.path, settings=plan.record_settings(spec),
-        )
+        ))
         # An objective that is the same for every channel (a direction) needs one image, not one each.
         channels = plan.channels if options.full_objective().per_channel else plan.channels[:1]
         runner = lambda progress=None: maximizer.run(channels, progress)  # noqa: E731
@@ -63,3 +70,28 @@ class ActivationMaximization(Method):
         captions = [f"MAXIMIZED: {result.target.split(':')[0].split(',')[0]}".upper(),
                     f"OBJECTIVE: {objective}".upper().replace("_", " ")[:120]]
         return result.tiles(contrast), names, [c.replace("_", " ") for c in captions]
+
+
+# Maximizers already traced, per model: a second notebook call on the same model, layer and
+# options (or a second fit) reuses one instead of tracing its steps again. They read the weights
+# when they run, so a cached one sees the model as it is now.
+_MAXIMIZERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_PER_MODEL = 8
+
+
+def _cached(model, key, make):
+    maximizers = _MAXIMIZERS.setdefault(model, collections.OrderedDict())
+    if key in maximizers:
+        maximizers.move_to_end(key)
+        return maximizers[key]
+    maximizer = maximizers[key] = make()
+    while len(maximizers) > _PER_MODEL:
+        maximizers.popitem(last=False)
+    return maximizer
+
+
+def _fingerprint(images):
+    """The probe images by content (a notebook passes the same images as a new array each time)."""
+    if images is None:
+        return None
+    return images.shape, hashlib.blake2b(images.tobytes(), digest_size=16).hexdigest()
