@@ -8,6 +8,11 @@ import keras
 import numpy as np
 import pytest
 
+from tb_featviz.methods.am import AMOptions
+
+# AM at a few steps: what most tests need to see a callback or a record work, not a good image.
+FAST_AM = AMOptions(steps=4)
+
 
 def small_cnn(channels=3, size=32, batchnorm=True, name="small_cnn"):
     """conv-(BN)-relu-pool, conv-relu-pool, dense logits: the shape of most tutorial CNNs."""
@@ -39,6 +44,18 @@ def image_data(n=48, size=32, channels=3, seed=0):
     return x, y
 
 
+def fit_model(model, callbacks=(), *, epochs=1, images=48, batch_size=16, seed=None, x=None, y=None,
+          optimizer=None, loss="sparse_categorical_crossentropy", **fit_kwargs):
+    """`model.fit` on `image_data` (or x, y), quiet (seeded first with `seed`): the fit every
+    callback test runs."""
+    if x is None:
+        x, y = image_data(images)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    model.compile(optimizer or keras.optimizers.Adam(1e-3), loss)
+    return model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=list(callbacks), **fit_kwargs)
+
+
 @pytest.fixture
 def data():
     return image_data()
@@ -52,3 +69,15 @@ def featviz_logdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("featviz_logs")
     write_all(str(root))
     return root
+
+
+@pytest.fixture(scope="module")
+def server(featviz_logdir):
+    """A real TensorBoard over the shared fit logs, once every run is listed."""
+    from tests.logs import RUN_NAMES
+    from tests.tensorboard_server import TensorBoardServer
+
+    with TensorBoardServer(featviz_logdir) as tb:
+        tb.wait_for_plugin()
+        tb.wait_until(lambda: len(tb.json("/data/plugin/featviz/runs")["runs"]) == len(RUN_NAMES), what="all runs")
+        yield tb

@@ -69,13 +69,13 @@ def test_computing_only_the_selected_channels_gives_the_same_images(monkeypatch)
     monkeypatch.setattr(SelectedChannelsForward, "__call__", counting)
     keras.utils.set_random_seed(4)
     model = small_cnn()
-    channels = [1, 2, 9, 15]  # a batch of 8 (padded) of conv2's 16 filters: the fast path runs
+    channels = [1, 2, 9, 15]  # a batch of 4 of conv2's 16 filters: the fast path runs
     fast = tb_featviz.maximize_activation(model, "conv2", channels, steps=12, **PLAIN, preset="fast")
     full = tb_featviz.maximize_activation(model, "conv2", channels, steps=12, selected_channels_only=False, **PLAIN, preset="fast")
     np.testing.assert_allclose(fast.start_activation, full.start_activation, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fast.activation, full.activation, rtol=1e-3, atol=1e-5)
     np.testing.assert_allclose(fast.images, full.images, atol=2e-3)
-    assert set(traced_batches) == {4, 8}  # the fast path ran: evaluation (4) and the padded steps (8)
+    assert set(traced_batches) == {4}  # the fast path ran, in evaluation and the steps: 4 channels, never padded
     from tb_featviz.model_access import find_layer
 
     assert SelectedChannelsForward.for_layer(find_layer(model, "conv2")).worthwhile(8)

@@ -9,10 +9,9 @@ import tensorflow as tf
 
 import tb_featviz
 from tb_featviz import AMOptions, FeatVizCallback, metadata
-from tests.conftest import image_data, small_cnn
+from tests.conftest import FAST_AM, fit_model, image_data, small_cnn
 from tb_featviz.records import read_records
 
-FAST = AMOptions(steps=4)
 
 
 def epochs_of(series):
@@ -21,10 +20,7 @@ def epochs_of(series):
 
 
 def fit(model, callbacks, epochs=3, seed=0, **kwargs):
-    x, y = image_data(48)
-    keras.utils.set_random_seed(seed)
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    return model.fit(x, y, epochs=epochs, batch_size=16, verbose=0, callbacks=callbacks, **kwargs)
+    return fit_model(model, callbacks, epochs=epochs, seed=seed, **kwargs)
 
 
 def test_three_epochs_write_every_layer_and_method_from_step_0(tmp_path):
@@ -32,7 +28,7 @@ def test_three_epochs_write_every_layer_and_method_from_step_0(tmp_path):
     model = small_cnn()
     x, _ = image_data(16, seed=1)
     callback = FeatVizCallback(
-        str(tmp_path), {"conv1": "all", "conv2": range(0, 16, 2), "logits": [1, 3]}, probe_images=x, am=FAST, top_k=4
+        str(tmp_path), {"conv1": "all", "conv2": range(0, 16, 2), "logits": [1, 3]}, probe_images=x, am=FAST_AM, top_k=4
     )
     fit(model, [callback])
     records = read_records(str(tmp_path))
@@ -64,7 +60,7 @@ def test_three_epochs_write_every_layer_and_method_from_step_0(tmp_path):
 
 def test_freq_keeps_step_0_and_the_final_epoch(tmp_path):
     model = small_cnn()
-    callback = FeatVizCallback(str(tmp_path), ["conv1"], freq=2, am=FAST, methods=["weights"])
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], freq=2, am=FAST_AM, methods=["weights"])
     fit(model, [callback], epochs=5)
     series = read_records(str(tmp_path))[("conv1", "weights")]
     assert sorted(series) == [0, 6, 12, 15] and epochs_of(series) == [0, 2, 4, 5]
@@ -72,7 +68,7 @@ def test_freq_keeps_step_0_and_the_final_epoch(tmp_path):
 
 @pytest.mark.parametrize("budget,expected", [(1e-9, [0, 5]), (9.9, [0, 1, 2, 3, 4, 5])])
 def test_max_overhead_skips_epochs_but_never_step_0_or_the_last(tmp_path, budget, expected):
-    callback = FeatVizCallback(str(tmp_path), ["conv1"], am=FAST, methods=["am"], max_overhead=budget)
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], am=FAST_AM, methods=["am"], max_overhead=budget)
     fit(small_cnn(), [callback], epochs=5)
     assert epochs_of(read_records(str(tmp_path))[("conv1", "am")]) == expected
     assert callback.skipped_steps == [3 * e for e in range(1, 5) if e not in expected]  # global steps
@@ -155,7 +151,7 @@ def test_a_failure_mid_training_is_logged_once_and_skipped(tmp_path, monkeypatch
         return original(self, channels)
 
     monkeypatch.setattr(ActivationMaximizer, "run", flaky)
-    callback = FeatVizCallback(str(tmp_path), ["conv1"], am=FAST)
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], am=FAST_AM)
     with caplog.at_level(logging.WARNING, logger="tb_featviz"):
         history = fit(small_cnn(), [callback], epochs=3)
     assert len(history.history["loss"]) == 3  # fit completed
@@ -174,7 +170,7 @@ def test_sequential_without_input_grayscale(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.random((24, 20, 20, 1)).astype("float32"), rng.integers(0, 3, 24)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, epochs=1, verbose=0, callbacks=[FeatVizCallback(str(tmp_path), ["conv", "out"], probe_images=x[:6], am=FAST)])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[FeatVizCallback(str(tmp_path), ["conv", "out"], probe_images=x[:6], am=FAST_AM)])
     records = read_records(str(tmp_path))
     assert set(records) == {("conv", "am"), ("conv", "deconv"), ("conv", "weights"), ("out", "am"), ("out", "deconv")}
     header, images = records[("conv", "am")][1]  # 24 images in batches of 32: one step
@@ -187,7 +183,7 @@ def test_mixed_precision(tmp_path):
     try:
         model = small_cnn()
         x, _ = image_data(8, seed=2)
-        fit(model, [FeatVizCallback(str(tmp_path), ["conv1", "logits"], probe_images=x, am=FAST)], epochs=1)
+        fit(model, [FeatVizCallback(str(tmp_path), ["conv1", "logits"], probe_images=x, am=FAST_AM)], epochs=1)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     records = read_records(str(tmp_path))

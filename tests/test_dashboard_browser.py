@@ -24,16 +24,6 @@ from tests.tensorboard_server import TensorBoardServer
 
 
 @pytest.fixture(scope="module")
-def server(featviz_logdir):
-    with TensorBoardServer(featviz_logdir) as tb:
-        tb.wait_for_plugin()
-        tb.wait_until(
-            lambda: len(tb.json("/data/plugin/featviz/runs")["runs"]) == len(RUN_NAMES), what="all runs"
-        )
-        yield tb
-
-
-@pytest.fixture(scope="module")
 def downloads(tmp_path_factory):
     return tmp_path_factory.mktemp("downloads")
 
@@ -563,7 +553,6 @@ def test_evolution_beside_the_runs_keras_curves_on_one_epoch_axis(dashboard):
     assert text.startswith(f"epoch {EPOCHS} · activation ")
     last_loss = next(p for p in loss["points"] if p["epoch"] == EPOCHS)
     assert last_loss["keras_step"] == EPOCHS - 1
-    from tests.gif import decode_gif  # noqa: F401 - same numbers formatting as the page
     shown = text.split("loss: train ")[1].split(",")[0]
     assert float(shown) == pytest.approx(last_loss["value"], rel=0.01)
     act = float(text.split("activation ")[1].split(" ")[0])

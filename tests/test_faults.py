@@ -2,8 +2,6 @@
 files. Nothing shown broken, nothing lost that was written, training never stopped by us."""
 
 import glob
-import json
-import logging
 import os
 import signal
 import subprocess
@@ -12,16 +10,14 @@ import urllib.parse
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 
-from tb_featviz import AMOptions, ConfigurationError, FeatVizCallback
+from tb_featviz import ConfigurationError, FeatVizCallback
 from tb_featviz.records import read_records
-from tests.conftest import image_data, small_cnn
+from tests.conftest import FAST_AM, fit_model, small_cnn
 from tests.tensorboard_server import TensorBoardServer
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = AMOptions(steps=2)
 
 
 def listing(tb):
@@ -70,9 +66,7 @@ def test_killed_mid_visualization_keeps_every_earlier_epoch_whole(tmp_path, mode
 
 
 def fit(model, callbacks, **kwargs):
-    x, y = image_data(32)
-    model.compile("adam", "sparse_categorical_crossentropy")
-    return model.fit(x, y, batch_size=16, verbose=0, callbacks=callbacks, **kwargs)
+    return fit_model(model, callbacks, images=32, optimizer="adam", **kwargs)
 
 
 class StopAfter(keras.callbacks.Callback):
@@ -93,15 +87,15 @@ def test_resume_with_backup_and_restore_and_initial_epoch_continues_numbering(tm
     restore = tmp_path / "logs" / "restored"
     model = small_cnn()
     with pytest.raises(RuntimeError, match="preempted"):
-        fit(model, [FeatVizCallback(str(restore), ["conv1"], am=FAST, verbose=False),
+        fit(model, [FeatVizCallback(str(restore), ["conv1"], am=FAST_AM, verbose=False),
                     keras.callbacks.BackupAndRestore(backup), StopAfter(3)], epochs=5)
-    fit(model, [FeatVizCallback(str(restore), ["conv1"], am=FAST, verbose=False),
+    fit(model, [FeatVizCallback(str(restore), ["conv1"], am=FAST_AM, verbose=False),
                 keras.callbacks.BackupAndRestore(backup)], epochs=5)
 
     continued = tmp_path / "logs" / "continued"
     model = small_cnn()
-    fit(model, [FeatVizCallback(str(continued), ["conv1"], am=FAST, verbose=False)], epochs=3)
-    fit(model, [FeatVizCallback(str(continued), ["conv1"], am=FAST, verbose=False)], epochs=5, initial_epoch=3)
+    fit(model, [FeatVizCallback(str(continued), ["conv1"], am=FAST_AM, verbose=False)], epochs=3)
+    fit(model, [FeatVizCallback(str(continued), ["conv1"], am=FAST_AM, verbose=False)], epochs=5, initial_epoch=3)
 
     for run in (restore, continued):  # 2 steps an epoch: epochs 0..5 at steps 0..10, each once
         series = read_records(str(run))[("conv1", "am")]
@@ -129,7 +123,7 @@ def test_an_unusable_log_dir_is_refused_before_the_first_epoch(tmp_path, log_dir
     log_dir = log_dir.format(file=tmp_path / "a_file")
     epochs = []
     with pytest.raises(ConfigurationError, match=message):
-        callback = FeatVizCallback(log_dir, ["conv1"], am=FAST, methods=["weights"], verbose=False)
+        callback = FeatVizCallback(log_dir, ["conv1"], am=FAST_AM, methods=["weights"], verbose=False)
         fit(small_cnn(), [callback, keras.callbacks.LambdaCallback(on_epoch_begin=lambda *_: epochs.append(1))],
             epochs=2)
     assert epochs == []
@@ -197,7 +191,7 @@ def damaged_logdir(tmp_path_factory):
     """Three copies of one run: intact, truncated inside its last record, a record's bytes flipped."""
     root = tmp_path_factory.mktemp("damaged")
     keras.utils.set_random_seed(0)
-    fit(small_cnn(), [FeatVizCallback(str(root / "intact"), ["conv1"], am=FAST, methods=["am"],
+    fit(small_cnn(), [FeatVizCallback(str(root / "intact"), ["conv1"], am=FAST_AM, methods=["am"],
                                       verbose=False)], epochs=4)
     (event_file,) = glob.glob(str(root / "intact" / "events.out.tfevents.*"))
     data = Path(event_file).read_bytes()

@@ -4,12 +4,10 @@ real `tensorboard`: never a 500, never a traceback in the body, answers bounded 
 import json
 import urllib.parse
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.logs import HOSTILE_LAYER, HOSTILE_RUN, RUN_NAMES
-from tests.tensorboard_server import TensorBoardServer
+from tests.logs import HOSTILE_LAYER, HOSTILE_RUN
 
 ROUTES = ["runs", "run", "scalars", "grid", "evolution", "image", "static/index.js", "static/../../etc/passwd",
           "static/" + "a" * 256 + ".js"]  # a name too long for the file system
@@ -25,14 +23,6 @@ values = st.one_of(
     st.floats(allow_nan=True).map(str),
 )
 queries = st.lists(st.tuples(st.one_of(st.sampled_from(NAMES), st.text(max_size=12)), values), max_size=8)
-
-
-@pytest.fixture(scope="module")
-def server(featviz_logdir):
-    with TensorBoardServer(featviz_logdir) as tb:
-        tb.wait_for_plugin()
-        tb.wait_until(lambda: len(tb.json("/data/plugin/featviz/runs")["runs"]) == len(RUN_NAMES), what="runs")
-        yield tb
 
 
 def check(server, path):

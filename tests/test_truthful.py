@@ -19,17 +19,14 @@ import tb_featviz
 from tb_featviz import AMOptions, ConfigurationError, FeatVizCallback, RandomAffine
 from tb_featviz.errors import cause
 from tb_featviz.records import decode_images, read_records
-from tests.conftest import image_data, small_cnn
+from tests.conftest import FAST_AM, fit_model, image_data, small_cnn
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = AMOptions(steps=3)
 
 
 def fit(model, callbacks, epochs=1, x=None, y=None, **kwargs):
-    if x is None:
-        x, y = image_data(16)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model.fit(x, y, epochs=epochs, batch_size=8, verbose=0, callbacks=callbacks, **kwargs)
+    return fit_model(model, callbacks, epochs=epochs, images=16, batch_size=8, x=x, y=y, optimizer="adam",
+                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), **kwargs)
 
 
 # -- 4: a nested model named as a layer is its output ---------------------------------------------
@@ -85,7 +82,7 @@ def test_channels_first_model_is_read_in_its_own_layout(tmp_path):
     top = reference(x_first).numpy()[:, [0, 5]].max(axis=(0, 2, 3))
     np.testing.assert_allclose(dc.values[:, 0], top, rtol=1e-5)
     np.testing.assert_array_equal(dc.patches[0, 0].shape[-1], 3)
-    callback = FeatVizCallback(str(tmp_path), ["conv1", "conv2"], probe_images=x_first, am=FAST, top_k=2, verbose=0)
+    callback = FeatVizCallback(str(tmp_path), ["conv1", "conv2"], probe_images=x_first, am=FAST_AM, top_k=2, verbose=0)
     fit(model, [callback], x=x_first, y=np.arange(8) % 3)
     records = read_records(str(tmp_path))
     assert len(records) == 6 and all(sorted(steps) == [0, 1] for steps in records.values())
@@ -120,7 +117,7 @@ def test_inputs_with_other_channel_counts_are_gray_planes_never_alpha(tmp_path, 
     keras.utils.set_random_seed(2)
     model = small_cnn(channels=channels, size=16)
     x, y = image_data(8, size=16, channels=channels)
-    callback = FeatVizCallback(str(tmp_path), ["conv1"], probe_images=x, am=FAST, top_k=1, verbose=0)
+    callback = FeatVizCallback(str(tmp_path), ["conv1"], probe_images=x, am=FAST_AM, top_k=1, verbose=0)
     fit(model, [callback], x=x, y=y)
     records = read_records(str(tmp_path))
     assert set(records) == {("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights")}
@@ -149,7 +146,7 @@ def test_nan_weights_skip_every_record_with_a_warning_none_claims_dead(tmp_path,
     kernel[0, 0, 0, 0] = np.nan
     model.get_layer("conv2").set_weights([kernel, bias])
     x, y = image_data(8)
-    callback = FeatVizCallback(str(tmp_path), ["conv2"], probe_images=x, am=FAST, top_k=1, verbose=0)
+    callback = FeatVizCallback(str(tmp_path), ["conv2"], probe_images=x, am=FAST_AM, top_k=1, verbose=0)
     with caplog.at_level(logging.WARNING, logger="tb_featviz"):
         callback.set_model(model)
         callback.on_train_begin()
@@ -171,10 +168,10 @@ def test_uint8_probe_images_are_refused_without_a_range_and_the_range_is_printed
     with pytest.raises(ConfigurationError, match="integers"):
         tb_featviz.deconvnet(small_cnn(), "conv1", pixels)
     callback = FeatVizCallback(str(tmp_path), ["conv1"], probe_images=pixels, input_range=(0, 255),
-                               am=FAST, methods=["deconv"], top_k=1)
+                               am=FAST_AM, methods=["deconv"], top_k=1)
     fit(small_cnn(), [callback], x=x, y=y)
     assert "featviz: input range [0, 255] (given)" in capsys.readouterr().out
-    inferred = FeatVizCallback(str(tmp_path / "b"), ["conv1"], probe_images=x, am=FAST, methods=["am"])
+    inferred = FeatVizCallback(str(tmp_path / "b"), ["conv1"], probe_images=x, am=FAST_AM, methods=["am"])
     fit(small_cnn(), [inferred], x=x, y=y)
     assert "input range [0, 1] (inferred from probe_images)" in capsys.readouterr().out
     header = read_records(str(tmp_path / "b"))[("conv1", "am")][0][0]
@@ -187,7 +184,7 @@ _FULL_DISK = textwrap.dedent("""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
     import keras
     from tb_featviz import AMOptions, FeatVizCallback
-    from tests.conftest import image_data, small_cnn
+    from tests.conftest import FAST_AM, fit_model, image_data, small_cnn
     keras.utils.set_random_seed(0)
     x, y = image_data(16)
     model = small_cnn()
@@ -246,7 +243,7 @@ class RemoveLogdir(keras.callbacks.Callback):
 
 def test_a_removed_logdir_is_reported_counted_and_writing_goes_on(tmp_path, caplog, capsys):
     logdir = tmp_path / "run"
-    callback = FeatVizCallback(str(logdir), ["conv1"], am=FAST, methods=["am", "weights"])
+    callback = FeatVizCallback(str(logdir), ["conv1"], am=FAST_AM, methods=["am", "weights"])
     with caplog.at_level(logging.WARNING, logger="tb_featviz"):
         fit(small_cnn(), [RemoveLogdir(str(logdir), 2), callback], epochs=4)
     assert callback.lost_records == 4  # steps 0 and 1 x two methods were in the removed file
@@ -319,9 +316,9 @@ def test_sequential_without_input_works_with_image_size_and_training_is_unchange
         return model
 
     with pytest.raises(ConfigurationError, match=r"image_size=\(16, 16, channels\)"):
-        train([FeatVizCallback(str(tmp_path / "a"), ["conv"], image_size=(16, 16), am=FAST)])
+        train([FeatVizCallback(str(tmp_path / "a"), ["conv"], image_size=(16, 16), am=FAST_AM)])
     plain = train([])
-    callback = FeatVizCallback(str(tmp_path / "b"), ["conv"], image_size=(16, 16, 3), am=FAST, verbose=0)
+    callback = FeatVizCallback(str(tmp_path / "b"), ["conv"], image_size=(16, 16, 3), am=FAST_AM, verbose=0)
     watched = train([callback])
     series = read_records(str(tmp_path / "b"))[("conv", "am")]
     assert [series[step][0]["position"]["epoch"] for step in sorted(series)] == [0, 1, 2]
@@ -473,7 +470,7 @@ def test_numpy_numbers_and_paths_are_accepted(tmp_path):
 def test_huge_and_one_shot_channel_specs(tmp_path):
     model = small_cnn()
     with pytest.raises(ConfigurationError, match="out of range"):
-        fit(model, [FeatVizCallback(str(tmp_path / "a"), {"conv1": range(10**12)}, am=FAST)])
+        fit(model, [FeatVizCallback(str(tmp_path / "a"), {"conv1": range(10**12)}, am=FAST_AM)])
     callback = FeatVizCallback(str(tmp_path / "b"), {"conv1": (c for c in (0, 2))}, methods=["weights"], verbose=0)
     fit(small_cnn(), [callback])
     fit(small_cnn(), [callback])  # a generator is read once, when given, and kept
@@ -483,13 +480,13 @@ def test_huge_and_one_shot_channel_specs(tmp_path):
 
 def test_a_preprocess_that_breaks_the_input_is_refused_before_epoch_1(tmp_path):
     with pytest.raises(ConfigurationError, match="cannot be computed from the model input.*through preprocess"):
-        fit(small_cnn(), [FeatVizCallback(str(tmp_path / "never"), ["logits"], am=FAST,
+        fit(small_cnn(), [FeatVizCallback(str(tmp_path / "never"), ["logits"], am=FAST_AM,
                                           preprocess=lambda im: im[:, :8])])
     assert not (tmp_path / "never").exists()
 
 
 def test_hooks_called_out_of_order_do_nothing(caplog, tmp_path):
-    callback = FeatVizCallback(str(tmp_path / "never"), ["conv1"], am=FAST)
+    callback = FeatVizCallback(str(tmp_path / "never"), ["conv1"], am=FAST_AM)
     with caplog.at_level(logging.WARNING, logger="tb_featviz"):
         callback.on_epoch_begin(0)
         callback.on_epoch_end(0)

@@ -5,6 +5,7 @@ Nothing here imports TensorFlow: under JAX and PyTorch the callback must write i
 the tests read them, without it.
 """
 
+import dataclasses
 import sys
 
 import keras
@@ -14,17 +15,14 @@ import pytest
 import tb_featviz
 from tb_featviz import AMOptions, FeatVizCallback, metadata
 from tb_featviz.records import read_records
-from tests.conftest import image_data, small_cnn
+from tests.conftest import FAST_AM, fit_model, image_data, small_cnn
 
 BACKEND = keras.backend.backend()
-FAST = AMOptions(steps=8)
+FAST = dataclasses.replace(FAST_AM, steps=8)  # enough steps to see every channel ascend
 
 
 def fit(model, callbacks, epochs=2, seed=0, **kwargs):
-    x, y = image_data(48)
-    keras.utils.set_random_seed(seed)
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    return model.fit(x, y, epochs=epochs, batch_size=16, verbose=0, callbacks=callbacks, **kwargs)
+    return fit_model(model, callbacks, epochs=epochs, seed=seed, **kwargs)
 
 
 def failures(caplog) -> list:
