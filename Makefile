@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DEMO_ARGS ?=
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: demo test zoo venv data browser clean
+.PHONY: demo test test-fast zoo venv data browser clean
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,11 @@ test: venv data browser
 	$(PY) -m pytest -q tests
 	KERAS_BACKEND=jax $(PY) -m pytest -q tests/core
 	KERAS_BACKEND=torch $(PY) -m pytest -q tests/core
+
+# The tests one runs while working: everything not marked browser, zoo, backends or slow
+# (pytest.ini), on TensorFlow only (under 5 minutes on 2 cores).
+test-fast: venv data
+	$(PY) -m pytest -q -m "not browser and not zoo and not backends and not slow" tests
 
 # The model zoo alone, with more AM steps and channels than in `make test`.
 zoo: venv

@@ -14,6 +14,8 @@ from tb_featviz import summary
 from tb_featviz.records import _events
 from tests.backend_results import results
 
+pytestmark = pytest.mark.backends
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

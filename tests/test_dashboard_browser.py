@@ -22,6 +22,8 @@ from tests.logs import (
 )
 from tests.tensorboard_server import TensorBoardServer
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture(scope="module")
 def downloads(tmp_path_factory):

@@ -14,6 +14,8 @@ import pytest
 from tb_featviz.records import read_records
 from tests.tensorboard_server import TensorBoardServer, free_port
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--epochs", "2", "--train-images", "1500"]
 # 1,500 images in batches of 128: 12 steps per epoch. The log schedule: step 0, step 10 inside

@@ -19,6 +19,8 @@ from tb_featviz.records import decode_images, read_records
 from tests.conftest import image_data, small_cnn
 from tests.tensorboard_server import free_port
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

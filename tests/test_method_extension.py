@@ -21,6 +21,8 @@ from tests.browser import open_dashboard, start_chromium, wait_for
 from tests.conftest import image_data, small_cnn
 from tests.tensorboard_server import TensorBoardServer
 
+pytestmark = pytest.mark.browser
+
 NAME = "channel_mean"
 FORMAT = MethodFormat(NAME, "Channel mean", ("bar",), "mean", "the channel's mean over the probe images",
                       "no channel-mean records: pass probe_images", role_labels={"bar": "mean as a bar"})

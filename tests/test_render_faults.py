@@ -19,6 +19,8 @@ from tests.conftest import image_data, small_cnn
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "tb_featviz.cli"]
 
+pytestmark = pytest.mark.slow
+
 
 def fit(callbacks, epochs=3, seed=0):
     keras.utils.set_random_seed(seed)

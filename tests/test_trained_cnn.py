@@ -13,6 +13,8 @@ import pytest
 import tb_featviz
 from tb_featviz import liveness
 
+pytestmark = pytest.mark.slow
+
 fashion_mnist = pytest.importorskip("demo.fashion_mnist")
 
 

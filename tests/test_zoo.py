@@ -18,6 +18,8 @@ from tests import zoo
 from tests.conftest import image_data
 from tests.impulse import assert_filters_match_impulses
 
+pytestmark = pytest.mark.zoo
+
 CHANNELS = range(8) if zoo.FULL else range(3)
 AM = AMOptions(steps=16 if zoo.FULL else 2)
 
