@@ -3,7 +3,8 @@
 `SnapshotQueue` writes a snapshot at each scheduled step and keeps the backlog bounded;
 `RenderProcess` starts the renderer as a child process (`follower.main`) at the lowest CPU
 priority, restarts it once if it dies, and at the end of training waits for it with a progress
-line, for at most `RenderOptions.timeout` seconds.
+line, for at most `RenderOptions.timeout` seconds; after that the child goes on drawing on its
+own and exits once the backlog is drawn.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class RenderOptions:
       priority draws weight snapshots while training goes on), "sidecar" (only snapshots are
       written; `tb-featviz follow LOG_DIR` draws them, here or on another machine).
     timeout: seconds `on_train_end` waits at most for the render process's backlog (None: until
-      it is done); what is left stays for `tb-featviz follow`.
+      it is done); then the render process goes on drawing what is left on its own.
     max_backlog: snapshots waiting before a scheduled step is skipped (step 0, the first epoch's
       points and the end never are); default 16 for "process", unbounded for "sidecar".
     device: "cpu" (the render process leaves accelerators to training) or "same" (it sees what
@@ -158,7 +159,8 @@ class RenderProcess:
         return True
 
     def wait(self, timeout: Optional[float], queue: SnapshotQueue, progress: Callable[[str], None]) -> int:
-        """Waits for the backlog to be drawn (at most `timeout` s); returns the snapshots left."""
+        """Waits for the backlog to be drawn (at most `timeout` s); returns the snapshots left,
+        which the child goes on drawing after training (it exits once they are drawn)."""
         began = next_line = time.monotonic()
         left = queue.waiting()
         while left:
@@ -173,16 +175,9 @@ class RenderProcess:
                 next_line = now + 5
             time.sleep(0.2)
             left = queue.waiting()
-        if left:
-            self.stop()
-        else:
+        if not left:
             self._reap(timeout=30)
         return left
-
-    def stop(self) -> None:
-        if self._child is not None and self._child.poll() is None:
-            self._child.terminate()
-            self._reap(timeout=10)
 
     def _reap(self, timeout: float) -> None:
         try:
@@ -200,8 +195,9 @@ def finish_off_the_path(queue: SnapshotQueue, process: Optional[RenderProcess], 
     if process is not None:
         left = process.wait(timeout, queue, say)
         if left:
-            say(f"stopped waiting after {timeout:g} s; {left} snapshot{'s are' if left != 1 else ' is'} "
-                f"left in {where}: draw them with: tb-featviz follow {log_dir}")
+            say(f"stopped waiting after {timeout:g} s: the render process (pid {process.pid}) goes on drawing the "
+                f"{left} snapshot{'s' if left != 1 else ''} left in {where} and exits when they are drawn (if it "
+                f"is stopped, draw them with: tb-featviz follow {log_dir})")
         else:
             say("every snapshot is drawn")
     elif queue.waiting():
