@@ -41,11 +41,6 @@ class Nonlinearity:
     elementwise: bool = True  # False for softmax-like functions over the last axis
     negative_slope: Optional[Callable] = None  # RELU: x -> slope below the kink (PReLU: learned)
 
-    @property
-    def has_rule(self) -> bool:
-        """Whether deconvnet / guided backprop define a backward rule for it."""
-        return self.family in (LINEAR, RELU)
-
 
 def _functions(module, names):
     return [getattr(module, name) for name in names if hasattr(module, name)]
