@@ -99,3 +99,16 @@ class TensorBoardServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# Both of TensorBoard's loading modes: the fast data server and the Python loader.
+LOADERS = {"params": ["true", "false"], "ids": ["load_fast", "python_loader"]}
+
+
+@contextlib.contextmanager
+def serving(logdir, load_fast: str, ready, what: str):
+    """A TensorBoard with the plugin listed on `logdir` in one loading mode, once `ready(tb)`."""
+    with TensorBoardServer(logdir, f"--load_fast={load_fast}") as tb:
+        tb.wait_for_plugin()
+        tb.wait_until(lambda: ready(tb), what=what)
+        yield tb

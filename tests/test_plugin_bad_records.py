@@ -12,7 +12,7 @@ import pytest
 
 from tb_featviz.plugin import assets
 from tests.logs import DEEP_STEP, ONE_BAD_RUN, OUT_OF_RANGE_STEPS, write_one_bad_record_each
-from tests.tensorboard_server import TensorBoardServer
+from tests.tensorboard_server import LOADERS, serving
 
 RUN = ONE_BAD_RUN
 
@@ -24,11 +24,9 @@ def logdir(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module", params=["true", "false"], ids=["load_fast", "python_loader"])
+@pytest.fixture(scope="module", **LOADERS)
 def server(request, logdir):
-    with TensorBoardServer(logdir, f"--load_fast={request.param}") as tb:
-        tb.wait_for_plugin()
-        tb.wait_until(lambda: _loaded(tb), what="every record loaded")
+    with serving(logdir, request.param, _loaded, "every record loaded") as tb:
         yield tb
 
 

@@ -11,22 +11,19 @@ import urllib.parse
 
 import pytest
 
-from tb_featviz import metadata
 from tb_featviz.records import read_records
 from tests.logs import (
     ALL_STEPS, CRAFTED_RUN, EPOCHS, FIRST_EPOCH_RUN, FIRST_EPOCH_STEPS, HOSTILE_LAYER, HOSTILE_RUN, RUN_NAMES,
     RESTARTED_RUN, UNKNOWN_LENGTH_RUN, UPGRADED_RUN, VERSION1_RUN,
 )
-from tests.tensorboard_server import TensorBoardServer
+from tests.tensorboard_server import LOADERS, TensorBoardServer, serving
 
 LAST = ALL_STEPS[-1]  # the global step of the last epoch's end
 
 
-@pytest.fixture(scope="module", params=["true", "false"], ids=["load_fast", "python_loader"])
+@pytest.fixture(scope="module", **LOADERS)
 def server(request, featviz_logdir):
-    with TensorBoardServer(featviz_logdir, f"--load_fast={request.param}") as tb:
-        tb.wait_for_plugin()
-        tb.wait_until(lambda: _ready(tb), what="all runs loaded")
+    with serving(featviz_logdir, request.param, _ready, "all runs loaded") as tb:
         yield tb
 
 
