@@ -35,6 +35,7 @@ _EXPORTS = {
     "DeconvResult": "tb_featviz.methods.deconv",
     "WeightsResult": "tb_featviz.methods.weights",
     "ConfigurationError": "tb_featviz.errors",
+    "RenderOptions": "tb_featviz.offline.process",
 }
 
 _MODULES = ("summary", "records", "pretrained", "methods")

@@ -318,7 +318,8 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._report(("ended",), f"could not mark the end of training in {self.log_dir}/.featviz: {error}")
         say = (lambda text: print(f"featviz: {text}", flush=True)) if self.verbose else (lambda text: None)
         process = None if self._falling_back else self._process
-        finish_off_the_path(self._queue, process, self.render.timeout, say)
+        fit_seconds = time.perf_counter() - self._started_at
+        finish_off_the_path(self._queue, process, self.render.wait_seconds(fit_seconds), say)
 
     # -- where training is -----------------------------------------------------------------
     def _continue_the_log(self) -> None:

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -230,3 +231,18 @@ def _every_record_step(log_dir) -> dict:
                     found.setdefault((info["layer"], info["method"]), []).append(event.step)
     return found
 
+
+def test_by_default_the_end_waits_a_tenth_of_the_fit_then_the_child_finishes_alone(tmp_path, capsys):
+    """render="process" keeps the fit within 1.1x its time without the callback: the end waits at
+    most a tenth of the fit, and the render process draws the rest after `fit` has returned."""
+    watched = callback(tmp_path, "process")
+    began = time.perf_counter()
+    fit([watched], epochs=2)
+    fit_seconds = time.perf_counter() - began
+    out = capsys.readouterr().out
+    # A fit of seconds ends long before the child has even imported Keras: it goes on alone.
+    assert "goes on drawing the" in out and f"pid {watched._process.pid}" in out
+    waited = float(out.split("stopped waiting after ")[1].split(" s")[0])
+    assert waited <= 0.1 * fit_seconds + 0.05
+    assert watched._process._child.wait(timeout=600) == 0  # it exits once everything is drawn
+    assert sorted(read_records(str(tmp_path))[("conv2", "am")]) == [0, 3, 6] and not snapshots(tmp_path)

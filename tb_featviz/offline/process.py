@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from tb_featviz import backend, checks
 from tb_featviz.errors import ConfigurationError
@@ -25,6 +25,8 @@ INLINE, PROCESS, SIDECAR = "inline", "process", "sidecar"
 MODES = (INLINE, PROCESS, SIDECAR)
 DEVICES = ("cpu", "same")
 DEFAULT_BACKLOG = 16  # snapshots waiting for the render process before steps are skipped
+AUTO = "auto"
+WAIT_FRACTION = 0.10  # timeout="auto": the end of training waits at most this share of the fit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +36,10 @@ class RenderOptions:
     mode: "inline" (in `fit`, training waits), "process" (a child process at the lowest CPU
       priority draws weight snapshots while training goes on), "sidecar" (only snapshots are
       written; `tb-featviz follow LOG_DIR` draws them, here or on another machine).
-    timeout: seconds `on_train_end` waits at most for the render process's backlog (None: until
-      it is done); then the render process goes on drawing what is left on its own.
+    timeout: seconds `on_train_end` waits at most for the render process's backlog; then `fit`
+      returns and the render process goes on drawing what is left on its own. "auto" (default):
+      a tenth of the fit's time so far, so that the fit takes at most 1.1x its time without the
+      callback; None: until every snapshot is drawn (a script that reads the records next).
     max_backlog: snapshots waiting before a scheduled step is skipped (step 0, the first epoch's
       points and the end never are); default 16 for "process", unbounded for "sidecar".
     device: "cpu" (the render process leaves accelerators to training) or "same" (it sees what
@@ -43,13 +47,13 @@ class RenderOptions:
     """
 
     mode: str = INLINE
-    timeout: Optional[float] = None
+    timeout: Union[float, str, None] = AUTO
     max_backlog: Optional[int] = None
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         checks.choice(self.mode, "render", MODES)
-        if self.timeout is not None:
+        if self.timeout is not None and not (isinstance(self.timeout, str) and self.timeout == AUTO):
             checks.number(self.timeout, "RenderOptions.timeout", minimum=0)
         if self.max_backlog is not None:
             checks.integer(self.max_backlog, "RenderOptions.max_backlog", 1)
@@ -62,6 +66,12 @@ class RenderOptions:
         if isinstance(value, str):
             return cls(mode=value)
         raise ConfigurationError(f"render must be one of {list(MODES)} or a RenderOptions, got {value!r}")
+
+    def wait_seconds(self, fit_seconds: float) -> Optional[float]:
+        """How long the end of training waits for the backlog (None: until it is drawn)."""
+        if isinstance(self.timeout, str):
+            return WAIT_FRACTION * fit_seconds
+        return self.timeout
 
     def backlog(self) -> Optional[int]:
         if self.max_backlog is not None:
@@ -195,7 +205,7 @@ def finish_off_the_path(queue: SnapshotQueue, process: Optional[RenderProcess], 
     if process is not None:
         left = process.wait(timeout, queue, say)
         if left:
-            say(f"stopped waiting after {timeout:g} s: the render process (pid {process.pid}) goes on drawing the "
+            say(f"stopped waiting after {timeout:.3g} s: the render process (pid {process.pid}) goes on drawing the "
                 f"{left} snapshot{'s' if left != 1 else ''} left in {where} and exits when they are drawn (if it "
                 f"is stopped, draw them with: tb-featviz follow {log_dir})")
         else:

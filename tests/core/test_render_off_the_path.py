@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tb_featviz import AMOptions, FeatVizCallback
+from tb_featviz.offline.process import RenderOptions
 from tb_featviz.records import read_records
 from tests.conftest import image_data, small_cnn
 
@@ -49,7 +50,7 @@ def inline(tmp_path_factory):
 
 def test_a_render_process_writes_what_inline_writes(inline, tmp_path):
     model, expected = inline
-    trained, callback = train(tmp_path, "process")
+    trained, callback = train(tmp_path, RenderOptions("process", timeout=None))  # wait: records read next
     assert sorted(expected[("conv2", "am")]) == [0, 1, 3, 6]  # the start, step 1, each epoch's end
     same_records(read_records(str(tmp_path)), expected)
     for a, b in zip(model.weights, trained.weights):  # and training was the same
