@@ -313,7 +313,7 @@ class FeatVizCallback(keras.callbacks.Callback):
     def _finish_rendering_off_the_path(self, step: int) -> None:
         """Marks the job ended (a follower exits once it is drawn) and waits for the child."""
         try:
-            self._queue.job.mark_ended(step)
+            self._queue.job.mark_ended(step, self._queue.dropped)
         except Exception as error:  # never raise into fit
             self._report(("ended",), f"could not mark the end of training in {self.log_dir}/.featviz: {error}")
         say = (lambda text: print(f"featviz: {text}", flush=True)) if self.verbose else (lambda text: None)

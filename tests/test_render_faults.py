@@ -1,6 +1,7 @@
 """Rendering off the training path under faults and bad input: training goes on and loses
 nothing it did not have to, and every refusal is one clear line (issue: training never waits)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -204,6 +205,8 @@ def test_a_full_backlog_drops_intermediate_steps_never_the_protected_ones(tmp_pa
     assert watched.skipped_steps == [6, 9, 12]
     out = capsys.readouterr().out
     assert "backlog full, step 6 not drawn" in out and "3 scheduled steps were not drawn" in out
+    (ended,) = (tmp_path / ".featviz" / "jobs").glob("*/ended.json")
+    assert json.loads(ended.read_text())["dropped_steps"] == [6, 9, 12]  # recorded for whoever reads the log
 
 
 def test_the_end_waits_at_most_the_timeout_and_says_what_is_left(tmp_path, capsys):

@@ -84,8 +84,11 @@ class Job:
         with files.GFile(path, "rb") as f:
             return json.loads(f.read().decode("utf-8"))
 
-    def mark_ended(self, step: int) -> None:
-        gfile.write_atomically(_join(self.directory, "ended.json"), json.dumps({"step": int(step), "time": time.time()}).encode())
+    def mark_ended(self, step: int, dropped=()) -> None:
+        """The fit's end (a follower exits once it is drawn), with the steps a full backlog
+        dropped (never drawn: said here for whoever reads the log later)."""
+        ended = {"step": int(step), "time": time.time(), "dropped_steps": [int(s) for s in dropped]}
+        gfile.write_atomically(_join(self.directory, "ended.json"), json.dumps(ended).encode())
 
     def _array(self, name: str) -> np.ndarray:
         path = _join(self.directory, self.config[name])
