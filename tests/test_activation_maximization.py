@@ -284,3 +284,24 @@ def test_a_first_layer_maximizes_its_output_because_its_pre_activation_is_affine
     assert pre.maximized == "pre_activation" and auto.activation[0] > pre.activation[0]
     # a zero-sum filter's mean pre-activation hardly depends on the interior: it stays near the start
     assert pre.images[0, 2:-2, 2:-2, 0].std() < 0.1
+
+
+def test_a_repeated_notebook_call_traces_nothing_new_and_sees_todays_weights():
+    """A second call on the same model, layer and options reuses the first one's traced steps
+    (a deep layer's tracing took longer than its steps); it reads the weights when it runs."""
+    from tb_featviz.methods.am.method import _MAXIMIZERS
+
+    keras.utils.set_random_seed(2)
+    model = small_cnn()
+    first = tb_featviz.maximize_activation(model, "conv2", [0, 1], steps=3, preset="fast")
+    (maximizer,) = _MAXIMIZERS[model].values()
+    (renderer,) = maximizer._renderers.values()
+    traced = renderer._step.experimental_get_tracing_count()
+    again = tb_featviz.maximize_activation(model, "conv2", [0, 1], steps=3, preset="fast")
+    assert list(_MAXIMIZERS[model].values()) == [maximizer]
+    assert renderer._step.experimental_get_tracing_count() == traced
+    np.testing.assert_array_equal(again.images, first.images)
+    kernel = model.get_layer("conv2").kernel
+    kernel.assign(kernel * 3.0)
+    later = tb_featviz.maximize_activation(model, "conv2", [0, 1], steps=3, preset="fast")
+    assert not np.allclose(later.start_activation, first.start_activation)  # today's weights

@@ -80,6 +80,10 @@ _PER_MODEL = 8
 
 
 def _cached(model, key, make):
+    try:
+        hash(key)
+    except TypeError:  # options holding a list (RandomAffine(scale=[...])): not kept, made afresh
+        return make()
     maximizers = _MAXIMIZERS.setdefault(model, collections.OrderedDict())
     if key in maximizers:
         maximizers.move_to_end(key)
