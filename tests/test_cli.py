@@ -279,6 +279,7 @@ def test_user_errors_are_one_line_and_exit_2(saved, capsys, args, message):
     assert "Traceback" not in err + out
 
 
+@pytest.mark.slow
 def test_console_script_exit_codes(saved):
     script = [sys.executable, "-m", "tb_featviz.cli"]
     good = subprocess.run([*script, "layers", str(saved / "model.keras")], capture_output=True, text=True)

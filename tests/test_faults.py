@@ -41,6 +41,7 @@ def assert_everything_listed_is_whole(tb, run_name):
                     assert status == 200 and body.startswith(b"\x89PNG"), (layer, method, step)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["true", "false"])
 def test_killed_mid_visualization_keeps_every_earlier_epoch_whole(tmp_path, mode):
     logdir = tmp_path / "killed"
@@ -81,6 +82,7 @@ class StopAfter(keras.callbacks.Callback):
             raise RuntimeError("preempted")
 
 
+@pytest.mark.slow
 def test_resume_with_backup_and_restore_and_initial_epoch_continues_numbering(tmp_path):
     keras.utils.set_random_seed(0)
     backup = str(tmp_path / "backup")
@@ -206,6 +208,7 @@ def _flip_middle(data: bytes) -> bytes:
     return data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 64]) + data[middle + 64 :]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["true", "false"])
 def test_damaged_event_files_show_what_is_readable(damaged_logdir, mode):
     with TensorBoardServer(damaged_logdir, f"--load_fast={mode}") as tb:

@@ -43,6 +43,7 @@ def test_wheel_contains_the_frontend_and_the_tensorboard_entry_point(wheel):
     assert "featviz = tb_featviz.plugin.loader:FeatVizLoader" in text
 
 
+@pytest.mark.slow
 def test_installed_wheel_serves_the_dashboard(wheel, tmp_path, featviz_logdir):
     target = tmp_path / "site"
     subprocess.run(

@@ -56,6 +56,7 @@ def test_nested_model_target_is_its_output_not_its_input():
 
 
 # -- 5: channels_first models and inputs of any channel count -------------------------------------
+@pytest.mark.slow
 def test_channels_first_model_is_read_in_its_own_layout(tmp_path):
     keras.utils.set_random_seed(1)
     inputs = keras.Input((3, 16, 16))
@@ -207,6 +208,7 @@ def _count_records(logdir):
     return sum(len(steps) for steps in read_records(str(logdir)).values())
 
 
+@pytest.mark.slow
 def test_a_full_disk_loses_records_with_a_word_and_a_count(tmp_path):
     whole = _run_full_disk(tmp_path / "whole")
     assert "FIT DONE lost 0" in whole.stdout, whole.stderr[-2000:]

@@ -16,6 +16,7 @@ from tb_featviz.records import read_records
 from tests.conftest import image_data, small_cnn
 
 BACKEND = keras.backend.backend()
+pytestmark = pytest.mark.slow  # three small fits and a subprocess each
 
 
 def train(log_dir, render, epochs=2, **kwargs):
