@@ -239,9 +239,9 @@ def build_plans(
             chosen = tuple(m for m in REGISTRY if status[m] is None)
         else:
             for method in methods:
-                if status[method] is not None:
+                if status[method] is not None and not REGISTRY[method].only_implied:
                     raise ConfigurationError(f"method {method!r} does not apply to layer {name!r}: {status[method]}")
-            chosen = methods
+            chosen = tuple(m for m in methods if status[m] is None)
         field = receptive_field(ref, input_spec.height, input_spec.width) if kind == SPATIAL else None
         colour = input_spec.channels == 3 and all(type(op.operation).__name__ in _COLOUR_PRESERVING for op in operations)
         left_out = {m: why for m, why in status.items() if why is not None and m not in chosen}

@@ -38,15 +38,17 @@ class Prepared:
             for method in plan.methods:
                 yield plan, REGISTRY[method], self.runners[(plan.name, method)]
 
-    def records(self, on_failure: Callable, skip: Collection = ()) -> Iterator[tuple]:
-        """Runs every (layer, method) not in `skip`, in record order: yields (layer, method,
-        the record or None, seconds). A failure goes to `on_failure(layer, method, error)` and
-        yields None: one visualization that fails never stops the others (nor training)."""
+    def records(self, on_failure: Callable, skip: Collection = (), step: Optional[int] = None) -> Iterator[tuple]:
+        """Runs every (layer, method) not in `skip`, in record order, for global step `step`:
+        yields (layer, method, the record or None, seconds). A failure goes to
+        `on_failure(layer, method, error)` and yields None: one visualization that fails never
+        stops the others (nor training)."""
         for plan, method, runner in self.work():
             if (plan.name, method.name) in skip:
                 continue
             began = time.perf_counter()
             try:
+                method.at_step(runner, step)
                 result = runner()
                 method.check(result)
                 record = method.record(plan.name, result)

@@ -73,6 +73,9 @@ class Method:
     backend_free = False  # runs on any Keras backend (needs no gradients and no forward pass)
     gradient_to: Optional[str] = None  # TO_IMAGE / TO_INPUT: where its gradients must reach
     warn_when_left_out = True  # a layer it does not apply to is worth a warning (not for weights)
+    # It runs on its `implied_layers` only (saliency maps of the model's output), never on the
+    # layers a user names: asked for by name, it is not refused for the named layers.
+    only_implied = False
     has_channels = True  # its items are channels the user picks (occlusion: probe images)
     reads_labels = False  # it reads probe_labels (the CLI's --labels)
     reads_inputs = True  # it reads the input range and probe images (weights: only the filters)
@@ -164,6 +167,11 @@ class Method:
     # -- work ------------------------------------------------------------------------------
     def runner(self, plan, spec, settings) -> Runner:
         raise NotImplementedError
+
+    def at_step(self, runner, step: Optional[int]) -> None:
+        """Called before `runner` draws the records of global training step `step` (None outside
+        training: a notebook, the CLI). A method that compares each step with its run's first
+        (the attributions' sanity check) notes it here."""
 
     def warnings(self, plan, runner) -> list:
         """Things worth telling the user about this planned layer before training starts."""
