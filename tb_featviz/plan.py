@@ -252,6 +252,10 @@ def build_plans(
         plans.append(LayerPlan(
             ref, layer_target, kind, num_channels, channels, chosen, field, path, colour, left_out, names,
         ))
+    for method in methods or ():  # asked for by name, it must run somewhere (an only_implied one may not)
+        if not any(method in plan.methods for plan in plans):
+            why = next((plan.left_out[method] for plan in plans if method in plan.left_out), "no layer for it")
+            raise ConfigurationError(f"method {method!r} applies to none of the layers: {why}")
     return plans
 
 
