@@ -75,13 +75,13 @@ class AttributionMethod(Method):
     # -- the CLI's picture -----------------------------------------------------------------
     def grid(self, result, contrast):
         names = result.settings.get("class_names") or []
-        rhos = result.spearman if result.spearman is not None else [None] * len(result.maps)
         tiles = np.stack([labels.side_by_side(a, b) for a, b in zip(result.overlay_tiles(), result.map_tiles())])
-        captions = [f"#{i} {_class_name(names, c)} {labels.format_value(s)} RHO {labels.format_value(r)}"
-                    for i, (c, s, r) in enumerate(zip(result.classes, result.scores, rhos))]
+        captions = [f"#{i} {_class_name(names, c)} {labels.format_value(s)}"
+                    for i, (c, s) in enumerate(zip(result.classes, result.scores))]
+        # One picture, one model: the sanity check (rho over training) is the records' and the dashboard's.
         return tiles, captions, [
             f"{self.format.label}: LEFT, THE MAP OVER THE IMAGE; RIGHT, THE MAP ALONE".upper(),
-            "UNDER EACH: IMAGE, CLASS EXPLAINED, ITS SCORE (LOGIT), RHO WITH THE FIRST MAP DRAWN"]
+            "UNDER EACH: IMAGE, CLASS EXPLAINED, ITS SCORE (LOGIT)"]
 
     def legend(self, result, width: int) -> Optional[np.ndarray]:
         """The colour scale under the CLI's grid."""

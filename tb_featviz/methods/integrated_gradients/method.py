@@ -24,7 +24,7 @@ class IntegratedGradients(AttributionMethod):
         CliFlag("--ig-steps", "integrated_gradients: steps along the path (default 32)", type=int,
                 words=("IntegratedGradientsOptions.steps",)),
         CliFlag("--baseline", "integrated_gradients: low (default: the input range's low end), a number, or "
-                "FILE.npy (one image as the model takes it)", words=("IntegratedGradientsOptions.baseline", "baseline")),
+                "FILE.npy (one image as the model takes it)", words=("IntegratedGradientsOptions.baseline",)),
     )
 
     def options_from_cli(self, values, probe_count):
