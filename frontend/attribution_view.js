@@ -1,4 +1,4 @@
-// What the attribution maps (saliency, Grad-CAM, integrated gradients) say beyond their format:
+// What the attribution maps (gradient maps of a class's score) say beyond their format:
 // one tile per probe image, the map over the image and alone, the class it explains, and the
 // sanity check of Adebayo et al. 2018 under each tile (Spearman's rho with the same image's map
 // at the run's first step, the untrained model); a map still above 0.9 after training started is

@@ -1,6 +1,6 @@
 """A model read as a classifier: one output of (batch, classes) computed by a layer, and probe
-labels that are its classes. The methods that explain a class (occlusion, the attributions) ask
-here, so a model that is not a classifier is refused in the same words by each, before epoch 1.
+labels that are its classes. The methods that explain a class ask here, so a model that is not
+a classifier is refused in the same words by each, before epoch 1.
 """
 
 from __future__ import annotations

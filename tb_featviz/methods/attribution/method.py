@@ -1,6 +1,6 @@
-"""What the attribution methods (saliency, Grad-CAM, integrated gradients) share as `Method`s:
-their items are probe images, they explain a class of a classifier, they run the same runner and
-draw the same tiles. Each method's package subclasses `AttributionMethod` with its engine."""
+"""What the attribution methods share as `Method`s: their items are probe images, they explain a
+class of a classifier, they run the same runner and draw the same tiles. Each method's package
+subclasses `AttributionMethod` with its engine."""
 
 from __future__ import annotations
 
