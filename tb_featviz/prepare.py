@@ -16,7 +16,7 @@ from tb_featviz import backend
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.inputs import InputSpec
 from tb_featviz.methods import REGISTRY
-from tb_featviz.model_access import ensure_built
+from tb_featviz.model_access import ensure_built, find_layer
 from tb_featviz.plan import DEFAULT_MAX_CHANNELS, LayerPlan, LayerSpec, build_plans, check_methods
 from tb_featviz.settings import Settings
 
@@ -59,6 +59,12 @@ class Prepared:
 
     def plan(self, layer_name: str) -> LayerPlan:
         return next(plan for plan in self.plans if plan.name == layer_name)
+
+    def named(self, model, layer: str) -> LayerPlan:
+        """The plan of the layer a user named (as named: plain or qualified), not of a layer a
+        method added before it in model order (Grad-CAM's last conv layer)."""
+        target = find_layer(model, layer).layer
+        return next(plan for plan in self.plans if plan.ref.layer is target)
 
 
 def check_request(methods: Optional[Sequence[str]], settings: Settings, *, recorded: bool = False) -> Optional[tuple]:

@@ -11,6 +11,7 @@ from tb_featviz import backward, metadata, methods
 from tb_featviz.classifier import not_a_classifier
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.methods.attribution import PREDICTED
+from tb_featviz.methods.base import NO_NAMED
 from tb_featviz.methods.am import AMOptions, AMResult
 from tb_featviz.methods.deconv import DeconvOptions, DeconvResult
 from tb_featviz.methods.occlusion import OcclusionOptions, OcclusionResult
@@ -181,7 +182,7 @@ def attribution(
     settings = settings.replace_options(name, chosen.options_type(**options))
     if layer is not None and not isinstance(layer, str):
         raise ConfigurationError(f"layer must be a layer name (str), got {type(layer).__name__}")
-    if layer is not None and chosen.only_implied:
+    if layer is not None and chosen.named_layers == NO_NAMED:
         raise ConfigurationError(f"layer is Grad-CAM's conv layer; {method} maps the model's output onto the "
                                  "input and takes no layer")
     if layer is None:
@@ -238,4 +239,4 @@ def prepare_method(model, layer: str, channels: ChannelSpec, method: str, settin
     if not isinstance(layer, str):
         raise ConfigurationError(f"layer must be a layer name (str), got {type(layer).__name__}")
     prepared = prepare(model, {layer: channels}, settings, methods=[method])
-    return prepared.runners[(prepared.plans[0].name, method)]
+    return prepared.runners[(prepared.named(model, layer).name, method)]

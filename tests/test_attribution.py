@@ -140,3 +140,14 @@ def test_spearman_equals_scipys_ties_included():
     for rho, a, b in zip(rhos, maps, reference_maps):
         assert rho == pytest.approx(reference.spearman(a, b), abs=1e-12)
     assert np.isnan(sanity.spearman(np.zeros((1, 3, 3)), maps[:1, :3, :3])[0])  # a constant map has no ranks
+
+
+def test_gradcam_of_a_layer_after_the_last_conv_is_that_layers():
+    """The last conv layer, which Grad-CAM always covers, comes before pool2 in model order: the
+    notebook call and the CLI still draw the layer named, not the first one planned."""
+    from tests.conftest import image_data, small_cnn
+
+    model = small_cnn()
+    images, labels = image_data(3)
+    result = tb_featviz.attribution(model, images, labels, method="gradcam", layer="pool2")
+    assert result.layer == "pool2" and result.cams.shape == (3, 7, 7)

@@ -38,7 +38,8 @@ def trained(tmp_path_factory):
     keras.utils.set_random_seed(0)
     model = small_cnn()
     probes, labels = image_data(6, seed=1)
-    callback = FeatVizCallback(str(log_dir), ["conv1"], probe_images=probes, probe_labels=labels,
+    # All three asked for with a conv layer and the output named: each runs where it applies.
+    callback = FeatVizCallback(str(log_dir), ["conv1", "logits"], probe_images=probes, probe_labels=labels,
                                methods=list(ATTRIBUTIONS), schedule="epoch", verbose=0,
                                options={"saliency": SaliencyOptions(smoothgrad=4)})
     fit(model, [callback], epochs=3)

@@ -63,6 +63,15 @@ def test_render_writes_the_notebooks_maps_as_records_and_a_picture(saved, capsys
     assert picture.shape[1] > 4 * 64  # four tiles of two 32 px pictures side by side
 
 
+def test_gradcam_of_a_layer_after_the_last_conv_draws_that_layer(saved, capsys):
+    root = saved[0]
+    code, _, err = run(capsys, "render", root / "model.keras", "--method", "gradcam", "--layer", "pool2",
+                       "--probe-images", root / "probes.npy", "--labels", root / "labels.npy", "--logdir", root / "pool2")
+    assert code == 0, err
+    (header, _), = read_records(str(root / "pool2"))[("pool2", "gradcam")].values()
+    assert header["settings"]["layer_shape"] == [7, 7, 16]
+
+
 def test_without_labels_it_says_how_to_map_the_predicted_class(saved, capsys):
     root = saved[0]
     base = ["render", root / "model.keras", "--method", "saliency", "--probe-images", root / "probes.npy"]

@@ -13,7 +13,7 @@ from tb_featviz.classifier import check_classifier, not_a_classifier, output_lay
 from tb_featviz.methods.attribution.options import TARGETS, TRUE
 from tb_featviz.methods.attribution.runner import AttributionRunner
 from tb_featviz.methods.attribution.score import ClassScore
-from tb_featviz.methods.base import TO_INPUT, CliFlag, Method, check_finite
+from tb_featviz.methods.base import NO_NAMED, TO_INPUT, CliFlag, Method, check_finite
 from tb_featviz.model_access import output_layer
 
 TARGET_FLAG = CliFlag("--target", "attribution maps: the class a map explains, true (default; needs --labels) or "
@@ -38,7 +38,7 @@ class AttributionMethod(Method):
 
     def applies(self, ref, path, settings, output):
         problem = not_a_classifier(ref.model, self.name)
-        if problem is None and self.only_implied and ref.layer is not output_layer(ref.model):
+        if problem is None and self.named_layers == NO_NAMED and ref.layer is not output_layer(ref.model):
             return f"{self.format.label} maps the model's output (a class's score) onto the input: its layer is the output"
         return problem
 

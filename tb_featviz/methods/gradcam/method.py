@@ -10,12 +10,14 @@ from tb_featviz.methods.attribution import TARGET_FLAG, TRUE, AttributionMethod
 from tb_featviz.methods.gradcam.engine import GradcamEngine
 from tb_featviz.methods.gradcam.layers import last_conv_layer, reaches
 from tb_featviz.methods.gradcam.options import GradcamOptions
+from tb_featviz.methods.base import SOME_NAMED
 from tb_featviz.model_access import SPATIAL
 
 
 class Gradcam(AttributionMethod):
     name = metadata.METHOD_GRADCAM
     options_type = GradcamOptions
+    named_layers = SOME_NAMED  # the conv layers among those named (and always the last one)
     cli_flags = (TARGET_FLAG,)
 
     def options_from_cli(self, values, probe_count):

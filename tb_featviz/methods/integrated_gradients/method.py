@@ -10,7 +10,7 @@ import numpy as np
 from tb_featviz import metadata
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.methods.attribution import TARGET_FLAG, TRUE, AttributionMethod
-from tb_featviz.methods.base import CliFlag
+from tb_featviz.methods.base import NO_NAMED, CliFlag
 from tb_featviz.methods.integrated_gradients.engine import IntegratedGradientsEngine
 from tb_featviz.methods.integrated_gradients.options import IntegratedGradientsOptions
 
@@ -18,7 +18,7 @@ from tb_featviz.methods.integrated_gradients.options import IntegratedGradientsO
 class IntegratedGradients(AttributionMethod):
     name = metadata.METHOD_INTEGRATED_GRADIENTS
     options_type = IntegratedGradientsOptions
-    only_implied = True  # it maps the output's scores: the named layers are not its
+    named_layers = NO_NAMED  # it maps the output's scores: the named layers are not its
     cli_flags = (
         TARGET_FLAG,
         CliFlag("--ig-steps", "integrated_gradients: steps along the path (default 32)", type=int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tb_featviz import metadata
 from tb_featviz.methods.attribution import TARGET_FLAG, TRUE, AttributionMethod
-from tb_featviz.methods.base import CliFlag
+from tb_featviz.methods.base import NO_NAMED, CliFlag
 from tb_featviz.methods.saliency.engine import SaliencyEngine
 from tb_featviz.methods.saliency.options import SaliencyOptions
 
@@ -13,7 +13,7 @@ from tb_featviz.methods.saliency.options import SaliencyOptions
 class Saliency(AttributionMethod):
     name = metadata.METHOD_SALIENCY
     options_type = SaliencyOptions
-    only_implied = True  # it maps the output's scores: the named layers are not its
+    named_layers = NO_NAMED  # it maps the output's scores: the named layers are not its
     cli_flags = (
         TARGET_FLAG,
         CliFlag("--smoothgrad", "saliency: average N noisy copies of each image (SmoothGrad); default: plain",
