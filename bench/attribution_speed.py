@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from tb_featviz.settings import Settings  # noqa: E402
 from tb_featviz.visualize import prepare_method  # noqa: E402

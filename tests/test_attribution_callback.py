@@ -169,3 +169,19 @@ def test_nan_maps_are_not_written_and_said_once(tmp_path, caplog):
     said = [r.getMessage() for r in caplog.records if "saliency of logits failed" in r.getMessage()]
     assert len(said) == 1 and "NaN" in said[0]
     assert read_records(str(tmp_path)) == {}
+
+
+def test_options_travel_as_json_to_a_render_process():
+    """render="process" and tb-featviz follow rebuild each method's options from JSON."""
+    import json
+
+    from tb_featviz import GradcamOptions, methods
+
+    for name, options in (("saliency", SaliencyOptions(smoothgrad=4, noise=0.1, seed=3, target="predicted")),
+                          ("gradcam", GradcamOptions(images=3)),
+                          ("integrated_gradients", IntegratedGradientsOptions(steps=5, baseline=0.5)),
+                          ("integrated_gradients", IntegratedGradientsOptions(baseline=np.eye(4)[..., None]))):
+        method = methods.get(name)
+        again = method.options_from_config(json.loads(json.dumps(method.options_to_config(options))))
+        assert again == options and type(again) is type(options)
+    assert IntegratedGradientsOptions(baseline=np.eye(4)[..., None]) != IntegratedGradientsOptions(baseline=0.0)
