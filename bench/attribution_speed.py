@@ -8,8 +8,8 @@ tf-explain and the photographs come from a Python that has them (`pip install tf
 opencv-python-headless scikit-image`); without, their rows say so (MobileNet then maps flat
 test images). Every contender gets the same model, images and class per image, and the same
 score: the class's logit (a copy of the model with its softmax made linear, as tf-keras-vis's
-ReplaceToLinear does). Times are of a warm call (each traced or run once before); tb-featviz's
-is its prepared runner, what the callback calls at each step. "max difference" is the largest
+ReplaceToLinear does). Times are the best of 3 warm calls (each traced or run once before);
+tb-featviz's is its prepared runner, what the callback calls at each step. "max difference" is the largest
 |difference| between the two maps over the largest |value| of tb-featviz's map.
 """
 
@@ -32,12 +32,16 @@ from tb_featviz.settings import Settings  # noqa: E402
 from tb_featviz.visualize import prepare_method  # noqa: E402
 
 
-def timed(fn, repeat: int = 1):
-    fn()  # warm: tracing and first-call costs are not what a step pays
-    start = time.perf_counter()
+def timed(fn, repeat: int = 3):
+    """(the best of `repeat` warm calls' seconds, the value): tracing and first-call costs are not
+    what a step pays, and the best of a few is the least disturbed by a shared machine."""
+    value = fn()
+    best = float("inf")
     for _ in range(repeat):
+        start = time.perf_counter()
         value = fn()
-    return (time.perf_counter() - start) / repeat, value
+        best = min(best, time.perf_counter() - start)
+    return best, value
 
 
 def difference(ours, theirs) -> float:

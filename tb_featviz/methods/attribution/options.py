@@ -15,8 +15,8 @@ TARGETS = (TRUE, PREDICTED)  # whose class's score a map explains: the image's t
 class AttributionOptions:
     """`images`: the first probe images mapped; `target`: the class explained, "true" (the
     probe label; needs probe_labels) or "predicted" (the model's top class on the image);
-    `batch_size`: inputs per traced call (images, SmoothGrad's noisy copies and integrated
-    gradients' path points share the batches)."""
+    `batch_size`: inputs per traced call (images and SmoothGrad's noisy copies share the batches;
+    integrated gradients put whole paths of steps + 1 points in a call, at least one)."""
 
     images: int = 8
     target: str = TRUE

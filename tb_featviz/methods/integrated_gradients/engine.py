@@ -3,8 +3,10 @@ gradient of the class score averaged along the straight path between them (the p
 sum, alpha = k/m for k = 1..m). Completeness says the attributions add up to F(x) - F(baseline);
 each record states how far the sum is from it, relative to |F(x) - F(baseline)|.
 
-Every (image, path point) pair is a row of one traced step, in batches; the baseline's own
-score is a row too (alpha 0, weight 0), so F(x) and F(baseline) come from the same step.
+Each image's whole path goes through one traced step (as many images per call as the batch size
+holds, at least one), which returns its attributions: the path's gradients never leave the
+device. The baseline's own score is a point of the path too (alpha 0, weight 0), so F(x) and
+F(baseline) come from the same step.
 """
 
 from __future__ import annotations
@@ -46,36 +48,35 @@ class IntegratedGradientsEngine:
     def __init__(self, score, spec, options, model):
         self.score, self.spec, self.options = score, spec, options
         self.baseline = baseline_image(options, spec)  # refused here, before epoch 1, if it does not fit
-        self._step = backend.compiled(self._gradients, model)
+        self._step = backend.compiled(self._attributions, model)
 
-    def _gradients(self, images, baselines, index, alpha, weight, selector):
-        """One batch of rows (a path point of an image each): weight x the score's gradient
-        there (rows, *model shape), and the score."""
-        start = ops.take(baselines, index, axis=0)
-        end = ops.take(images, index, axis=0)
-        inputs = start + ops.reshape(alpha, (-1,) + (1,) * (len(images.shape) - 1)) * (end - start)
+    def _attributions(self, images, baselines, selector):
+        """A batch of images' attributions (channels last) and their scores along the path."""
+        m = self.options.steps
+        alphas = np.arange(m + 1, dtype=np.float32) / m
+        weights = np.array([0.0] + [1.0] * m, np.float32)  # alpha 0: the baseline's score only
+        shape = tuple(images.shape[1:])
+        along = (1, m + 1) + (1,) * len(shape)
+        path = ops.expand_dims(baselines, 1) + ops.reshape(alphas, along) * ops.expand_dims(images - baselines, 1)
+        rows = ops.reshape(path, (-1,) + shape)
+        row_weights = ops.tile(weights, (ops.shape(images)[0],))
 
         def total(x):
-            scores = self.score.of(self.score.logits(x), selector)
-            return ops.sum(scores * weight), scores
+            scores = self.score.of(self.score.logits(x), ops.repeat(selector, m + 1, axis=0))
+            return ops.sum(scores * row_weights), scores
 
-        _, scores, gradient = backend.value_and_grad(total)(inputs)
-        return gradient * ops.reshape(weight, (-1,) + (1,) * (len(images.shape) - 1)), scores
+        _, scores, gradient = backend.value_and_grad(total)(rows)
+        mean = ops.sum(ops.reshape(gradient, (-1, m + 1) + shape) * ops.reshape(weights, along), axis=1) / m
+        attributions = (images - baselines) * mean
+        if self.spec.channels_first:
+            attributions = ops.transpose(attributions, (0, 2, 3, 1))
+        return attributions, ops.reshape(scores, (-1, m + 1))
 
     def __call__(self, images: np.ndarray, selector: np.ndarray, progress=None) -> dict:
-        n, m = len(images), self.options.steps
-        alphas = np.arange(m + 1, dtype=np.float32) / m  # alpha 0: the baseline's score only
-        weights = np.array([0.0] + [1.0] * m, np.float32)
+        n = len(images)
         baselines = np.broadcast_to(self.baseline, images.shape).astype(np.float32)
-        rows = (np.repeat(np.arange(n), m + 1).astype(np.int32), np.tile(alphas, n), np.tile(weights, n),
-                np.repeat(selector, m + 1, axis=0))
-        gradients, scores = in_batches(self._step, (images, baselines), rows, self.options.batch_size, progress,
-                                       dtype=np.float32)
-        mean = gradients.reshape((n, m + 1) + images.shape[1:]).astype(np.float64).sum(axis=1) / m
-        attributions = (images.astype(np.float64) - baselines) * mean
-        if self.spec.channels_first:
-            attributions = np.transpose(attributions, (0, 2, 3, 1))
-        scores = scores.reshape(n, m + 1).astype(np.float64)
+        per_call = max(1, self.options.batch_size // (self.options.steps + 1))  # whole paths: at least one
+        attributions, scores = in_batches(self._step, (), (images, baselines, selector), per_call, progress)
         difference = scores[:, -1] - scores[:, 0]
         total = attributions.reshape(n, -1).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
