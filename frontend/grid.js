@@ -20,8 +20,10 @@ export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolut
   numbers = numbers || numberFormat(values);
   const dead = grid.numbers.dead || [];
   const names = itemNames(grid);
+  const marks = itemMarks(grid);
   const tiles = grid.channels.map((channel, position) => {
     const isDead = dead[position] === true;
+    const mark = typeof marks[position] === 'string' ? marks[position] : null;
     const images = grid.roles.map((role) => {
       const img = h('img', {
         src: grid.images[role][position],
@@ -36,7 +38,7 @@ export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolut
     });
     return h('button', {
       type: 'button',
-      class: ['tile', isDead ? 'dead' : '', channel === selected ? 'selected' : '']
+      class: ['tile', isDead ? 'dead' : '', mark ? 'marked' : '', channel === selected ? 'selected' : '']
           .filter(Boolean).join(' '),
       title: describeItem(grid, position, format, moment),
       dataset: {channel: String(channel)},
@@ -47,7 +49,8 @@ export function renderGrid(grid, {selected = null, onSelect, contrast = 'absolut
       h('span', {class: 'tile-index'}, `#${channel}`),
       isDead ? h('span', {class: 'tile-dead'}, 'dead')
              : h('span', {class: 'tile-value'}, numbers(values[position]))),
-    names[position] ? h('span', {class: 'tile-name', title: names[position]}, names[position]) : null);
+    names[position] ? h('span', {class: 'tile-name', title: names[position]}, names[position]) : null,
+    mark ? h('span', {class: 'tile-mark', role: 'note'}, `⚠ ${mark}`) : null);
   });
   // A tile is as wide as its images side by side (deconv: projections and patches).
   return h('div', {class: `grid method-${grid.method}`, role: 'list', style: `--roles: ${grid.roles.length || 1}`},
@@ -66,6 +69,13 @@ export function itemNames(grid) {
   const names = grid.settings && grid.settings.channel_names;
   return Array.isArray(names) && names.length === grid.channels.length ?
     names.map((n) => (typeof n === 'string' ? n : '')) : grid.channels.map(() => '');
+}
+
+/** A warning per tile, aligned with channels (null: none): the view's (the attributions' sanity
+ *  check), drawn under the tile's name. */
+function itemMarks(grid) {
+  const view = viewOf(grid.method);
+  return view.marks ? view.marks(grid) : [];
 }
 
 /** Whether a viewer may stretch a role's images (drawn in the input's range): the format says. */

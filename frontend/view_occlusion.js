@@ -3,23 +3,10 @@
 
 import {h} from './dom.js';
 import {significant} from './numbers.js';
+import {className, rgb} from './record_parts.js';
 
 const MAX_SWATCHES = 40;
 const asList = (value) => (Array.isArray(value) ? value : []);
-
-/** A CSS colour from a record's [r, g, b]: only numbers reach the style (anything else: gray). */
-function rgb(colour) {
-  if (!Array.isArray(colour) || colour.length !== 3 || !colour.every((v) => Number.isFinite(v))) {
-    return 'rgb(128, 128, 128)';
-  }
-  return `rgb(${colour.map((v) => Math.max(0, Math.min(255, Math.round(v)))).join(', ')})`;
-}
-
-/** A class's name: the user's class names when the record has them, else "class k". */
-function className(grid, index) {
-  const names = (grid.settings || {}).class_names;
-  return Array.isArray(names) && typeof names[index] === 'string' ? names[index] : `class ${index}`;
-}
 
 export const occlusionView = {
   describe(grid) {

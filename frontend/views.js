@@ -4,10 +4,14 @@
 
 import {amView} from './view_am.js';
 import {deconvView} from './view_deconv.js';
+import {gradcamView} from './view_gradcam.js';
+import {integratedGradientsView} from './view_integrated_gradients.js';
 import {occlusionView} from './view_occlusion.js';
+import {saliencyView} from './view_saliency.js';
 import {weightsView} from './view_weights.js';
 
-const VIEWS = {am: amView, deconv: deconvView, weights: weightsView, occlusion: occlusionView};
+const VIEWS = {am: amView, deconv: deconvView, weights: weightsView, occlusion: occlusionView,
+               saliency: saliencyView, gradcam: gradcamView, integrated_gradients: integratedGradientsView};
 
 /** The method's view; every part optional. */
 export function viewOf(method) {

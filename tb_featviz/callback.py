@@ -406,7 +406,7 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._report(("vanished",), f"the event file in {self.log_dir} disappeared (was the log_dir removed?); "
                          f"the {vanished} records it held are lost. Writing to a new file.")
             lost += vanished
-        for layer, method, record, seconds in self._prepared.records(self._failed, skip):
+        for layer, method, record, seconds in self._prepared.records(self._failed, skip, step):
             if record is not None:
                 try:
                     writer.write(record.at(position).event(step))

@@ -204,6 +204,12 @@ HEATMAP = (
     (68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
     (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37),
 )
+# ColorBrewer's RdBu (9 classes), blue for the lowest, white at the middle, red for the highest:
+# signed maps, whose zero is the middle (negative evidence blue, positive red).
+DIVERGING = (
+    (33, 102, 172), (67, 147, 195), (146, 197, 222), (209, 229, 240), (247, 247, 247),
+    (253, 219, 199), (244, 165, 130), (214, 96, 77), (178, 24, 43),
+)
 OVERLAY_ALPHA = 0.65  # colour over the (gray) image: the picture stays recognizable
 
 

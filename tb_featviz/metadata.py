@@ -39,6 +39,9 @@ METHOD_AM = "am"
 METHOD_DECONV = "deconv"
 METHOD_WEIGHTS = "weights"
 METHOD_OCCLUSION = "occlusion"
+METHOD_SALIENCY = "saliency"
+METHOD_GRADCAM = "gradcam"
+METHOD_INTEGRATED_GRADIENTS = "integrated_gradients"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +121,17 @@ FORMATS = {
             "no occlusion records: pass probe_labels=... (with probe_images) to FeatVizCallback",
             item="image", role_labels={"heatmap": "score", "classes": "class"},
         ),
+        *(MethodFormat(
+            name, label, ("overlay", "map"), "score",
+            "the score of the class the map explains: its logit (before the softmax)",
+            f"no {label} records for this layer: it runs {where}, when FeatVizCallback has probe_labels=... "
+            "(with probe_images)",
+            item="image", role_labels={"overlay": "over the image", "map": "map"},
+        ) for name, label, where in (
+            (METHOD_SALIENCY, "Saliency", "on the model's output layer"),
+            (METHOD_GRADCAM, "Grad-CAM", "on conv layers"),
+            (METHOD_INTEGRATED_GRADIENTS, "Integrated gradients", "on the model's output layer"),
+        )),
     )
 }
 # The built-in methods, in the order they run. Records of other methods carry their own format.

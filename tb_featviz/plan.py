@@ -20,7 +20,7 @@ from tb_featviz import backend, backward, target
 from tb_featviz.errors import ConfigurationError, cause
 from tb_featviz.inputs import InputSpec
 from tb_featviz.methods import REGISTRY
-from tb_featviz.methods.base import TO_IMAGE, TO_INPUT, LayerOutput
+from tb_featviz.methods.base import EVERY_NAMED, SOME_NAMED, TO_IMAGE, TO_INPUT, LayerOutput
 from tb_featviz.model_access import SPATIAL, LayerRef, find_layer, iter_layers, operations_before, output_kind
 from tb_featviz.settings import Settings
 from tb_featviz.receptive_field import Field, receptive_field
@@ -240,9 +240,9 @@ def build_plans(
             chosen = tuple(m for m in REGISTRY if status[m] is None)
         else:
             for method in methods:
-                if status[method] is not None:
+                if status[method] is not None and REGISTRY[method].named_layers == EVERY_NAMED:
                     raise ConfigurationError(f"method {method!r} does not apply to layer {name!r}: {status[method]}")
-            chosen = methods
+            chosen = tuple(m for m in methods if status[m] is None)
         field = receptive_field(ref, input_spec.height, input_spec.width) if kind == SPATIAL else None
         colour = input_spec.channels == 3 and all(type(op.operation).__name__ in _COLOUR_PRESERVING for op in operations)
         left_out = {m: why for m, why in status.items() if why is not None and m not in chosen}
@@ -253,6 +253,15 @@ def build_plans(
         plans.append(LayerPlan(
             ref, layer_target, kind, num_channels, channels, chosen, field, path, colour, left_out, names,
         ))
+    for method in methods or ():  # asked for by name, it must run somewhere
+        named = [plan for plan in plans if plan.name not in added]
+        if REGISTRY[method].named_layers == SOME_NAMED and not any(method in plan.methods for plan in named):
+            why = "; ".join(plan.left_out[method] for plan in named if method in plan.left_out)
+            raise ConfigurationError(f"method {method!r} applies to none of the layers named "
+                                     f"({', '.join(plan.name for plan in named)}): {why}")
+        if not any(method in plan.methods for plan in plans):
+            why = next((plan.left_out[method] for plan in plans if method in plan.left_out), "no layer for it")
+            raise ConfigurationError(f"method {method!r} applies to none of the layers: {why}")
     return plans
 
 

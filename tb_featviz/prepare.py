@@ -16,7 +16,7 @@ from tb_featviz import backend
 from tb_featviz.errors import ConfigurationError
 from tb_featviz.inputs import InputSpec
 from tb_featviz.methods import REGISTRY
-from tb_featviz.model_access import ensure_built
+from tb_featviz.model_access import ensure_built, find_layer
 from tb_featviz.plan import DEFAULT_MAX_CHANNELS, LayerPlan, LayerSpec, build_plans, check_methods
 from tb_featviz.settings import Settings
 
@@ -38,15 +38,17 @@ class Prepared:
             for method in plan.methods:
                 yield plan, REGISTRY[method], self.runners[(plan.name, method)]
 
-    def records(self, on_failure: Callable, skip: Collection = ()) -> Iterator[tuple]:
-        """Runs every (layer, method) not in `skip`, in record order: yields (layer, method,
-        the record or None, seconds). A failure goes to `on_failure(layer, method, error)` and
-        yields None: one visualization that fails never stops the others (nor training)."""
+    def records(self, on_failure: Callable, skip: Collection = (), step: Optional[int] = None) -> Iterator[tuple]:
+        """Runs every (layer, method) not in `skip`, in record order, for global step `step`:
+        yields (layer, method, the record or None, seconds). A failure goes to
+        `on_failure(layer, method, error)` and yields None: one visualization that fails never
+        stops the others (nor training)."""
         for plan, method, runner in self.work():
             if (plan.name, method.name) in skip:
                 continue
             began = time.perf_counter()
             try:
+                method.at_step(runner, step)
                 result = runner()
                 method.check(result)
                 record = method.record(plan.name, result)
@@ -57,6 +59,12 @@ class Prepared:
 
     def plan(self, layer_name: str) -> LayerPlan:
         return next(plan for plan in self.plans if plan.name == layer_name)
+
+    def named(self, model, layer: str) -> LayerPlan:
+        """The plan of the layer a user named (as named: plain or qualified), not of a layer a
+        method added before it in model order (Grad-CAM's last conv layer)."""
+        target = find_layer(model, layer).layer
+        return next(plan for plan in self.plans if plan.ref.layer is target)
 
 
 def check_request(methods: Optional[Sequence[str]], settings: Settings, *, recorded: bool = False) -> Optional[tuple]:

@@ -8,10 +8,14 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from tb_featviz import backward, metadata, methods
+from tb_featviz.classifier import not_a_classifier
 from tb_featviz.errors import ConfigurationError
+from tb_featviz.methods.attribution import PREDICTED
+from tb_featviz.methods.base import NO_NAMED
 from tb_featviz.methods.am import AMOptions, AMResult
 from tb_featviz.methods.deconv import DeconvOptions, DeconvResult
 from tb_featviz.methods.occlusion import OcclusionOptions, OcclusionResult
+from tb_featviz.methods.saliency import SMOOTHGRAD_SAMPLES
 from tb_featviz.methods.weights import WeightsResult
 from tb_featviz.model_access import find_layer
 from tb_featviz.plan import ChannelSpec
@@ -129,6 +133,67 @@ def occlusion(
     return result
 
 
+# `attribution`'s methods: SmoothGrad is saliency with noisy copies.
+_ATTRIBUTIONS = {"saliency": metadata.METHOD_SALIENCY, "smoothgrad": metadata.METHOD_SALIENCY,
+                 "gradcam": metadata.METHOD_GRADCAM, "integrated_gradients": metadata.METHOD_INTEGRATED_GRADIENTS}
+
+
+def attribution(
+    model,
+    images: np.ndarray,
+    labels: Optional[np.ndarray] = None,
+    method: str = "saliency",
+    layer: Optional[str] = None,
+    *,
+    input_range: Optional[Sequence[float]] = None,
+    class_names: Optional[Sequence[str]] = None,
+    **options,
+):
+    """Where the model looks for a class, by its gradients: a map per image.
+
+    `method`: "saliency" (Simonyan et al. 2014), "smoothgrad" (saliency averaged over 16 noisy
+    copies, or `smoothgrad=N`), "gradcam" (Selvaraju et al. 2017; `layer`: the conv layer,
+    default the last one before the output) or "integrated_gradients" (Sundararajan et al.
+    2017; `steps=32`, `baseline=` None for the input range's low end, a number, or one image).
+    The map explains each image's true class (`labels`: indices or one-hot rows) or, without
+    labels, the model's predicted class; the score is that class's logit. `options` are fields
+    of the method's options (`SaliencyOptions`, `GradcamOptions`, `IntegratedGradientsOptions`).
+    Returns a result whose `.maps` is (n, height, width) float32 (integrated gradients: summed
+    over the colour channels, signed), with `.classes`, `.scores`, `.predicted` and what the
+    method computed besides (`.cams`, `.attributions`, `.completeness_error`).
+    """
+    if not isinstance(method, str) or method not in _ATTRIBUTIONS:
+        raise ConfigurationError(f"method must be one of {list(_ATTRIBUTIONS)}, got {method!r}")
+    name = _ATTRIBUTIONS[method]
+    check_backend([name])
+    chosen = methods.get(name)
+    fields = {f.name for f in dataclasses.fields(chosen.options_type)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ConfigurationError(f"unknown option(s) {unknown} for {method}; "
+                                 f"{chosen.options_type.__name__} fields: {sorted(fields)}")
+    if method == "smoothgrad":
+        options.setdefault("smoothgrad", SMOOTHGRAD_SAMPLES)
+    if labels is None:
+        options.setdefault("target", PREDICTED)
+    settings = Settings.checked(probe_images=images, probe_labels=labels, input_range=input_range,
+                                class_names=class_names)
+    options.setdefault("images", len(settings.probe_images))
+    settings = settings.replace_options(name, chosen.options_type(**options))
+    if layer is not None and not isinstance(layer, str):
+        raise ConfigurationError(f"layer must be a layer name (str), got {type(layer).__name__}")
+    if layer is not None and chosen.named_layers == NO_NAMED:
+        raise ConfigurationError(f"layer is Grad-CAM's conv layer; {method} maps the model's output onto the "
+                                 "input and takes no layer")
+    if layer is None:
+        implied = chosen.implied_layers(model, settings) if not chosen.needs(settings) else []
+        if not implied:
+            problem = not_a_classifier(model, method) or chosen.needs(settings)
+            raise ConfigurationError(problem if problem else f"model {model.name!r} has no conv layer for {method}")
+        layer = implied[0]
+    return prepare_method(model, layer, [0], name, settings)()
+
+
 def _options(options: Optional[AMOptions], overrides: dict, preset: str = "quality") -> AMOptions:
     if options is None:
         return AMOptions.preset(preset, **overrides)
@@ -174,4 +239,4 @@ def prepare_method(model, layer: str, channels: ChannelSpec, method: str, settin
     if not isinstance(layer, str):
         raise ConfigurationError(f"layer must be a layer name (str), got {type(layer).__name__}")
     prepared = prepare(model, {layer: channels}, settings, methods=[method])
-    return prepared.runners[(prepared.plans[0].name, method)]
+    return prepared.runners[(prepared.named(model, layer).name, method)]

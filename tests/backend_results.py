@@ -63,6 +63,11 @@ def results() -> dict:
         out[f"deconv_{rule}_image_index"] = deconv.image_index
     occluded = tb_featviz.occlusion(model, x[:2], y[:2], size=8, stride=8)
     out.update(occlusion_probability=occluded.probability, occlusion_class=occluded.predicted_class)
+    smooth = tb_featviz.attribution(model, x[:3], y[:3], method="smoothgrad", smoothgrad=3)
+    cam = tb_featviz.attribution(model, x[:3], y[:3], method="gradcam", layer="conv2")
+    ig = tb_featviz.attribution(model, x[:3], y[:3], method="integrated_gradients", steps=6)
+    out.update(smoothgrad_maps=smooth.maps, gradcam_maps=cam.maps, gradcam_cams=cam.cams, ig_maps=ig.maps,
+               ig_score_difference=ig.input_scores - ig.baseline_scores, attribution_scores=ig.scores)
     weights = tb_featviz.filter_weights(model, "conv1", [0, 1, 2])
     out.update(weights_tiles=np.asarray(weights.tiles()))
     return out

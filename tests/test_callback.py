@@ -101,7 +101,7 @@ class CountEpochs(keras.callbacks.Callback):
         ({"conv2": [3, 16]}, {}, r"channel\(s\) \[16\] out of range for layer 'conv2', which has 16 channels"),
         (["logits"], {"methods": ["weights"]}, r"method 'weights' does not apply to layer 'logits'"),
         (["conv1"], {"methods": ["deconv"]}, r"'deconv' needs probe_images"),
-        (["conv1"], {"methods": ["saliency"]}, r"unknown method"),
+        (["conv1"], {"methods": ["lime"]}, r"unknown method"),
     ],
 )
 def test_misconfiguration_raises_before_the_first_epoch(tmp_path, layers, kwargs, message):

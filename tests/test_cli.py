@@ -182,7 +182,7 @@ BAD = [
     (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--labels",
       "{root}/labels.npy", "--channels", "0-1", "--out", "{root}/x.png"], "--channels does not apply to occlusion"),
     (["render", "{model}", "--layer", "conv1", "--labels", "{root}/labels.npy", "--probe-images", "{root}/probes.npy",
-      "--out", "{root}/x.png"], "--labels: only for --method occlusion"),
+      "--out", "{root}/x.png"], "--labels: only for --method gradcam or integrated_gradients or occlusion or saliency"),
     (["render", "{model}", "--method", "occlusion", "--labels", "{root}/labels.npy", "--out", "{root}/x.png"],
      "--labels needs --probe-images"),
     (["render", "{model}", "--method", "occlusion", "--probe-images", "{root}/probes.npy", "--out", "{root}/x.png"],

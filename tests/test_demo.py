@@ -70,7 +70,9 @@ def test_demo_trains_logs_every_layer_and_serves_the_dashboard(finished_demo):
     assert "featviz: schedule: the start (step 0), steps 10 (the log points below step 12: one epoch), then every epoch" in output
     for step in STEPS:
         assert f"featviz: step {step} " in output
-    assert "featviz: step 10 (Epoch 1, batch 10/12 = epoch 0.83): 15 visualizations" in output
+    # 4 layers' am, deconv, occlusion, 3 conv layers' weights and Grad-CAM, the output's saliency
+    # and integrated gradients
+    assert "featviz: step 10 (Epoch 1, batch 10/12 = epoch 0.83): 20 visualizations" in output
     accuracy = float(output.split("Test accuracy: ")[1].split()[0])
     assert 0.5 < accuracy <= 1.0  # 2 epochs on 1,500 images; the full demo reaches ~0.9
     assert "Time: set-up" in output and "visualization" in output
@@ -84,6 +86,9 @@ def test_demo_trains_logs_every_layer_and_serves_the_dashboard(finished_demo):
     assert occlusion["roles"] == ["heatmap", "classes"] and occlusion["channels"] == list(range(8))
     assert occlusion["settings"]["class_names"][0] == "T-shirt/top"
     assert sorted(records[("conv3", "occlusion")]) == STEPS
+    for key in (("logits", "saliency"), ("conv3", "gradcam"), ("logits", "integrated_gradients")):
+        assert sorted(records[key]) == STEPS  # where it looks, by its gradients, with the sanity check
+        assert records[key][24][0]["settings"]["reference"]["step"] == 0
     for name in ("conv1_am_first_epoch.png", "conv1_am_last_epoch.png", "conv2_evolution.png",
                  "conv2_first_epoch.png", "conv3_deconv.png", "logits_occlusion.png"):
         assert (logdir / "pictures" / name).read_bytes().startswith(b"\x89PNG")

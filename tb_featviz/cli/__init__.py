@@ -247,7 +247,7 @@ def _render(args) -> int:
             raise UserError(f"--logdir: {problem}; write them with --out")
         layer = args.layer or _default_layer(method, model, settings)
         prepared = prepare(model, {layer: channels}, settings, methods=[method.name])
-        runner = prepared.runners[(prepared.plans[0].name, method.name)]
+        runner = prepared.runners[(prepared.named(model, layer).name, method.name)]
         writer = output.open_writer(args.logdir) if args.logdir else None  # every check passed: now the target
         _notes(args, method, read, prepared.spec, layer)
         result = runner(output.progress_bar(f"{method.format.label} of {layer}"))

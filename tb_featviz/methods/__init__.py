@@ -11,10 +11,14 @@ from tb_featviz.errors import ConfigurationError
 from tb_featviz.methods.am import ActivationMaximization
 from tb_featviz.methods.base import CliFlag, LayerOutput, Method
 from tb_featviz.methods.deconv import Deconvnet
+from tb_featviz.methods.gradcam import Gradcam
+from tb_featviz.methods.integrated_gradients import IntegratedGradients
 from tb_featviz.methods.occlusion import Occlusion
+from tb_featviz.methods.saliency import Saliency
 from tb_featviz.methods.weights import FilterWeights
 
-REGISTRY: dict = {m.name: m for m in (ActivationMaximization(), Deconvnet(), FilterWeights(), Occlusion())}
+REGISTRY: dict = {m.name: m for m in (ActivationMaximization(), Deconvnet(), FilterWeights(), Occlusion(), Saliency(),
+                                      Gradcam(), IntegratedGradients())}
 
 
 def names() -> tuple:

@@ -20,6 +20,11 @@ from tb_featviz import metadata
 # A runner computes one visualization of its layer; `progress(done, total)` may be ignored.
 Runner = Callable[..., object]
 
+# How a method asked for by name (`methods=[...]`) takes the layers a user names (plan.py):
+EVERY_NAMED = "every"  # it must apply to each of them (refused before epoch 1 where it does not)
+SOME_NAMED = "some"  # it runs on those it applies to, refused if none (Grad-CAM: the conv layers named)
+NO_NAMED = "none"  # it runs on its implied layers alone (saliency: the output layer), whatever is named
+
 # Where a method's gradients must reach for it to apply (checked once per layer by the plan).
 TO_IMAGE = "image"  # the [0, 1] image, through input_range and preprocess (activation maximization)
 TO_INPUT = "input"  # the model's input (deconv projections, attributions)
@@ -73,6 +78,7 @@ class Method:
     backend_free = False  # runs on any Keras backend (needs no gradients and no forward pass)
     gradient_to: Optional[str] = None  # TO_IMAGE / TO_INPUT: where its gradients must reach
     warn_when_left_out = True  # a layer it does not apply to is worth a warning (not for weights)
+    named_layers = EVERY_NAMED  # asked for by name: EVERY_NAMED, SOME_NAMED or NO_NAMED (above)
     has_channels = True  # its items are channels the user picks (occlusion: probe images)
     reads_labels = False  # it reads probe_labels (the CLI's --labels)
     reads_inputs = True  # it reads the input range and probe images (weights: only the filters)
@@ -164,6 +170,11 @@ class Method:
     # -- work ------------------------------------------------------------------------------
     def runner(self, plan, spec, settings) -> Runner:
         raise NotImplementedError
+
+    def at_step(self, runner, step: Optional[int]) -> None:
+        """Called before `runner` draws the records of global training step `step` (None outside
+        training: a notebook, the CLI). A method that compares each step with its run's first
+        (the attributions' sanity check) notes it here."""
 
     def warnings(self, plan, runner) -> list:
         """Things worth telling the user about this planned layer before training starts."""

@@ -94,7 +94,7 @@ class SnapshotRenderer:
         done = Rendered(path, snapshot.step, snapshot.position)
         skip = set(map(tuple, snapshot.skip)) | self._already_written(snapshot, claim)
         unwritten = 0
-        for layer, method, record, _ in prepared.records(self._on_failure, skip):
+        for layer, method, record, _ in prepared.records(self._on_failure, skip, snapshot.step):
             if record is None:
                 done.failed += 1  # a visualization that fails: skipped, as inline skips it
                 continue

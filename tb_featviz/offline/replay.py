@@ -65,7 +65,7 @@ def replay(model, checkpoints: list, log_dir: str, *, layers, methods=None, prob
                 batch=0 if epoch is not None else None, steps_per_epoch=steps_per_epoch,
                 moment="start" if epoch == 0 else "epoch_end")
             written = 0
-            for _, _, record, _ in prepared.records(lambda *failure: failures.append(failure)):
+            for _, _, record, _ in prepared.records(lambda *failure: failures.append(failure), step=step):
                 if record is not None:
                     writer.write(record.at(position).event(step))
                     written += 1

@@ -38,9 +38,9 @@ def test_the_callback_writes_every_method_at_every_scheduled_step(tmp_path, capl
     fit(model, [callback], epochs=2)
     assert not failures(caplog)
     records = read_records(str(tmp_path))
-    methods = {("conv1", m) for m in ("am", "deconv", "weights", "occlusion")}
-    methods |= {("conv2", m) for m in ("am", "deconv", "weights", "occlusion")}
-    methods |= {("logits", m) for m in ("am", "deconv", "occlusion")}
+    methods = {("conv1", m) for m in ("am", "deconv", "weights", "occlusion", "gradcam")}
+    methods |= {("conv2", m) for m in ("am", "deconv", "weights", "occlusion", "gradcam")}
+    methods |= {("logits", m) for m in ("am", "deconv", "occlusion", "saliency", "integrated_gradients")}
     assert set(records) == methods
     for series in records.values():
         assert sorted(series) == [0, 3, 6]  # the start, then each epoch's end (3 batches each)
@@ -107,8 +107,9 @@ def test_training_is_identical_with_and_without_the_callback(tmp_path, caplog):
     watched, watched_history = train([callback])
     assert [step for step, _ in callback.timings] == [0, 1, 2, 4, 6] and not failures(caplog)  # it really ran
     assert [(p.name, p.methods) for p in callback.plans] == [  # every method, in model order
-        ("conv1", ("am", "deconv", "weights", "occlusion")), ("conv2", ("am", "deconv", "weights", "occlusion")),
-        ("logits", ("am", "deconv", "occlusion"))]
+        ("conv1", ("am", "deconv", "weights", "occlusion", "gradcam")),
+        ("conv2", ("am", "deconv", "weights", "occlusion", "gradcam")),
+        ("logits", ("am", "deconv", "occlusion", "saliency", "integrated_gradients"))]
     for a, b in zip(plain.weights, watched.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), err_msg=a.path)
     for a, b in zip(plain.optimizer.variables, watched.optimizer.variables):

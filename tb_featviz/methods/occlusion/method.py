@@ -8,14 +8,12 @@ record's items (header `channels`) are probe image indices.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from tb_featviz import imaging, labels, metadata
-from tb_featviz.errors import ConfigurationError
+from tb_featviz.classifier import check_classifier, not_a_classifier, output_layer_name
 from tb_featviz.methods.base import CliFlag, Method, check_finite
-from tb_featviz.model_access import iter_layers, output_layer
+from tb_featviz.model_access import output_layer
 from tb_featviz.methods.occlusion.colours import OTHER_COLOUR
 from tb_featviz.methods.occlusion.occluder import Occluder, OcclusionOptions
 
@@ -42,25 +40,18 @@ class Occlusion(Method):
         return None
 
     def applies(self, ref, path, settings, output):
-        return _not_a_classifier(ref.model)
+        return not_a_classifier(ref.model, self.name)
 
     def implied_layers(self, model, settings):
         if self.needs(settings) is not None:
             return []
-        last = output_layer(model)
-        found = [ref.name for ref in iter_layers(model) if ref.layer is last][:1]
-        if not found:
-            raise ConfigurationError(
-                f"occlusion needs the model's output to come from a layer; {model.name!r} ends in "
-                f"{type(last).__name__}. Wrap it in a layer (e.g. keras.layers.Softmax) or leave out probe_labels"
-            )
-        return found
+        return [output_layer_name(model, self.name, "leave out probe_labels")]
 
     def runner(self, plan, spec, settings, feature: bool = False):
         """Probabilities on the model's output layer, else (or with `feature`) the layer's
         strongest feature map."""
         is_output = not feature and plan.ref.layer is output_layer(plan.ref.model)
-        _check_classifier(plan.ref.model, settings)
+        check_classifier(plan.ref.model, settings, self.name)
         common = dict(settings={"input": spec.settings(), "layer_output": is_output}, model=plan.ref.model)
         if settings.class_names is not None:
             common["settings"]["class_names"] = list(settings.class_names)
@@ -129,36 +120,6 @@ def legend_band(colormap, class_colours: dict, class_names, classes, width: int,
 
 def _class_name(class_names, klass: int) -> str:
     return class_names[klass] if 0 <= klass < len(class_names) else f"CLASS {klass}"
-
-
-def _not_a_classifier(model) -> Optional[str]:
-    """Why the model is not a single-output classifier with output (batch, classes), or None."""
-    outputs = getattr(model, "outputs", None) or []
-    if len(outputs) > 1:
-        return f"the model has {len(outputs)} outputs; occlusion needs one (a classifier)"
-    if outputs and len(outputs[0].shape) != 2:
-        return f"occlusion needs a classifier: the model's output must be (batch, classes), got {tuple(outputs[0].shape)}"
-    return None
-
-
-def _check_classifier(model, settings) -> None:
-    """The model is a classifier, (batch, classes), and every label one of its classes: checked
-    before training, not at the first epoch."""
-    problem = _not_a_classifier(model)
-    if problem:
-        raise ConfigurationError(problem)
-    shape = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else None
-    classes = (2 if shape[-1] == 1 else shape[-1]) if shape is not None else None  # one unit: binary
-    labels = settings.probe_labels
-    if classes is not None and settings.label_width is not None and settings.label_width != classes:
-        raise ConfigurationError(
-            f"probe_labels are one-hot rows of {settings.label_width} classes, but the model's output has {classes}"
-        )
-    if classes is not None and len(labels) and labels.max() >= classes:
-        raise ConfigurationError(
-            f"probe_labels hold class {int(labels.max())}, but the model's output has {classes} classes "
-            f"(valid: 0..{classes - 1})"
-        )
 
 
 def _is_probability(target):
