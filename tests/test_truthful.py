@@ -88,7 +88,7 @@ def test_channels_first_model_is_read_in_its_own_layout(tmp_path):
     callback = FeatVizCallback(str(tmp_path), ["conv1", "conv2"], probe_images=x_first, am=FAST, top_k=2, verbose=0)
     fit(model, [callback], x=x_first, y=np.arange(8) % 3)
     records = read_records(str(tmp_path))
-    assert len(records) == 6 and all(sorted(steps) == [0, 1] for steps in records.values())
+    assert len(records) == 8 and all(sorted(steps) == [0, 1] for steps in records.values())  # 4 methods, 2 layers
     assert records[("conv1", "am")][1][0]["settings"]["input"]["layout"] == "channels_first"
     assert decode_images(records[("conv1", "am")][1][1]).shape[1:] == (16, 16, 3)
 
@@ -123,7 +123,7 @@ def test_inputs_with_other_channel_counts_are_gray_planes_never_alpha(tmp_path, 
     callback = FeatVizCallback(str(tmp_path), ["conv1"], probe_images=x, am=FAST, top_k=1, verbose=0)
     fit(model, [callback], x=x, y=y)
     records = read_records(str(tmp_path))
-    assert set(records) == {("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights")}
+    assert set(records) == {("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights"), ("conv1", "similarity")}
     from tb_featviz.imaging import GAP_COLOUR
 
     for (layer, method), steps in records.items():

@@ -12,9 +12,11 @@ from tb_featviz.methods.am import ActivationMaximization
 from tb_featviz.methods.base import CliFlag, LayerOutput, Method
 from tb_featviz.methods.deconv import Deconvnet
 from tb_featviz.methods.occlusion import Occlusion
+from tb_featviz.methods.similarity import Similarity
 from tb_featviz.methods.weights import FilterWeights
 
-REGISTRY: dict = {m.name: m for m in (ActivationMaximization(), Deconvnet(), FilterWeights(), Occlusion())}
+REGISTRY: dict = {m.name: m for m in (ActivationMaximization(), Deconvnet(), FilterWeights(), Occlusion(),
+                                      Similarity())}
 
 
 def names() -> tuple:

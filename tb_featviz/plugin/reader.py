@@ -468,6 +468,9 @@ class RecordReader:
             raise errors.NotFoundError(f"record of step {record.step} names no layer")
         return header
 
+    # How plugin/similarity.py reads records: a series by name, its records, a record's checked header.
+    series, series_records, header = _series, _series_records, _header
+
 
 def _records_from(data) -> tuple[list, list]:
     """The records of a series, and the steps left out: a step below 0 or above

@@ -1,0 +1,112 @@
+"""A layer's representation of the probe images, kept as its centred Gram matrix.
+
+The activations of the n probe images are flattened per image (every unit of every feature map
+is a feature), each feature's mean over the probes removed, and K = X Xᵀ (n × n) is kept: all
+that linear CKA needs to compare this layer with itself at another step, with another layer,
+or with another run on the same probes (`cka.py`). The forward pass runs on the backend (any of
+TensorFlow, JAX, PyTorch); the products are float64 NumPy, feature block by feature block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Callable, Optional
+
+import numpy as np
+from keras import ops
+
+from tb_featviz import backend
+from tb_featviz.methods.similarity import linear_cka
+
+# Features multiplied at once (float64 blocks of n × this): bounds the float64 copy of a wide layer.
+_BLOCK = 8192
+
+
+@dataclasses.dataclass
+class SimilarityResult:
+    """`gram`: the centred Gram matrix (n × n, float64) of a layer's activations on n probe
+    images; `features`: values per image (h × w × channels, or units); `factor`: for a layer with
+    fewer features than half the probes, its centred features (n × features), K = F Fᵀ, which
+    its record stores instead (smaller, and as exact)."""
+
+    gram: np.ndarray
+    features: int
+    factor: Optional[np.ndarray] = None
+    settings: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def probes(self) -> int:
+        return len(self.gram)
+
+    def variance(self) -> float:
+        """The layer's total variance over the probe images: trace(K) / n."""
+        return float(np.trace(self.gram) / self.probes)
+
+    def cka(self, other: "SimilarityResult") -> float:
+        """Linear CKA with another result on the same probe images (another step, layer or run)."""
+        return linear_cka.cka_of_grams(self.gram, other.gram)
+
+    def stored(self) -> tuple:
+        """(form, float32-to-be array) as the record holds it (`metadata.GRAM_FORMS`): the factor
+        when it is smaller than the upper triangle, else the upper triangle, row by row."""
+        n = self.probes
+        if self.factor is not None and self.factor.size < n * (n + 1) // 2:
+            return "factor", self.factor
+        return "upper", self.gram[np.triu_indices(n)]
+
+    def record(self, layer: str):
+        """This result as the record FeatVizCallback writes (`tb_featviz.summary.write`)."""
+        from tb_featviz.methods.similarity.record import similarity_record
+
+        return similarity_record(layer, self)
+
+
+def fingerprint(probes: np.ndarray) -> str:
+    """Which probe images these are (dtype, shape and values): runs compare only on the same ones."""
+    array = np.ascontiguousarray(probes)
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
+class GramRecorder:
+    """The centred Gram matrix of one layer on fixed probe images, at whatever weights the model
+    has when `run` is called. `output` maps model inputs to the layer's output."""
+
+    def __init__(self, output: Callable, model, batch_size: int = 64, settings: Optional[dict] = None):
+        self._output = output
+        self._batch_size = int(batch_size)
+        self.settings = dict(settings or {})
+        self._features = backend.compiled(self._flat, model)  # model: whose weights it reads
+
+    def _flat(self, x):
+        values = self._output(x)
+        return ops.reshape(values, (-1, int(np.prod(values.shape[1:]))))
+
+    def activations(self, images: np.ndarray) -> np.ndarray:
+        """(n, features) float32: the layer's output per image, flattened, batch by batch (a last
+        short batch is padded with its first image, so every call has one shape)."""
+        parts = []
+        for start in range(0, len(images), self._batch_size):
+            batch = images[start : start + self._batch_size]
+            real = len(batch)
+            if real < self._batch_size and start > 0:
+                batch = np.concatenate([batch, np.repeat(batch[:1], self._batch_size - real, axis=0)])
+            parts.append(backend.numpy(self._features(backend.tensor(batch)))[:real])
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def run(self, images: np.ndarray) -> SimilarityResult:
+        """`images` as the model takes them (layout and values)."""
+        flat = self.activations(images)
+        n, features = flat.shape
+        gram = np.zeros((n, n))
+        for start in range(0, features, _BLOCK):
+            block = flat[:, start : start + _BLOCK].astype(np.float64)
+            block -= block.mean(axis=0, keepdims=True)
+            gram += block @ block.T
+        factor = None
+        if features < (n + 1) / 2:  # stored as the centred features: fewer numbers than the triangle
+            factor = flat.astype(np.float64)
+            factor -= factor.mean(axis=0, keepdims=True)
+        return SimilarityResult(gram, features, factor, dict(self.settings))
