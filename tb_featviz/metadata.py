@@ -49,7 +49,7 @@ ARRAY_MAGIC = b"\x93NUMPY"
 ARRAY_DTYPE = "<f4"
 # An array role of this name holds a centred Gram matrix of the probe images' activations (the
 # layout says how it is stored, `GRAM_FORMS`): records holding one are compared by linear CKA
-# (the plugin's /similarity). "upper": the upper triangle with the diagonal, row by row, a 1-D
+# (the plugin's /cka route). "upper": the upper triangle with the diagonal, row by row, a 1-D
 # array of n (n + 1) / 2 values; "factor": an (n, r) array F with K = F F^T (the centred
 # features themselves, stored when a layer has fewer features than half the probes).
 GRAM_ROLE = "gram"

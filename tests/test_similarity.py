@@ -1,6 +1,6 @@
 """Representation similarity (issue 27): linear CKA against its reference formula and its known
 invariances, the records of centred Gram matrices round trip, the method is refused clearly
-where it cannot run, and the plugin's /similarity route (a real TensorBoard) answers CKA between
+where it cannot run, and the plugin's /cka route (a real TensorBoard) answers CKA between
 steps, layers and runs equal to CKA computed here from the activations."""
 
 import json
@@ -203,7 +203,7 @@ def server(runs):
 
 
 def similarity(server, **params):
-    return server.json("/data/plugin/featviz/similarity?" + urllib.parse.urlencode(params))
+    return server.json("/data/plugin/featviz/cka?" + urllib.parse.urlencode(params))
 
 
 def stored_grams(runs, run, layer):
@@ -257,7 +257,7 @@ def test_the_route_compares_a_layer_between_runs_at_the_same_epoch_on_the_same_p
     ({"run": "seed0", "method": "am"}, 404, "no am records"),
 ])
 def test_bad_queries_are_400_or_404_with_a_message(server, params, status, words):
-    code, body, _ = server.get("/data/plugin/featviz/similarity?" + urllib.parse.urlencode(params))
+    code, body, _ = server.get("/data/plugin/featviz/cka?" + urllib.parse.urlencode(params))
     assert code == status and words in body.decode(), body
 
 
@@ -286,7 +286,7 @@ def test_crafted_gram_records_are_a_problem_of_their_own_never_a_500(tmp_path):
         tb.wait_for_plugin()
         tb.wait_until(lambda: tb.json("/data/plugin/featviz/runs")["runs"], what="the run")
         def every_step():
-            status, body, _ = tb.get("/data/plugin/featviz/similarity?run=crafted&method=similarity&layer=conv1")
+            status, body, _ = tb.get("/data/plugin/featviz/cka?run=crafted&method=similarity&layer=conv1")
             return status == 200 and json.loads(body)["steps"] == [0, 1, 2, 3, 4] and json.loads(body)
 
         answer = tb.wait_until(every_step, what="every step")

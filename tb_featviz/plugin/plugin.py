@@ -7,7 +7,7 @@ Routes (all GET; JSON unless noted):
   /grid?run&layer&method[&step]           every channel at one epoch (latest if no step)
   /evolution?run&layer&method&channel[&role]  one channel at every epoch
   /image?key                              PNG bytes as stored (cacheable: URLs change when data does)
-  /similarity?run&method[&layer][&step][&compare]  linear CKA between Gram-matrix records (similarity.py)
+  /cka?run&method[&layer][&step][&compare]  linear CKA between records of Gram matrices (similarity.py)
   /static/<file>                          the frontend (frontend/ in the source tree)
 
 Bad or unknown parameters raise TensorBoard's public errors, which TensorBoard answers with
@@ -74,7 +74,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
             "/grid": self._serve_grid,
             "/evolution": self._serve_evolution,
             "/image": self._serve_image,
-            "/similarity": self._serve_similarity,
+            "/cka": self._serve_cka,
             "/static/*": self._serve_static,
         }
 
@@ -142,7 +142,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     @_never_500
-    def _serve_similarity(self, request):
+    def _serve_cka(self, request):
         ctx, experiment = _context(request)
         run = _str_param(request, "run", required=True)
         method = _method_param(request)

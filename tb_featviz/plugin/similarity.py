@@ -1,4 +1,4 @@
-"""The /similarity route: linear CKA between records that hold centred Gram matrices.
+"""The /cka route: linear CKA between records that hold centred Gram matrices.
 
 A record whose format has an array role `metadata.GRAM_ROLE` holds one layer's centred Gram
 matrix K of the probe images at one step (docs/FORMAT.md). Linear CKA between two such records
