@@ -172,6 +172,25 @@ def test_it_needs_probe_images_and_uses_at_most_256(tmp_path, caplog):
     callback.on_train_end()
 
 
+def test_the_cli_draws_the_gram_matrix_and_writes_records(tmp_path):
+    from tb_featviz import cli
+
+    model = small_cnn()
+    x, _ = image_data(30)
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "x.npy", x)
+    render = ["render", str(tmp_path / "model.keras"), "--layer", "conv2", "--method", "similarity",
+              "--probe-images", str(tmp_path / "x.npy")]
+    assert cli.main([*render, "--out", str(tmp_path / "gram.png")]) == 0
+    picture = tb_featviz.records.decode_images([(tmp_path / "gram.png").read_bytes()])[0]
+    assert picture.shape[0] > 120 and picture.shape[1] > 120  # 30 x 30, drawn at least 128 px wide
+    assert cli.main([*render, "--logdir", str(tmp_path / "logs")]) == 0
+    header, elements = read_records(str(tmp_path / "logs"))[("conv2", "similarity")][0]
+    expected = centred_gram(activations(model, "conv2", x))
+    np.testing.assert_allclose(gram_of(header, elements), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    assert cli.main([*render, "--channels", "0-3", "--out", str(tmp_path / "x.png")]) == 2
+
+
 # ---- the plugin's route ---------------------------------------------------------------------
 
 def write_run(logdir, seed, probes, epochs=3):

@@ -34,7 +34,8 @@ class Similarity(Method):
         count = _probe_count(settings, settings.options_of(self.name))
         if count < MIN_PROBES:
             return f"it needs at least {MIN_PROBES} probe images to compare representations ({count} given)"
-        size = count * int(np.prod(output.shape)) * 4
+        known = all(isinstance(d, (int, np.integer)) for d in output.shape)  # a listing may hold None
+        size = count * int(np.prod(output.shape)) * 4 if known else 0
         if size > MAX_ACTIVATION_BYTES:
             return (f"its activations on {count} probe images take {size / 2**30:.1f} GiB (at most "
                     f"{MAX_ACTIVATION_BYTES / 2**30:.0f}); give fewer with SimilarityOptions(probes=...)")
@@ -79,4 +80,7 @@ class Similarity(Method):
 
 
 def _probe_count(settings, options: SimilarityOptions) -> int:
-    return min(len(settings.probe_images), options.probes)
+    """The probe images used: the first `options.probes` (all the option allows when none are
+    given yet: `tb-featviz layers` asks where the method would apply)."""
+    given = options.probes if settings.probe_images is None else len(settings.probe_images)
+    return min(given, options.probes)
