@@ -66,7 +66,9 @@ export async function similarityPage(app) {
         `Each cell: linear CKA between a layer's representation of the ${probes || ''} probe images at that ` +
         `step and its own at ${axis.detail(main.reference)}${s.follow ? ' (the latest: live)' : ''}; ` +
         `1 = the same up to a rotation and a scale. Outlined: from where it stays ≥ ${main.threshold}. ` +
-        'Click a layer for its step × step matrix; move the slider to compare with another step.'),
+        'Click a layer for its step × step matrix; move the slider to compare with another step.' +
+        (main.recorded > main.steps.length ? ` ${main.steps.length} of the ${main.recorded} recorded steps, ` +
+          'evenly spaced.' : '')),
     scaleLegend(),
     map,
   ];

@@ -312,3 +312,22 @@ def test_crafted_gram_records_are_a_problem_of_their_own_never_a_500(tmp_path):
     (layer,) = answer["layers"]
     assert layer["cka"][1:4] == [None, None, None] and abs(layer["cka"][0] - 1.0) < 1e-12
     assert len(answer["problems"]) >= 3 and all("conv1 at step" in p for p in answer["problems"][:3])
+
+
+def test_a_long_run_is_answered_on_evenly_spaced_steps_with_the_reference_among_them(tmp_path):
+    x = RNG.standard_normal((5, 3))
+    writer = EventFileWriter(str(tmp_path / "long"))
+    for step in range(300):
+        tb_featviz.SimilarityResult(centred_gram(x + 0.01 * step), 3, None, {}).record("dense").write_to(writer, step)
+    writer.close()
+    with TensorBoardServer(str(tmp_path)) as tb:
+        tb.wait_for_plugin()
+
+        def answered():
+            status, body, _ = tb.get("/data/plugin/featviz/cka?run=long&method=similarity&layer=dense&step=151")
+            return status == 200 and json.loads(body)["recorded"] == 300 and json.loads(body)
+
+        answer = tb.wait_until(answered, what="all 300 steps")
+    assert len(answer["steps"]) == 250 and 151 in answer["steps"] and answer["steps"][0] == 0
+    assert answer["steps"][-1] == 299 and answer["steps"] == sorted(answer["steps"])
+    assert len(answer["matrix"]["cka"]) == 250 and len(answer["layers"][0]["cka"]) == 250

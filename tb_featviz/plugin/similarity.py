@@ -10,7 +10,8 @@ Answers (JSON):
   * `?run&method[&layer][&step]`: every layer of the run with such records, in model order,
     with its CKA at each recorded step with its own record at `step` (the reference; default
     the run's latest), when it first reached `THRESHOLD` and from which step on it stayed
-    there; with `layer`, that layer's step × step matrix as well.
+    there; with `layer`, that layer's step × step matrix as well. Of a run of more than
+    `_MAX_STEPS` recorded steps, as many evenly spaced ones (the reference among them).
   * `?run&method&layer&compare=other`: the layer's CKA between the two runs at each epoch both
     recorded (the same step where epochs are unknown), when both used the same probe images.
 """
@@ -28,11 +29,14 @@ from tb_featviz.plugin.provider_calls import describe_ints, message
 from tb_featviz.records import decode_array
 
 THRESHOLD = 0.9  # "settled": CKA with the reference at least this (the dashboard's marks)
-# Unit vectors of n(n+1)/2 float32 each (128.5 KiB for 256 probes): 512 hold 66 MB at most.
-_VECTOR_CACHE_ENTRIES = 512
+# A run's page reads at most this many steps per layer: of a longer series, evenly spaced ones
+# (the reference among them). More would not be told apart on a screen.
+_MAX_STEPS = 250
+# Unit vectors of n(n+1)/2 float32 each (128.5 KiB for 256 probes): 1024 hold 135 MB at most, and
+# four layers of _MAX_STEPS steps fit, so a page's next answer reads only the new records.
+_VECTOR_CACHE_ENTRIES = 1024
 _ANSWER_CACHE_ENTRIES = 64
 _MAX_PROBES = 1024  # a record of more is not read (a crafted one would be hundreds of MB)
-_MAX_MATRIX_STEPS = 300  # a step × step matrix of more steps is shown on evenly spaced ones
 _SAME_EPOCH = 1e-9
 
 
@@ -68,13 +72,15 @@ class SimilarityReader:
 
     def _within_run(self, ctx, run: str, method: str, layer: str | None, step: int | None, every: list) -> dict:
         problems: list = []
-        vectors = {name: [(r.step, self._vector(ctx, r, series, problems)) for r in records]
-                   for name, series, records in every}
-        steps = sorted({s for rows in vectors.values() for s, _ in rows})
-        if step is not None and step not in steps:
+        recorded = sorted({r.step for _, _, records in every for r in records})
+        if step is not None and step not in recorded:
             raise errors.NotFoundError(f"run {run!r} has no {method} record at step {step}; "
-                                       f"steps: {describe_ints(steps)}")
-        reference = steps[-1] if step is None else step
+                                       f"steps: {describe_ints(recorded)}")
+        reference = recorded[-1] if step is None else step
+        shown = set(_evenly(recorded, _MAX_STEPS, reference))
+        vectors = {name: [(r.step, self._vector(ctx, r, series, problems)) for r in records if r.step in shown]
+                   for name, series, records in every}
+        steps = sorted(shown)
         epochs = {}
         for rows in vectors.values():
             for s, vector in rows:
@@ -91,12 +97,10 @@ class SimilarityReader:
             answer_layers.append({"name": name, "cka": values, "reached": reached, "settled": settled,
                                   "probes": _probes(rows)})
         answer = {"run": run, "method": method, "threshold": THRESHOLD, "reference": reference,
-                  "steps": steps, "epochs": [epochs.get(s) for s in steps], "layers": answer_layers,
-                  "problems": problems}
+                  "steps": steps, "recorded": len(recorded), "epochs": [epochs.get(s) for s in steps],
+                  "layers": answer_layers, "problems": problems}
         if layer is not None:
             rows = vectors[layer]
-            if len(rows) > _MAX_MATRIX_STEPS:
-                rows = [rows[i] for i in np.linspace(0, len(rows) - 1, _MAX_MATRIX_STEPS).round().astype(int)]
             answer["matrix"] = {"layer": layer, "steps": [s for s, _ in rows], "cka": _matrix([v for _, v in rows])}
         return answer
 
@@ -246,6 +250,16 @@ def _matrix(vectors: list) -> list:
                 if _same_images(vectors[i], vectors[j]):
                     cells[i][j] = float(products[a, b])
     return cells
+
+
+def _evenly(steps: list, limit: int, keep: int) -> list:
+    """`steps` when there are at most `limit`; else `limit` evenly spaced ones, `keep` among them."""
+    if len(steps) <= limit:
+        return steps
+    picked = [steps[i] for i in np.linspace(0, len(steps) - 1, limit).round().astype(int)]
+    if keep not in picked:  # in place of the nearest inner one: the first and the last stay
+        picked[min(range(1, limit - 1), key=lambda i: abs(picked[i] - keep))] = keep
+    return sorted(picked)
 
 
 def _settling(values: list) -> tuple:
