@@ -3,6 +3,7 @@ epoch, over training (issue 27, "which layers have learned, as a number").
 
     python bench/similarity_demo.py             # the demo: its model, data, seed and fit, 5 epochs
     python bench/similarity_demo.py --smoke     # 1 epoch on 2,000 images, for CI
+    python bench/similarity_demo.py --logdir runs/similarity_demo   # keep the records for the dashboard
 
 It trains the demo's model as `python -m demo` does (seed 0, Adam 1e-3, batches of 128, the
 60,000 training images, validation on the test set) with FeatVizCallback's similarity method on
@@ -55,6 +56,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--every", type=int, default=25, help="also record every N steps (0: only the demo's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--logdir", help="keep the records here (a run for the dashboard), else a temporary folder")
     args = parser.parse_args()
     x, y = fashion_mnist.load("train")
     x_test, y_test = fashion_mnist.load("test")
@@ -67,7 +69,8 @@ def main():
     dense = set(range(0, last + 1, args.every)) if args.every else set()
     keras.utils.set_random_seed(args.seed)
     model = build_model()
-    with tempfile.TemporaryDirectory() as logdir:
+    with tempfile.TemporaryDirectory() as scratch:
+        logdir = args.logdir or scratch
         callback = FeatVizCallback(logdir, LAYERS, probe_images=x_test[:PROBE_IMAGES], methods=["similarity"],
                                    schedule=sorted(set(demo_steps) | dense), verbose=0)
         began = time.perf_counter()

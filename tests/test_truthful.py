@@ -128,6 +128,8 @@ def test_inputs_with_other_channel_counts_are_gray_planes_never_alpha(tmp_path, 
 
     for (layer, method), steps in records.items():
         header, pngs = steps[1]
+        if method == "similarity":  # no images: a Gram matrix
+            continue
         decoded = decode_images(pngs)
         assert decoded.shape[-1] == 3, method  # gray planes in a mosaic, no alpha channel anywhere
         if method != "weights":
@@ -157,7 +159,7 @@ def test_nan_weights_skip_every_record_with_a_warning_none_claims_dead(tmp_path,
         callback.on_train_end()
     assert read_records(str(tmp_path)) == {}
     messages = " ".join(r.getMessage() for r in caplog.records)
-    for method in ("am", "deconv", "weights"):
+    for method in ("am", "deconv", "weights", "similarity"):
         assert f"{method} of conv2 failed" in messages
     assert "NaN" in messages
 
@@ -214,7 +216,7 @@ def test_a_full_disk_loses_records_with_a_word_and_a_count(tmp_path):
     whole = _run_full_disk(tmp_path / "whole")
     assert "FIT DONE lost 0" in whole.stdout, whole.stderr[-2000:]
     total = _count_records(tmp_path / "whole")
-    assert total == 7 * 6  # steps 0..6, two layers x three methods
+    assert total == 7 * 8  # steps 0..6, two layers x four methods (similarity among them)
     (event_file,) = (tmp_path / "whole").glob("events.out.tfevents.*")
     limit = event_file.stat().st_size // 2  # the disk fills up halfway through
     full = _run_full_disk(tmp_path / "full", limit)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 from keras import ops
@@ -68,22 +68,25 @@ def fingerprint(probes: np.ndarray) -> str:
 
 class GramRecorder:
     """The centred Gram matrix of one layer on fixed probe images, at whatever weights the model
-    has when `run` is called. `output` maps model inputs to the layer's output.
+    has when `run` is called. `target`: the layer's `target.Target` (its output is computed from
+    its pre-activation, which must be finite: a compiled TensorFlow graph fuses conv and ReLU, and
+    its fused kernel turns NaN into 0, so a layer with NaN weights would look fine after the ReLU).
 
     The activations stay on the backend's device and the product is float32 there (a BLAS or
     oneDNN product: on this machine's CPU ~20x faster than NumPy's beside TensorFlow's threads);
     the matrix is stored as float32 anyway, and its CKA agrees with float64 to about 1e-7."""
 
-    def __init__(self, output: Callable, model, batch_size: int = 64, settings: Optional[dict] = None):
-        self._output = output
+    def __init__(self, target, model, batch_size: int = 64, settings: Optional[dict] = None):
+        self._target = target
         self._batch_size = int(batch_size)
         self.settings = dict(settings or {})
         self._features = backend.compiled(self._flat, model)  # model: whose weights it reads
         self._gram = backend.compiled(_centred_gram)
 
     def _flat(self, x):
-        values = self._output(x)
-        return ops.reshape(values, (-1, int(np.prod(values.shape[1:]))))
+        pre = self._target.pre(x)
+        values = self._target.activate(pre)
+        return ops.reshape(values, (-1, int(np.prod(values.shape[1:])))), ops.all(ops.isfinite(pre))
 
     def run(self, images: np.ndarray) -> SimilarityResult:
         """`images` as the model takes them (layout and values), in batches (a last short batch
@@ -94,7 +97,10 @@ class GramRecorder:
             real = len(batch)
             if real < self._batch_size and start > 0:
                 batch = np.concatenate([batch, np.repeat(batch[:1], self._batch_size - real, axis=0)])
-            parts.append(self._features(backend.tensor(batch))[:real])
+            values, finite = self._features(backend.tensor(batch))
+            if not bool(backend.numpy(finite)):
+                raise FloatingPointError(f"layer {self._target.ref.name!r} computes NaN or infinity")
+            parts.append(values[:real])
         flat = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
         n, features = (int(d) for d in flat.shape)
         gram = backend.numpy(self._gram(flat)).astype(np.float64)

@@ -48,7 +48,7 @@ class Similarity(Method):
             "input": spec.settings(),
             "probes": {"count": len(probes), "given": len(settings.probe_images), "sha256": fingerprint(probes)},
         }
-        recorder = GramRecorder(plan.target.output, plan.ref.model, options.batch_size, record_settings)
+        recorder = GramRecorder(plan.target, plan.ref.model, options.batch_size, record_settings)
 
         def run(progress=None):
             return recorder.run(probes)
