@@ -68,7 +68,7 @@ def test_demo_trains_logs_every_layer_and_serves_the_dashboard(finished_demo):
     assert "featviz: schedule: the start (step 0), steps 10 (the log points below step 12: one epoch), then every epoch" in output
     for step in STEPS:
         assert f"featviz: step {step} " in output
-    assert "featviz: step 10 (Epoch 1, batch 10/12 = epoch 0.83): 15 visualizations" in output
+    assert "featviz: step 10 (Epoch 1, batch 10/12 = epoch 0.83): 19 visualizations" in output  # similarity: 4 more
     accuracy = float(output.split("Test accuracy: ")[1].split()[0])
     assert 0.5 < accuracy <= 1.0  # 2 epochs on 1,500 images; the full demo reaches ~0.9
     assert "Time: set-up" in output and "visualization" in output

@@ -264,6 +264,15 @@ def test_the_route_compares_a_layer_between_runs_at_the_same_epoch_on_the_same_p
     assert any("other probe images" in line for line in refused["problems"])
 
 
+def test_grid_and_evolution_hand_out_no_image_urls_for_gram_matrices(server):
+    """/image serves PNGs only: a URL to a Gram matrix would be a broken image (found by
+    test_faults' check that every listed image loads)."""
+    grid = server.json("/data/plugin/featviz/grid?run=seed0&layer=conv1&method=similarity")
+    assert grid["images"] == {} and grid["roles"] == ["gram"] and grid["numbers"]["probes"] == [24]
+    evolution = server.json("/data/plugin/featviz/evolution?run=seed0&layer=conv1&method=similarity&channel=0")
+    assert [frame["image"] for frame in evolution["frames"]] == [None] * 4
+
+
 @pytest.mark.parametrize("params,status,words", [
     ({"run": "seed0"}, 400, "missing parameter 'method'"),
     ({"run": "seed0", "method": "Bad-Name"}, 400, "lower-case"),

@@ -199,7 +199,7 @@ class RecordReader:
                 _image_url(record, metadata.blob_index(position, role, roles))
                 for position in range(len(header["channels"]))
             ]
-            for role in roles
+            for role in (roles if series.format.elements == metadata.PNG else ())  # arrays: read by /cka
         }
         return {
             "run": run,
@@ -247,7 +247,8 @@ class RecordReader:
             frames.append(
                 {
                     "step": record.step,
-                    "image": _image_url(record, metadata.blob_index(position, role, header["roles"])),
+                    "image": _image_url(record, metadata.blob_index(position, role, header["roles"]))
+                    if series.format.elements == metadata.PNG else None,
                     "numbers": {name: values[position] for name, values in header["numbers"].items()},
                 }
             )
