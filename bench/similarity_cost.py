@@ -48,8 +48,9 @@ def main():
     keras.utils.set_random_seed(0)
     model = build_model()
     with tempfile.TemporaryDirectory() as logdir:
-        callback = FeatVizCallback(logdir, LAYERS, probe_images=x_test[:PROBE_IMAGES], probe_labels=y_test[:PROBE_IMAGES],
-                                   class_names=fashion_mnist.CLASS_NAMES, schedule="epoch", verbose=0)
+        callback = FeatVizCallback(logdir, LAYERS, probe_images=x_test[:PROBE_IMAGES],
+                                   probe_labels=y_test[:PROBE_IMAGES], class_names=fashion_mnist.CLASS_NAMES,
+                                   schedule="epoch", verbose=0)
         model.fit(x[:1280], y[:1280], batch_size=128, epochs=passes, verbose=0, callbacks=[callback])
         records = read_records(logdir)
     warm = [(step, layer, method, seconds) for step, layer, method, seconds in callback.method_timings if step > 0]

@@ -38,7 +38,7 @@ export async function similarityPage(app) {
   const axis = app.axis();
   const when = (step) => axis.detail(step);
   const readout = h('p', {class: 'readout cka-readout', 'aria-live': 'polite'}, 'hover a cell for its CKA');
-  const settledText = (layer) => (layer.settled === null ? `below ${main.threshold} at the last step before` :
+  const settledText = (layer) => (layer.settled === null ? 'its record at the reference could not be read' :
     `≥ ${main.threshold} from ${axis.label(layer.settled)}`);
   const map = heatMap({
     kind: 'layers',
@@ -141,8 +141,9 @@ function heatMap({kind, columns, rows, marked = -1, square = false, tick, readou
   const available = Math.max(240, (document.body.clientWidth || 1000) - LABEL_WIDTH - 260);
   const width = Math.max(square ? 3 : 4, Math.min(28, Math.floor(available / Math.max(1, columns.length))));
   const height = square ? width : 22;
-  const plot = svg('svg', {class: `cka-map cka-${kind}`, width: columns.length * width, height: rows.length * height + 18,
-                           role: 'img', 'aria-label': `CKA heat map, ${rows.length} × ${columns.length}`});
+  const plot = svg('svg', {class: `cka-map cka-${kind}`, width: columns.length * width,
+                           height: rows.length * height + 18, role: 'img',
+                           'aria-label': `CKA heat map, ${rows.length} × ${columns.length}`});
   rows.forEach((row, r) => row.cells.forEach((cell, c) => {
     const known = typeof cell.value === 'number';
     const rect = svg('rect', {x: c * width, y: r * height, width, height,

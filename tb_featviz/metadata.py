@@ -34,9 +34,9 @@ PLUGIN_NAME = "featviz"
 # Version 3: the plugin content carries the method's format, so methods a reader does not know
 # (added with `tb_featviz.methods.register`) are read and shown by it.
 # Version 4: a method's elements may be arrays instead of PNG images (`MethodFormat.elements`).
-# Each record is written with the oldest version that reads it right (`version_of`): records of
-# PNGs stay version 3, so a version 3 reader still shows them, and refuses (as newer) only the
-# records of arrays, which it would otherwise take for broken images.
+# Each record is written with the oldest version that reads it right (`MethodFormat.version`):
+# records of PNGs stay version 3, so a version 3 reader still shows them, and refuses (as newer)
+# only the records of arrays, which it would otherwise take for broken images.
 FORMAT_VERSION = 4
 
 # What the elements after the header are (a method's `MethodFormat.elements`).

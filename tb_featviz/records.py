@@ -114,6 +114,8 @@ def decode_array(data: bytes, shape: Optional[tuple] = None) -> np.ndarray:
     ValueError saying why it is not one (or not of `shape`, when given). Its header is checked
     before anything is read, so a crafted one never makes it allocate what its bytes do not hold."""
     data = bytes(data)
+    if not data.startswith(metadata.ARRAY_MAGIC):
+        raise ValueError("not an array element (.npy bytes): no .npy magic")
     stream = io.BytesIO(data)
     try:
         if np.lib.format.read_magic(stream) != (1, 0):
