@@ -138,9 +138,11 @@ function comparison(app, answer, steps) {
  * every cell's number in its tooltip and, on hover, in `readout`.
  */
 function heatMap({kind, columns, rows, marked = -1, square = false, tick, readout}) {
-  const available = Math.max(240, (document.body.clientWidth || 1000) - LABEL_WIDTH - 260);
+  const wide = Math.max(240, (document.body.clientWidth || 1000) - LABEL_WIDTH - 260);
+  const available = square ? Math.min(wide, 600) : wide;  // a matrix stays on a screen, its rows too
   const width = Math.max(square ? 3 : 4, Math.min(28, Math.floor(available / Math.max(1, columns.length))));
   const height = square ? width : 22;
+  const labelEvery = Math.ceil(14 / height);  // rows too thin for a label each: every few
   const plot = svg('svg', {class: `cka-map cka-${kind}`, width: columns.length * width,
                            height: rows.length * height + 18, role: 'img',
                            'aria-label': `CKA heat map, ${rows.length} × ${columns.length}`});
@@ -168,11 +170,13 @@ function heatMap({kind, columns, rows, marked = -1, square = false, tick, readou
     const text = event.target.getAttribute && event.target.getAttribute('data-readout');
     if (text) readout.textContent = text;
   });
-  const labels = h('div', {class: 'cka-labels', style: `width: ${LABEL_WIDTH}px`}, rows.map((row) =>
+  const labels = h('div', {class: 'cka-labels', style: `width: ${LABEL_WIDTH}px`}, rows.map((row, r) =>
     h(row.onClick ? 'button' : 'span', {
       type: row.onClick ? 'button' : null, class: `cka-label${row.current ? ' current' : ''}`,
-      style: `height: ${height}px; line-height: ${height}px`, title: row.label, onclick: row.onClick || null,
-    }, row.colour ? h('span', {class: 'swatch', style: `background: ${row.colour}`}) : null, row.label)));
+      style: `height: ${height}px; line-height: ${height}px`, title: row.label,
+      onclick: row.onClick || null,
+    }, row.colour ? h('span', {class: 'swatch', style: `background: ${row.colour}`}) : null,
+    r % labelEvery === 0 ? row.label : '')));
   const notes = rows.some((row) => row.note) ?
     h('div', {class: 'cka-notes'}, rows.map((row) => h('span', {class: 'cka-note', title: row.noteTitle || null,
       style: `height: ${height}px; line-height: ${height}px`}, row.note || ''))) : null;
