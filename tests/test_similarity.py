@@ -120,6 +120,22 @@ def test_a_records_gram_matrix_round_trips_and_gives_cka_to_1e_6(tmp_path, featu
     assert len(elements[0]) < 4 * size + 200  # float32 and a .npy header, nothing more
 
 
+def test_a_gram_record_is_the_same_bytes_from_tf_summary_and_the_own_writer(tmp_path):
+    import tensorflow as tf
+
+    result = tb_featviz.SimilarityResult(centred_gram(RNG.standard_normal((9, 30))), 30, None, {})
+    writer = tf.summary.create_file_writer(str(tmp_path / "tf"))
+    with writer.as_default():
+        assert result.record("conv1").write(step=3, epoch=0.5)
+    writer.close()
+    own = EventFileWriter(str(tmp_path / "own"))
+    result.record("conv1").write_to(own, 3, epoch=0.5)
+    own.close()
+    by_tf, by_own = (read_records(str(tmp_path / d))[("conv1", "similarity")][3] for d in ("tf", "own"))
+    assert by_tf[0] == by_own[0] and by_tf[1] == by_own[1]
+    np.testing.assert_allclose(gram_of(*by_tf), result.gram, rtol=1e-6, atol=1e-6 * np.abs(result.gram).max())
+
+
 # ---- the method ---------------------------------------------------------------------------
 
 def activations(model, layer, images):
