@@ -87,6 +87,17 @@ export function fetchEvolution(run, layer, method, channel, role) {
   return getJson('evolution', {run, layer, method, channel, role});
 }
 
+/** Linear CKA of every layer of `run` with its own record at `step` (the latest when undefined),
+ *  with `layer`'s step × step matrix: records of a method holding Gram matrices. */
+export function fetchCka(run, method, layer, step) {
+  return getJson('cka', {run, method, layer, step});
+}
+
+/** Linear CKA of `layer` between `run` and `compare` at each epoch both recorded. */
+export function fetchCkaBetween(run, method, layer, compare) {
+  return getJson('cka', {run, method, layer, compare});
+}
+
 /** Keras's epoch scalars beside `run`, on featviz's epoch axis. */
 export function fetchScalars(run) {
   return getJson('scalars', {run});

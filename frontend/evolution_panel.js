@@ -5,11 +5,16 @@ import {fetchEvolution, fetchScalars} from './api.js';
 import {h, replace} from './dom.js';
 import {renderEvolution} from './evolution.js';
 import {itemNames} from './grid.js';
+import {viewOf} from './views.js';
 
 export const evolutionMethods = {
   async loadEvolution() {
     const s = this.state;
     if (s.channel === null) return;
+    if (viewOf(s.method).page) {  // a page of its own has no channels: the channel waits for another method
+      this.clearEvolution();
+      return;
+    }
     const token = ++this.evolutionToken;
     const run = this.evolutionRun();
     const others = this.shownRuns().filter((r) => r !== run && this.steps(r).length);

@@ -15,6 +15,7 @@ import {Poller} from './poller.js';
 import {RunPicker, fillSelect, runMatcher} from './runpicker.js';
 import {followTheme} from './theme.js';
 import {readUrlState, writeUrlState} from './urlstate.js';
+import {viewOf} from './views.js';
 
 const NO_FORMAT = {name: '', label: '', roles: [], headline: '', meaning: '', missing: '', item: 'channel',
                    role_labels: {}, stretchable: []};
@@ -93,8 +94,8 @@ class Dashboard {
         h('div', {class: 'toolbar-row'},
             h('label', {}, 'Layer ', this.layerSelect),
             this.methodButtons,
-            h('label', {}, 'Images ', this.contrastSelect),
-            h('label', {class: 'tile-size'}, 'Tile size ', this.tileInput)));
+            h('label', {class: 'for-grids'}, 'Images ', this.contrastSelect),
+            h('label', {class: 'tile-size for-grids'}, 'Tile size ', this.tileInput)));
     this.epochBar = h('div', {class: 'epoch-bar'},
         this.playButton, this.speedSelect, this.slider, this.epochLabel, this.liveLabel, this.loading);
     this.main = h('main', {}, this.problems, this.panels);
@@ -431,6 +432,7 @@ class Dashboard {
     const layers = this.details.get(s.run)?.layers || [];
     fillSelect(this.layerSelect, layers.map((l) => l.name), s.layer);
     this.contrastSelect.value = s.contrast;
+    this.toolbar.classList.toggle('page-view', Boolean(viewOf(s.method).page));  // no tiles: no image controls
     this.speedSelect.value = String(s.playMs);
     const methods = this.layerInfo()?.methods || {};
     const shown = [...this.methods, ...Object.keys(methods).filter((m) => !this.methods.includes(m))];

@@ -6,6 +6,7 @@ import {ApiError, fetchGrid} from './api.js';
 import {h, replace} from './dom.js';
 import {describeGrid, legendOf, renderGrid} from './grid.js';
 import {numberFormat} from './numbers.js';
+import {viewOf} from './views.js';
 
 export const panelMethods = {
   renderProblems() {
@@ -46,6 +47,14 @@ export const panelMethods = {
       return;
     }
     const token = ++this.gridToken;
+    const page = viewOf(s.method).page;
+    if (page) {  // a method whose view is a page of its own: the shown runs and step, drawn its way
+      const element = await page(this);
+      if (token !== this.gridToken) return;
+      this.panels.classList.remove('side-by-side');
+      replace(this.panels, element);
+      return;
+    }
     const runs = this.shownRuns();
     const answers = await Promise.all(runs.map((run) => this.fetchPanel(run)));
     if (token !== this.gridToken) return;  // a newer request superseded this one

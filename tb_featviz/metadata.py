@@ -33,7 +33,27 @@ PLUGIN_NAME = "featviz"
 # Version 2: step = global step (was: epochs completed), the epoch is in the header's position.
 # Version 3: the plugin content carries the method's format, so methods a reader does not know
 # (added with `tb_featviz.methods.register`) are read and shown by it.
-FORMAT_VERSION = 3
+# Version 4: a method's elements may be arrays instead of PNG images (`MethodFormat.elements`).
+# Each record is written with the oldest version that reads it right (`MethodFormat.version`):
+# records of PNGs stay version 3, so a version 3 reader still shows them, and refuses (as newer)
+# only the records of arrays, which it would otherwise take for broken images.
+FORMAT_VERSION = 4
+
+# What the elements after the header are (a method's `MethodFormat.elements`).
+PNG = "png"  # PNG images (every version)
+# Version 4: the bytes of a NumPy .npy file (format 1.0: its magic, then a header stating dtype
+# and shape) holding a C-ordered little-endian float32 array ("<f4"); never objects or pickles.
+ARRAY = "array"
+ELEMENTS = (PNG, ARRAY)
+ARRAY_MAGIC = b"\x93NUMPY"
+ARRAY_DTYPE = "<f4"
+# An array role of this name holds a centred Gram matrix of the probe images' activations (the
+# layout says how it is stored, `GRAM_FORMS`): records holding one are compared by linear CKA
+# (the plugin's /cka route). "upper": the upper triangle with the diagonal, row by row, a 1-D
+# array of n (n + 1) / 2 values; "factor": an (n, r) array F with K = F F^T (the centred
+# features themselves, stored when a layer has fewer features than half the probes).
+GRAM_ROLE = "gram"
+GRAM_FORMS = ("upper", "factor")
 
 METHOD_AM = "am"
 METHOD_DECONV = "deconv"
@@ -42,6 +62,7 @@ METHOD_OCCLUSION = "occlusion"
 METHOD_SALIENCY = "saliency"
 METHOD_GRADCAM = "gradcam"
 METHOD_INTEGRATED_GRADIENTS = "integrated_gradients"
+METHOD_SIMILARITY = "similarity"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,21 +85,38 @@ class MethodFormat:
     # Roles drawn in the input's value range, which a viewer may stretch per tile (AM images,
     # image patches); signed pictures and colour maps are drawn on their own scale already.
     stretchable: tuple = ()
+    elements: str = PNG  # what each role's element is: PNG images, or (version 4) ARRAY
+
+    def __post_init__(self) -> None:
+        if self.elements not in ELEMENTS:
+            raise FormatError(f"a format's elements are one of {list(ELEMENTS)}, got {self.elements!r}")
+        if self.elements != PNG and self.stretchable:
+            raise FormatError("only PNG images can be stretched")
+
+    @property
+    def version(self) -> int:
+        """The format version of this method's records: the oldest whose readers read them right."""
+        return 3 if self.elements == PNG else 4
 
     def describe(self) -> dict:
         return {
             "name": self.name, "label": self.label, "roles": list(self.roles), "headline": self.headline,
             "meaning": self.meaning, "missing": self.missing, "item": self.item,
             "role_labels": {role: self.role_labels.get(role, role) for role in self.roles},
-            "stretchable": list(self.stretchable),
+            "stretchable": list(self.stretchable), "elements": self.elements,
         }
 
     @classmethod
-    def from_description(cls, name: str, described: Any) -> "MethodFormat":
-        """A format as `describe` gives it, read from a record: every field checked (names are
-        plain identifiers, words bounded), FormatError otherwise."""
+    def from_description(cls, name: str, described: Any, version: int = FORMAT_VERSION) -> "MethodFormat":
+        """A format as `describe` gives it, read from a record of `version`: every field checked
+        (names are plain identifiers, words bounded), FormatError otherwise."""
         if not isinstance(described, dict):
             raise FormatError("the record's format is not a JSON object")
+        elements = described.get("elements", PNG)
+        if elements not in ELEMENTS:
+            raise FormatError(f"the record's elements are one of {list(ELEMENTS)}, not {str(elements)[:40]!r}")
+        if elements != PNG and version < 4:
+            raise FormatError(f"a version {version} record cannot hold {elements}s (they came with version 4)")
         roles = described.get("roles")
         if (not isinstance(roles, list) or not 1 <= len(roles) <= _MAX_ROLES
                 or not all(isinstance(r, str) and _IDENTIFIER.fullmatch(r) for r in roles) or len(set(roles)) != len(roles)):
@@ -92,8 +130,10 @@ class MethodFormat:
                                                     for r, v in labels.items())
                 or not isinstance(stretchable, list) or not all(r in roles for r in stretchable)):
             raise FormatError("the record's format has role labels or stretchable roles that are not its roles")
+        if elements != PNG and stretchable:
+            raise FormatError("the record's format stretches arrays")
         return cls(name, words["label"], tuple(roles), words["headline"], words["meaning"], words["missing"],
-                   words["item"], dict(labels), tuple(r for r in roles if r in stretchable))
+                   words["item"], dict(labels), tuple(r for r in roles if r in stretchable), elements)
 
 
 FORMATS = {
@@ -132,6 +172,12 @@ FORMATS = {
             (METHOD_GRADCAM, "Grad-CAM", "on conv layers"),
             (METHOD_INTEGRATED_GRADIENTS, "Integrated gradients", "on the model's output layer"),
         )),
+        MethodFormat(
+            METHOD_SIMILARITY, "Similarity", (GRAM_ROLE,), "variance",
+            "the layer's total variance over the probe images (the trace of its centred Gram matrix / n)",
+            "no similarity records: pass probe_images=... to FeatVizCallback",
+            item="layer", role_labels={GRAM_ROLE: "centred Gram matrix"}, elements=ARRAY,
+        ),
     )
 }
 # The built-in methods, in the order they run. Records of other methods carry their own format.
@@ -192,9 +238,9 @@ def create_summary_metadata(layer: str, method: str, format: Optional[MethodForm
     carries the method's format (`format`, else the built-in method's)."""
     from tensorboard.compat.proto import summary_pb2
 
-    described = format_of(check_method_name(method), format).describe()
+    format = format_of(check_method_name(method), format)
     content = json.dumps(
-        {"version": FORMAT_VERSION, "layer": layer, "method": method, "format": described}, sort_keys=True
+        {"version": format.version, "layer": layer, "method": method, "format": format.describe()}, sort_keys=True
     ).encode("utf-8")
     return summary_pb2.SummaryMetadata(
         display_name=f"{layer} · {method}",
@@ -223,7 +269,7 @@ def parse_plugin_content(content: bytes) -> dict:
     if not isinstance(layer, str) or not isinstance(method, str) or not _IDENTIFIER.fullmatch(method):
         raise FormatError(f"plugin content names no valid layer/method: {info!r}"[:300])
     if "format" in info:
-        format = MethodFormat.from_description(method, info["format"])
+        format = MethodFormat.from_description(method, info["format"], version)
     elif method in FORMATS:
         format = FORMATS[method]
     else:
@@ -263,7 +309,7 @@ def encode_header(
             )
         per_channel[name] = [_json_safe(v) for v in values]
     header = {
-        "version": FORMAT_VERSION,
+        "version": format.version,
         "layer": layer,
         "method": method,
         "roles": list(roles),

@@ -110,7 +110,7 @@ def prepare(
                 warnings.append(f"no {name} for layer {plan.name!r}: {why}")
         for name in plan.methods:
             warnings.extend(REGISTRY[name].warnings(plan, runners[(plan.name, name)]))
-    return Prepared(spec, plans, runners, warnings)
+    return Prepared(spec, plans, runners, list(dict.fromkeys(warnings)))  # a line for several layers: once
 
 
 def check_backend(methods: Sequence[str]) -> None:

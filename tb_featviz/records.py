@@ -6,8 +6,10 @@ The TensorBoard plugin reads the same records through TensorBoard's data provide
 
 from __future__ import annotations
 
+import io
 import os
 import struct
+from typing import Optional
 
 import numpy as np
 
@@ -15,7 +17,8 @@ from tb_featviz import gfile, metadata
 
 
 def read_records(logdir: str) -> dict:
-    """{(layer, method): {step: (header, [png bytes, ...])}} from the event files of one run.
+    """{(layer, method): {step: (header, [png bytes, ...])}} from the event files of one run
+    (arrays' .npy bytes for a method whose elements are arrays: `decode_array`).
 
     A step written twice (a resumed run) keeps its last record; a truncated file keeps what
     was complete.
@@ -103,3 +106,28 @@ def decode_images(pngs) -> np.ndarray:
     from tb_featviz import imaging
 
     return np.stack([imaging.decode_png(png) for png in pngs])
+
+
+
+def decode_array(data: bytes, shape: Optional[tuple] = None) -> np.ndarray:
+    """An array element (`metadata.ARRAY`: .npy bytes) -> its float32 array (read-only), or
+    ValueError saying why it is not one (or not of `shape`, when given). Its header is checked
+    before anything is read, so a crafted one never makes it allocate what its bytes do not hold."""
+    data = bytes(data)
+    if not data.startswith(metadata.ARRAY_MAGIC):
+        raise ValueError("not an array element (.npy bytes): no .npy magic")
+    stream = io.BytesIO(data)
+    try:
+        if np.lib.format.read_magic(stream) != (1, 0):
+            raise ValueError("not .npy version 1.0")
+        found, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    except (ValueError, TypeError, SyntaxError) as error:
+        raise ValueError(f"not an array element (.npy bytes): {str(error)[:120]}") from None
+    if dtype != np.dtype(metadata.ARRAY_DTYPE) or fortran:
+        raise ValueError(f"an array element holds {dtype}{' (Fortran order)' if fortran else ''}, not float32")
+    if shape is not None and tuple(found) != tuple(shape):
+        raise ValueError(f"an array element of shape {tuple(found)}, where {tuple(shape)} was expected")
+    count = int(np.prod(found, dtype=object))
+    if count < 0 or len(data) - stream.tell() != 4 * count:
+        raise ValueError(f"an array element of shape {tuple(found)} holds {len(data) - stream.tell()} bytes")
+    return np.frombuffer(data, dtype, count, offset=stream.tell()).reshape(found)

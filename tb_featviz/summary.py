@@ -17,6 +17,7 @@ package builds its records with `make_record`.
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 from typing import Mapping, Optional, Sequence
 
@@ -34,7 +35,7 @@ class Record:
 
     layer: str
     method: str
-    blobs: tuple  # header JSON, then the PNG images
+    blobs: tuple  # header JSON, then the PNG images (or arrays: `metadata.ARRAY`)
     format: Optional[metadata.MethodFormat] = None  # None: the built-in method's
 
     @property
@@ -102,7 +103,8 @@ def make_record(
 ) -> Record:
     """One record: per channel, one uint8 image per role (`roles`: the method's roles, or some of
     them in order), plus per-channel numbers. `format`: a method of one's own's `MethodFormat`
-    (the built-in methods' are known)."""
+    (the built-in methods' are known). A format whose elements are arrays (`metadata.ARRAY`)
+    takes a float array per role instead of an image, stored as float32."""
     format = metadata.format_of(method, format)
     roles = metadata.check_roles(format, format.roles if roles is None else roles)
     if len(images) != len(channels) or any(len(per) != len(roles) for per in images):
@@ -119,8 +121,17 @@ def make_record(
         roles=roles,
         format=format,
     )
-    pngs = [imaging.encode_png(image) for per in images for image in per]
-    return Record(layer, method, tuple([header] + pngs), format)
+    encode = imaging.encode_png if format.elements == metadata.PNG else encode_array
+    elements = [encode(image) for per in images for image in per]
+    return Record(layer, method, tuple([header] + elements), format)
+
+
+def encode_array(values) -> bytes:
+    """An array element (`metadata.ARRAY`): the .npy bytes of a C-ordered little-endian float32 array."""
+    array = np.ascontiguousarray(values, dtype=metadata.ARRAY_DTYPE)
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, version=(1, 0), allow_pickle=False)
+    return buffer.getvalue()
 
 
 def write_record(

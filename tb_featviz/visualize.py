@@ -16,6 +16,7 @@ from tb_featviz.methods.am import AMOptions, AMResult
 from tb_featviz.methods.deconv import DeconvOptions, DeconvResult
 from tb_featviz.methods.occlusion import OcclusionOptions, OcclusionResult
 from tb_featviz.methods.saliency import SMOOTHGRAD_SAMPLES
+from tb_featviz.methods.similarity import SimilarityOptions, SimilarityResult
 from tb_featviz.methods.weights import WeightsResult
 from tb_featviz.model_access import find_layer
 from tb_featviz.plan import ChannelSpec
@@ -192,6 +193,26 @@ def attribution(
             raise ConfigurationError(problem if problem else f"model {model.name!r} has no conv layer for {method}")
         layer = implied[0]
     return prepare_method(model, layer, [0], name, settings)()
+
+
+def similarity(
+    model,
+    layer: str,
+    probe_images: np.ndarray,
+    *,
+    options: Optional[SimilarityOptions] = None,
+    input_range: Optional[Sequence[float]] = None,
+) -> SimilarityResult:
+    """The layer's representation of the probe images as its similarity records keep it: the
+    centred Gram matrix of its activations (`result.gram`, n x n for the first
+    `options.probes` images, at most 256). `result.cka(other)`: linear CKA with another result
+    on the same images (another layer, model or moment of training); `tb_featviz.cka(x, y)`
+    compares activation arrays directly. `probe_images` as the model takes them."""
+    name = metadata.METHOD_SIMILARITY
+    check_backend([name])
+    settings = Settings.checked(probe_images=probe_images, input_range=input_range,
+                                options={name: options} if options is not None else None)
+    return _run(model, layer, "all", name, settings)
 
 
 def _options(options: Optional[AMOptions], overrides: dict, preset: str = "quality") -> AMOptions:

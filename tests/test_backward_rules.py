@@ -183,7 +183,7 @@ def test_default_methods_leave_deconv_out_with_a_warning_and_keep_the_rest(tmp_p
     with caplog.at_level(logging.WARNING, logger="tb_featviz"):
         callback.on_train_begin()
     plans = {plan.name: plan.methods for plan in callback.plans}
-    assert plans == {"c1": ("am", "deconv", "weights"), "c2": ("am", "weights")}
+    assert plans == {"c1": ("am", "deconv", "weights", "similarity"), "c2": ("am", "weights", "similarity")}
     assert any("no deconv for layer 'c2'" in r.getMessage() and "gelu" in r.getMessage() for r in caplog.records)
 
 

@@ -33,9 +33,9 @@ def test_three_epochs_write_every_layer_and_method_from_step_0(tmp_path):
     fit(model, [callback])
     records = read_records(str(tmp_path))
     expected = {
-        ("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights"),
-        ("conv2", "am"), ("conv2", "deconv"), ("conv2", "weights"),
-        ("logits", "am"), ("logits", "deconv"),
+        ("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights"), ("conv1", "similarity"),
+        ("conv2", "am"), ("conv2", "deconv"), ("conv2", "weights"), ("conv2", "similarity"),
+        ("logits", "am"), ("logits", "deconv"), ("logits", "similarity"),
     }
     assert set(records) == expected
     channels = {"conv1": list(range(8)), "conv2": list(range(0, 16, 2)), "logits": [1, 3]}
@@ -44,6 +44,9 @@ def test_three_epochs_write_every_layer_and_method_from_step_0(tmp_path):
         assert sorted(steps) == [0, 3, 6, 9], (layer, method)
         assert epochs_of(steps) == [0, 1, 2, 3]
         for header, images in steps.values():
+            if metadata.FORMATS[method].elements == metadata.ARRAY:  # similarity: the whole layer, one array
+                assert header["channels"] == [0] and len(images) == 1
+                continue
             assert header["channels"] == channels[layer]
             assert len(images) == metadata.expected_length(len(channels[layer]), metadata.ROLES[method]) - 1
             for png in images:
@@ -172,7 +175,8 @@ def test_sequential_without_input_grayscale(tmp_path):
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=1, verbose=0, callbacks=[FeatVizCallback(str(tmp_path), ["conv", "out"], probe_images=x[:6], am=FAST_AM)])
     records = read_records(str(tmp_path))
-    assert set(records) == {("conv", "am"), ("conv", "deconv"), ("conv", "weights"), ("out", "am"), ("out", "deconv")}
+    assert set(records) == {("conv", "am"), ("conv", "deconv"), ("conv", "weights"), ("out", "am"), ("out", "deconv"),
+                            ("conv", "similarity"), ("out", "similarity")}
     header, images = records[("conv", "am")][1]  # 24 images in batches of 32: one step
     assert header["image_shape"] == [20, 20, 1] and header["position"]["epoch"] == 1
     assert tf.io.decode_png(images[0]).shape == (20, 20, 1)

@@ -85,7 +85,7 @@ def test_the_callback_writes_every_conv_types_weights_am_and_deconv(tmp_path, ki
                                           am=tb_featviz.AMOptions(steps=2), top_k=2, verbose=0)
     model.fit(x, y % 3, epochs=1, verbose=0, callbacks=[callback])
     records = read_records(str(tmp_path))
-    assert set(records) == {("target", "am"), ("target", "deconv"), ("target", "weights")}
+    assert set(records) == {("target", "am"), ("target", "deconv"), ("target", "weights"), ("target", "similarity")}
     header, _ = records[("target", "weights")][1]
     expected = tb_featviz.filter_weights(model, "target")
     assert header["channels"] == expected.channels.tolist()

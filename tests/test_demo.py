@@ -70,9 +70,9 @@ def test_demo_trains_logs_every_layer_and_serves_the_dashboard(finished_demo):
     assert "featviz: schedule: the start (step 0), steps 10 (the log points below step 12: one epoch), then every epoch" in output
     for step in STEPS:
         assert f"featviz: step {step} " in output
-    # 4 layers' am, deconv, occlusion, 3 conv layers' weights and Grad-CAM, the output's saliency
-    # and integrated gradients
-    assert "featviz: step 10 (Epoch 1, batch 10/12 = epoch 0.83): 20 visualizations" in output
+    # 4 layers' am, deconv, occlusion and similarity, 3 conv layers' weights and Grad-CAM, the
+    # output's saliency and integrated gradients
+    assert "featviz: step 10 (Epoch 1, batch 10/12 = epoch 0.83): 24 visualizations" in output
     accuracy = float(output.split("Test accuracy: ")[1].split()[0])
     assert 0.5 < accuracy <= 1.0  # 2 epochs on 1,500 images; the full demo reaches ~0.9
     assert "Time: set-up" in output and "visualization" in output

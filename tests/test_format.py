@@ -15,7 +15,7 @@ def test_header_round_trip_and_non_finite_numbers():
     header = metadata.decode_header(data)
     assert header["channels"] == [0, 2]
     assert header["numbers"]["activation"] == [1.5, None]
-    assert header["roles"] == ["image"] and header["version"] == metadata.FORMAT_VERSION
+    assert header["roles"] == ["image"] and header["version"] == 3  # records of images: a version 3 reader reads them
     assert metadata.blob_index(1, "image", metadata.ROLES["am"]) == 2
     assert metadata.blob_index(1, "patches", metadata.ROLES["deconv"]) == 4
     assert metadata.expected_length(3, metadata.ROLES["deconv"]) == 7
@@ -127,3 +127,28 @@ def test_a_header_nested_deeper_than_the_format_allows_is_a_format_error():
     header = json.loads(json.dumps(good))
     header["numbers"]["a"] = [[[1.0, 2.0], [3.0, 4.0]], None]
     assert metadata.decode_header(json.dumps(header).encode())["numbers"]["a"][0][1] == [3.0, 4.0]
+
+
+def test_records_of_arrays_are_version_4_and_claimed_by_no_older_record():
+    """Version 4: a method's elements may be arrays. Its records (only those) say version 4, so a
+    version 3 reader refuses them as newer instead of drawing .npy bytes as broken images; a
+    record that claims arrays under an older version is refused."""
+    similarity = metadata.FORMATS["similarity"]
+    assert similarity.elements == metadata.ARRAY and metadata.FORMAT_VERSION == 4
+    content = metadata.parse_plugin_content(metadata.create_summary_metadata("conv1", "similarity")
+                                            .plugin_data.content)
+    assert content["version"] == 4 and content["format"] == similarity
+    header = metadata.decode_header(metadata.encode_header(
+        layer="conv1", method="similarity", channels=[0], numbers={"variance": [2.0]}, image_shape=(10,)))
+    assert header["version"] == 4 and header["roles"] == ["gram"]
+    for name in ("am", "deconv", "weights", "occlusion"):
+        assert metadata.parse_plugin_content(metadata.create_summary_metadata("c", name).plugin_data.content)[
+            "version"] == 3
+    claimed = json.dumps({"version": 3, "layer": "c", "method": "similarity", "format": similarity.describe()})
+    with pytest.raises(metadata.FormatError, match="version 3 record cannot hold arrays"):
+        metadata.parse_plugin_content(claimed.encode())
+    unknown = json.dumps({"version": 4, "layer": "c", "method": "x", "format": {**TOY.describe(), "elements": "wav"}})
+    with pytest.raises(metadata.FormatError, match="elements are one of"):
+        metadata.parse_plugin_content(unknown.encode())
+    with pytest.raises(metadata.FormatError, match="only PNG images can be stretched"):
+        metadata.MethodFormat("x", "X", ("a",), "n", "m", "missing", stretchable=("a",), elements=metadata.ARRAY)

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 from tests.logs import HOSTILE_LAYER, HOSTILE_RUN
 
-ROUTES = ["runs", "run", "scalars", "grid", "evolution", "image", "static/index.js", "static/../../etc/passwd",
+ROUTES = ["runs", "run", "scalars", "grid", "evolution", "image", "cka", "static/index.js", "static/../../etc/passwd",
           "static/" + "a" * 256 + ".js"]  # a name too long for the file system
-NAMES = ["run", "layer", "method", "step", "channel", "role", "key", "v"]
+NAMES = ["run", "layer", "method", "step", "channel", "role", "key", "v", "compare"]
 REAL_VALUES = ["baseline", "no_probes", "future", "crafted", HOSTILE_RUN, "conv1", "conv2", HOSTILE_LAYER,
-               "am", "deconv", "weights", "image", "patches", "projections", "0", "3", "12", "-1"]
+               "am", "deconv", "weights", "similarity", "image", "patches", "projections", "gram", "0", "3", "12", "-1"]
 MAX_BODY = 5_000_000
 
 values = st.one_of(

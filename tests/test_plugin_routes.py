@@ -62,7 +62,7 @@ def test_runs_list_every_epoch_beyond_tensorboards_default_of_10(server):
     baseline = runs["baseline"]
     assert [layer["name"] for layer in baseline["layers"]] == ["conv1", "conv2"]  # model order
     for layer in baseline["layers"]:
-        assert set(layer["methods"]) == {"am", "deconv", "weights"}
+        assert set(layer["methods"]) == {"am", "deconv", "weights", "similarity"}
         for series in layer["methods"].values():
             assert series["steps"] == ALL_STEPS
     assert [point["epoch"] for point in baseline["axis"]] == list(range(EPOCHS + 1))

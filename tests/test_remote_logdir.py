@@ -17,7 +17,7 @@ def test_callback_writes_to_a_ram_filesystem_logdir():
     callback = FeatVizCallback(logdir, ["conv1"], probe_images=x[:8], am=AMOptions(steps=2), top_k=2, verbose=False)
     model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[callback])
     records = read_records(logdir)
-    assert set(records) == {("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights")}
+    assert set(records) == {("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights"), ("conv1", "similarity")}
     assert all(sorted(steps) == [0, 2, 4] for steps in records.values())  # 2 steps an epoch
 
 

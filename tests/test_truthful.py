@@ -86,7 +86,7 @@ def test_channels_first_model_is_read_in_its_own_layout(tmp_path):
     callback = FeatVizCallback(str(tmp_path), ["conv1", "conv2"], probe_images=x_first, am=FAST_AM, top_k=2, verbose=0)
     fit(model, [callback], x=x_first, y=np.arange(8) % 3)
     records = read_records(str(tmp_path))
-    assert len(records) == 6 and all(sorted(steps) == [0, 1] for steps in records.values())
+    assert len(records) == 8 and all(sorted(steps) == [0, 1] for steps in records.values())  # 4 methods, 2 layers
     assert records[("conv1", "am")][1][0]["settings"]["input"]["layout"] == "channels_first"
     assert decode_images(records[("conv1", "am")][1][1]).shape[1:] == (16, 16, 3)
 
@@ -121,11 +121,13 @@ def test_inputs_with_other_channel_counts_are_gray_planes_never_alpha(tmp_path, 
     callback = FeatVizCallback(str(tmp_path), ["conv1"], probe_images=x, am=FAST_AM, top_k=1, verbose=0)
     fit(model, [callback], x=x, y=y)
     records = read_records(str(tmp_path))
-    assert set(records) == {("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights")}
+    assert set(records) == {("conv1", "am"), ("conv1", "deconv"), ("conv1", "weights"), ("conv1", "similarity")}
     from tb_featviz.imaging import GAP_COLOUR
 
     for (layer, method), steps in records.items():
         header, pngs = steps[1]
+        if method == "similarity":  # no images: a Gram matrix
+            continue
         decoded = decode_images(pngs)
         assert decoded.shape[-1] == 3, method  # gray planes in a mosaic, no alpha channel anywhere
         if method != "weights":
@@ -155,7 +157,7 @@ def test_nan_weights_skip_every_record_with_a_warning_none_claims_dead(tmp_path,
         callback.on_train_end()
     assert read_records(str(tmp_path)) == {}
     messages = " ".join(r.getMessage() for r in caplog.records)
-    for method in ("am", "deconv", "weights"):
+    for method in ("am", "deconv", "weights", "similarity"):
         assert f"{method} of conv2 failed" in messages
     assert "NaN" in messages
 
@@ -213,7 +215,7 @@ def test_a_full_disk_loses_records_with_a_word_and_a_count(tmp_path):
     whole = _run_full_disk(tmp_path / "whole")
     assert "FIT DONE lost 0" in whole.stdout, whole.stderr[-2000:]
     total = _count_records(tmp_path / "whole")
-    assert total == 7 * 6  # steps 0..6, two layers x three methods
+    assert total == 7 * 8  # steps 0..6, two layers x four methods (similarity among them)
     (event_file,) = (tmp_path / "whole").glob("events.out.tfevents.*")
     limit = event_file.stat().st_size // 2  # the disk fills up halfway through
     full = _run_full_disk(tmp_path / "full", limit)

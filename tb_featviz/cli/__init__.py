@@ -298,8 +298,9 @@ def _check_method_flags(args, method) -> None:
     if args.labels and not args.probe_images:
         raise UserError("--labels needs --probe-images (the images they label)")
     if not method.has_channels and args.channels.strip().lower() != "all":
-        raise UserError(f"--channels does not apply to {method.name}: it shows every probe image given "
-                        "(pass fewer --probe-images)")
+        why = ("it shows every probe image given (pass fewer --probe-images)" if method.format.item == "image"
+               else f"its records are of the whole {method.format.item}")
+        raise UserError(f"--channels does not apply to {method.name}: {why}")
     if not method.reads_inputs:
         unused = [flag for flag, value in (("--probe-images", args.probe_images), ("--class-names", args.class_names),
                                            ("--input-range", args.input_range)) if value is not None]

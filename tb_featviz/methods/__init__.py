@@ -15,10 +15,11 @@ from tb_featviz.methods.gradcam import Gradcam
 from tb_featviz.methods.integrated_gradients import IntegratedGradients
 from tb_featviz.methods.occlusion import Occlusion
 from tb_featviz.methods.saliency import Saliency
+from tb_featviz.methods.similarity import Similarity
 from tb_featviz.methods.weights import FilterWeights
 
 REGISTRY: dict = {m.name: m for m in (ActivationMaximization(), Deconvnet(), FilterWeights(), Occlusion(), Saliency(),
-                                      Gradcam(), IntegratedGradients())}
+                                      Gradcam(), IntegratedGradients(), Similarity())}
 
 
 def names() -> tuple:

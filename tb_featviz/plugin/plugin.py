@@ -7,6 +7,7 @@ Routes (all GET; JSON unless noted):
   /grid?run&layer&method[&step]           every channel at one epoch (latest if no step)
   /evolution?run&layer&method&channel[&role]  one channel at every epoch
   /image?key                              PNG bytes as stored (cacheable: URLs change when data does)
+  /cka?run&method[&layer][&step][&compare]  linear CKA between records of Gram matrices (similarity.py)
   /static/<file>                          the frontend (frontend/ in the source tree)
 
 Bad or unknown parameters raise TensorBoard's public errors, which TensorBoard answers with
@@ -28,6 +29,7 @@ from tb_featviz import metadata
 from tb_featviz.plugin import assets
 from tb_featviz.plugin.reader import RecordReader
 from tb_featviz.plugin.scalars import KerasScalars
+from tb_featviz.plugin.similarity import SimilarityReader
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
     def __init__(self, context: base_plugin.TBContext):
         self._reader = RecordReader(context.data_provider)
         self._scalars = KerasScalars(context.data_provider)
+        self._similarity = SimilarityReader(context.data_provider, self._reader)
 
     def get_plugin_apps(self) -> dict:
         return {
@@ -71,6 +74,7 @@ class FeatVizPlugin(base_plugin.TBPlugin):
             "/grid": self._serve_grid,
             "/evolution": self._serve_evolution,
             "/image": self._serve_image,
+            "/cka": self._serve_cka,
             "/static/*": self._serve_static,
         }
 
@@ -138,6 +142,17 @@ class FeatVizPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     @_never_500
+    def _serve_cka(self, request):
+        ctx, experiment = _context(request)
+        run = _str_param(request, "run", required=True)
+        method = _method_param(request)
+        layer = _str_param(request, "layer", required=False)
+        step = _int_param(request, "step", required=False, maximum=metadata.MAX_STEP)
+        compare = _str_param(request, "compare", required=False)
+        return _json(request, self._similarity.similarity(ctx, experiment, run, method, layer, step, compare))
+
+    @wrappers.Request.application
+    @_never_500
     def _serve_static(self, request):
         name = request.path.rsplit("/static/", 1)[-1]
         found = assets.read_frontend_file(name)
@@ -158,12 +173,15 @@ def _json(request, body: dict | bytes):
 def _series_params(request) -> tuple[str, str, str]:
     run = _str_param(request, "run", required=True)
     layer = _str_param(request, "layer", required=True)
+    return run, layer, _method_param(request)
+
+
+def _method_param(request) -> str:
     method = _str_param(request, "method", required=True)
     try:
-        metadata.check_method_name(method)
+        return metadata.check_method_name(method)
     except metadata.FormatError as error:
         raise errors.InvalidArgumentError(str(error)) from None
-    return run, layer, method
 
 
 def _str_param(request, name: str, *, required: bool) -> str | None:

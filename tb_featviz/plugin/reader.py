@@ -199,7 +199,7 @@ class RecordReader:
                 _image_url(record, metadata.blob_index(position, role, roles))
                 for position in range(len(header["channels"]))
             ]
-            for role in roles
+            for role in (roles if series.format.elements == metadata.PNG else ())  # arrays: read by /cka
         }
         return {
             "run": run,
@@ -247,7 +247,8 @@ class RecordReader:
             frames.append(
                 {
                     "step": record.step,
-                    "image": _image_url(record, metadata.blob_index(position, role, header["roles"])),
+                    "image": _image_url(record, metadata.blob_index(position, role, header["roles"]))
+                    if series.format.elements == metadata.PNG else None,
                     "numbers": {name: values[position] for name, values in header["numbers"].items()},
                 }
             )
@@ -467,6 +468,9 @@ class RecordReader:
         if not isinstance(header.get("layer"), str):
             raise errors.NotFoundError(f"record of step {record.step} names no layer")
         return header
+
+    # How plugin/similarity.py reads records: a series by name, its records, a record's checked header.
+    series, series_records, header = _series, _series_records, _header
 
 
 def _records_from(data) -> tuple[list, list]:

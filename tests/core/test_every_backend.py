@@ -38,15 +38,15 @@ def test_the_callback_writes_every_method_at_every_scheduled_step(tmp_path, capl
     fit(model, [callback], epochs=2)
     assert not failures(caplog)
     records = read_records(str(tmp_path))
-    methods = {("conv1", m) for m in ("am", "deconv", "weights", "occlusion", "gradcam")}
-    methods |= {("conv2", m) for m in ("am", "deconv", "weights", "occlusion", "gradcam")}
-    methods |= {("logits", m) for m in ("am", "deconv", "occlusion", "saliency", "integrated_gradients")}
+    methods = {("conv1", m) for m in ("am", "deconv", "weights", "occlusion", "gradcam", "similarity")}
+    methods |= {("conv2", m) for m in ("am", "deconv", "weights", "occlusion", "gradcam", "similarity")}
+    methods |= {("logits", m) for m in ("am", "deconv", "occlusion", "saliency", "integrated_gradients", "similarity")}
     assert set(records) == methods
     for series in records.values():
         assert sorted(series) == [0, 3, 6]  # the start, then each epoch's end (3 batches each)
     header, pngs = records[("conv2", "am")][6]
     assert header["channels"] == [0, 4, 8, 12]
-    assert header["version"] == metadata.FORMAT_VERSION
+    assert header["version"] == metadata.FORMATS["am"].version == 3
     tiles = tb_featviz.records.decode_images(pngs) if "tensorflow" in sys.modules else None
     if tiles is not None:  # (decoding the PNGs is TensorFlow's job in the tests)
         assert tiles.shape == (4, 32, 32, 3)
@@ -83,7 +83,7 @@ def test_jax_and_torch_need_no_tensorflow(tmp_path, monkeypatch, caplog):
     model.fit(*image_data(48), epochs=1, batch_size=16, verbose=0, callbacks=[callback])
     assert not failures(caplog)
     records = read_records(str(tmp_path))
-    assert set(records) == {("conv2", m) for m in ("am", "deconv", "weights")}
+    assert set(records) == {("conv2", m) for m in ("am", "deconv", "weights", "similarity")}
     assert all(sorted(series) == [0, 3] for series in records.values())
 
 
@@ -107,9 +107,9 @@ def test_training_is_identical_with_and_without_the_callback(tmp_path, caplog):
     watched, watched_history = train([callback])
     assert [step for step, _ in callback.timings] == [0, 1, 2, 4, 6] and not failures(caplog)  # it really ran
     assert [(p.name, p.methods) for p in callback.plans] == [  # every method, in model order
-        ("conv1", ("am", "deconv", "weights", "occlusion", "gradcam")),
-        ("conv2", ("am", "deconv", "weights", "occlusion", "gradcam")),
-        ("logits", ("am", "deconv", "occlusion", "saliency", "integrated_gradients"))]
+        ("conv1", ("am", "deconv", "weights", "occlusion", "gradcam", "similarity")),
+        ("conv2", ("am", "deconv", "weights", "occlusion", "gradcam", "similarity")),
+        ("logits", ("am", "deconv", "occlusion", "saliency", "integrated_gradients", "similarity"))]
     for a, b in zip(plain.weights, watched.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), err_msg=a.path)
     for a, b in zip(plain.optimizer.variables, watched.optimizer.variables):
