@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_ARGS ?=
+# Test processes (pytest-xdist): two halve the suite's time on a 2-core machine (BENCHMARKS §11).
+WORKERS ?= 2
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
 .PHONY: demo test test-fast zoo venv data browser clean
@@ -32,14 +34,14 @@ demo: venv data
 
 # Everything on TensorFlow, then the core suite (tests/core) on JAX and on PyTorch.
 test: venv data browser
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(WORKERS) tests
 	KERAS_BACKEND=jax $(PY) -m pytest -q tests/core
 	KERAS_BACKEND=torch $(PY) -m pytest -q tests/core
 
 # The tests one runs while working: everything not marked browser, zoo, backends or slow
 # (pytest.ini), on TensorFlow only (under 5 minutes on 2 cores).
 test-fast: venv data
-	$(PY) -m pytest -q -m "not browser and not zoo and not backends and not slow" tests
+	$(PY) -m pytest -q -n $(WORKERS) -m "not browser and not zoo and not backends and not slow" tests
 
 # The model zoo alone, with more AM steps and channels than in `make test`.
 zoo: venv

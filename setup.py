@@ -25,7 +25,7 @@ setup(
         "werkzeug",
     ],
     extras_require={
-        "test": ["pytest>=7", "selenium>=4.10", "hypothesis>=6"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "selenium>=4.10", "hypothesis>=6"],
         # Only bench/am_throughput.py's comparison needs it (installed by `make test` so the
         # benchmark's smoke run keeps that contender working).
         "bench": ["tf-keras-vis==0.8.7"],

@@ -157,7 +157,7 @@ def main():
         channels = list(range(count))
         contenders = {
             "tb-featviz default (transforms + blur)": featviz_reused(model, layer, channels, size, steps),
-            "tb-featviz default, notebook call (traces each call)": lambda: featviz(
+            "tb-featviz default, notebook call": lambda: featviz(
                 model, layer, channels, size, steps),
             "tb-featviz, no regularization": featviz_reused(
                 model, layer, channels, size, steps, transforms=None, blur_every=0),
@@ -167,8 +167,8 @@ def main():
             contenders["tf-keras-vis 0.8.7"] = lambda: tf_keras_vis_am(model, layer, channels, size, steps)
         times = {name: timed(fn, repeats) for name, fn in contenders.items()}
         full_flops = step_flops(model, layer) * count * steps
-        batch = 8 * -(-count // 8)  # tb-featviz pads its batch to a multiple of 8
-        sliced_flops = step_flops(model, layer, batch if 2 * batch <= model.get_layer(layer).filters else None)
+        # tb-featviz computes only the batch's channels where they are at most half the layer's
+        sliced_flops = step_flops(model, layer, count if 2 * count <= model.get_layer(layer).filters else None)
         sliced_flops *= count * steps
         ours = times["tb-featviz default (transforms + blur)"]  # the callback's path
         for name, seconds in times.items():

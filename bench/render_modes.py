@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=60000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quality", action="store_true")
+    parser.add_argument("--modes", default="none,inline,process,sidecar",
+                        help="the contenders, comma-separated (none is always measured)")
     args = parser.parse_args()
     if args.smoke:
         args.epochs, args.train_images, args.repeats = 1, 1000, 1
@@ -73,7 +75,7 @@ def main() -> None:
     probes, labels = probes[:PROBE_IMAGES], labels[:PROBE_IMAGES]
     fit(x[:256], y[:256], 1, [])  # warm-up: TensorFlow's first-fit costs hit no contender
 
-    modes = ("none", "inline", "process", "sidecar")
+    modes = ("none", *[mode for mode in args.modes.split(",") if mode != "none"])
     fits = {mode: [] for mode in modes}
     done = {mode: [] for mode in modes}
     snapshot = []
