@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tests.conftest import fill_weights
+
 
 def residual_cnn(size=24, classes=5, name="residual_cnn") -> keras.Model:
     """Conv-BN-ReLU, a residual block with BatchNorm and an Add, a second residual add after
@@ -24,17 +26,7 @@ def residual_cnn(size=24, classes=5, name="residual_cnn") -> keras.Model:
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = keras.layers.Dense(classes, activation="softmax", name="logits")(x)
     model = keras.Model(inputs, outputs, name=name)
-    rng = np.random.default_rng(3)
-    for variable in model.weights:
-        shape = tuple(variable.shape)
-        if "variance" in variable.path:
-            value = 0.5 + rng.random(shape)
-        elif "gamma" in variable.path:
-            value = 1.0 + 0.2 * rng.standard_normal(shape)
-        else:
-            value = 0.3 * rng.standard_normal(shape)
-        variable.assign(value.astype("float32"))
-    return model
+    return fill_weights(model, 3)
 
 
 def logits_of(model, head: str):

@@ -15,7 +15,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tb_featviz  # noqa: E402
-from tests.conftest import image_data  # noqa: E402
+from tests.conftest import fill_weights, image_data  # noqa: E402
 
 RULES = ("deconvnet", "guided", "gradient")
 
@@ -34,17 +34,7 @@ def cross_backend_cnn() -> keras.Model:
         keras.layers.GlobalAveragePooling2D(name="gap"),
         keras.layers.Dense(5, activation="softmax", name="logits"),
     ], name="cross_backend_cnn")
-    rng = np.random.default_rng(7)
-    for variable in model.weights:  # the same numbers under every backend (not its initializers)
-        shape = tuple(variable.shape)
-        if "variance" in variable.path:
-            value = 0.5 + rng.random(shape)
-        elif "gamma" in variable.path:
-            value = 1.0 + 0.2 * rng.standard_normal(shape)
-        else:
-            value = 0.3 * rng.standard_normal(shape)
-        variable.assign(value.astype("float32"))
-    return model
+    return fill_weights(model, 7)  # the same numbers under every backend (not its initializers)
 
 
 def results() -> dict:

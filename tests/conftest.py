@@ -44,6 +44,22 @@ def image_data(n=48, size=32, channels=3, seed=0):
     return x, y
 
 
+def fill_weights(model, seed: int):
+    """Fixed, seeded weights whatever the backend's initializers (BatchNorm statistics that are
+    not the identity), so references and other backends compute with the same numbers."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        if "variance" in variable.path:
+            value = 0.5 + rng.random(shape)
+        elif "gamma" in variable.path:
+            value = 1.0 + 0.2 * rng.standard_normal(shape)
+        else:
+            value = 0.3 * rng.standard_normal(shape)
+        variable.assign(value.astype("float32"))
+    return model
+
+
 def fit_model(model, callbacks=(), *, epochs=1, images=48, batch_size=16, seed=None, x=None, y=None,
           optimizer=None, loss="sparse_categorical_crossentropy", **fit_kwargs):
     """`model.fit` on `image_data` (or x, y), quiet (seeded first with `seed`): the fit every
