@@ -19,6 +19,7 @@ from tb_featviz.event_writer import EventFileWriter, WriteFailed
 from tb_featviz.offline.process import (
     INLINE, PROCESS, RenderOptions, RenderProcess, SnapshotQueue, finish_off_the_path,
 )
+from tb_featviz.offline.renderer import prime_references
 from tb_featviz.plan import DEFAULT_MAX_CHANNELS, LayerSpec, normalize_layers
 from tb_featviz.prepare import Prepared, check_request, prepare
 from tb_featviz.records import steps_since
@@ -406,6 +407,8 @@ class FeatVizCallback(keras.callbacks.Callback):
             self._report(("vanished",), f"the event file in {self.log_dir} disappeared (was the log_dir removed?); "
                          f"the {vanished} records it held are lost. Writing to a new file.")
             lost += vanished
+        if self._falling_back:  # the render process drew the first step: its maps are the reference
+            prime_references(self.model, self._prepared, self._queue.reference, step, restore=True)
         for layer, method, record, seconds in self._prepared.records(self._failed, skip, step):
             if record is not None:
                 try:

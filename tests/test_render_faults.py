@@ -249,3 +249,59 @@ def test_by_default_the_end_waits_a_tenth_of_the_fit_then_the_child_finishes_alo
     assert waited <= 0.1 * fit_seconds + 0.05
     assert watched._process._child.wait(timeout=600) == 0  # it exits once everything is drawn
     assert sorted(read_records(str(tmp_path))[("conv2", "am")]) == [0, 3, 6] and not snapshots(tmp_path)
+
+
+def test_a_renderer_that_did_not_draw_the_first_step_compares_with_it(tmp_path):
+    """The attributions' sanity check compares every step with the fit's first: a second
+    follower, a restarted render process, or a later `follow` that did not draw step 0 writes
+    the same reference step and the same rho as inline (they read the job's reference)."""
+    from tb_featviz.offline.renderer import SnapshotRenderer
+
+    probes, labels = image_data(8, seed=1)
+
+    def attributions(log_dir, render):
+        return FeatVizCallback(str(log_dir), ["conv2"], probe_images=probes, probe_labels=labels,
+                               methods=["saliency", "gradcam"], schedule="epoch", render=render, verbose=0)
+
+    fit([attributions(tmp_path / "inline", "inline")], epochs=2)
+    fit([attributions(tmp_path / "sidecar", "sidecar")], epochs=2)
+    waiting = snapshots(tmp_path / "sidecar")
+    assert len(waiting) == 3
+    first = SnapshotRenderer(str(tmp_path / "sidecar"))
+    assert first.render(str(waiting[0])).outcome == "rendered"  # step 0, then this renderer stops
+    first.close()
+    later = SnapshotRenderer(str(tmp_path / "sidecar"))  # a new process's renderer: no step 0 of its own
+    for path in waiting[1:]:
+        assert later.render(str(path)).outcome == "rendered"
+    later.close()
+    expected, got = read_records(str(tmp_path / "inline")), read_records(str(tmp_path / "sidecar"))
+    keys = [key for key in expected if key[1] in ("saliency", "gradcam")]
+    assert sorted(method for _, method in keys) == ["gradcam", "saliency"], sorted(expected)
+    for key in keys:
+        assert sorted(got[key]) == sorted(expected[key]) == [0, 3, 6]
+        for step in (3, 6):
+            header = got[key][step][0]
+            assert header["settings"]["reference"]["step"] == 0, (key, step)
+            assert header == expected[key][step][0], (key, step)  # the same rho, to the digit
+
+
+def test_follow_of_some_layers_leaves_the_rest_of_each_snapshot_for_a_later_follower(tmp_path):
+    probes, _ = image_data(8, seed=1)
+    fit([FeatVizCallback(str(tmp_path), ["conv1", "conv2"], probe_images=probes, am=AMOptions(steps=3),
+                         methods=["am", "weights"], schedule="epoch", render="sidecar", verbose=0)], epochs=2)
+    some = subprocess.run([*CLI, "follow", str(tmp_path), "--layers", "conv1"], capture_output=True, text=True,
+                          timeout=600)
+    assert some.returncode == 0, some.stderr
+    assert some.stdout.count("rendered step") == 3
+    assert len(snapshots(tmp_path)) == 3  # conv2's records are still to be drawn
+    assert set(_every_record_step(tmp_path)) == {("conv1", "am"), ("conv1", "weights")}
+    job = snapshots(tmp_path)[0].name.split("-", 2)[-1]
+    (tmp_path / ".featviz" / "snapshots" / f"000000000000099-000099-{job}").mkdir()  # a folder so named
+    rest = subprocess.run([*CLI, "follow", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert rest.returncode == 0, rest.stderr
+    assert "set aside as .bad" in rest.stdout
+    assert not snapshots(tmp_path)
+    steps = _every_record_step(tmp_path)
+    assert set(steps) == {(layer, method) for layer in ("conv1", "conv2") for method in ("am", "weights")}
+    for key, written in steps.items():
+        assert sorted(written) == [0, 3, 6], key  # each once: the second follower skipped conv1's

@@ -48,7 +48,7 @@ def follow(log_dir: str, *, job: Optional[str] = None, options: Optional[dict] =
             if forever:
                 time.sleep(POLL_SECONDS)
                 continue
-            left = snapshots.list_snapshots(log_dir, job)
+            left = [path for path in snapshots.list_snapshots(log_dir, job) if path not in renderer.drawn]
             if not left and (_all_ended(log_dir, job) or (parent is not None and not snapshots.alive(parent))):
                 return rendered
             if not left or all(path in waiting for path in left):

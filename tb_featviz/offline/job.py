@@ -26,7 +26,7 @@ from tb_featviz.settings import Settings
 
 FEATVIZ_DIR = ".featviz"
 JOB_VERSION = 1
-_INLINE = 'use render="inline" (the default before training never waits), or'
+_INLINE = 'use render="inline" (the default), or'
 
 
 def jobs_dir(log_dir: str) -> str:

@@ -103,8 +103,12 @@ class SnapshotQueue:
         weights = [backend.numpy(variable.value) for variable in model.weights]
         self._sequence += 1
         snapshots.write_snapshot(self.job.log_dir, self.job.id, step, position, weights, protected=protected,
-                                 sequence=self._sequence, skip=skip)
+                                 sequence=self._sequence, skip=skip, reference=self._sequence == 1)
         return dropped
+
+    def reference(self) -> Optional[snapshots.Snapshot]:
+        """The job's first snapshot, kept as its reference (None if it could not be written)."""
+        return snapshots.read_reference(self.job.log_dir, self.job.id, self.job.config["weights"])
 
     def waiting(self) -> int:
         return len(snapshots.list_snapshots(self.job.log_dir, self.job.id))
@@ -137,6 +141,9 @@ class RenderProcess:
 
     def start(self) -> None:
         env = dict(os.environ, KERAS_BACKEND=backend.name(), TF_CPP_MIN_LOG_LEVEL="2")
+        # The training script's import path (a module of custom layers or methods that it put on
+        # sys.path itself): the child imports what the script could.
+        env["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
         if self.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
         with open(self.log_path, "ab") as log:
@@ -204,7 +211,10 @@ def finish_off_the_path(queue: SnapshotQueue, process: Optional[RenderProcess], 
     log_dir, where = queue.job.log_dir, f"{queue.job.log_dir}/.featviz"
     if process is not None:
         left = process.wait(timeout, queue, say)
-        if left:
+        if left and process.exited() is not None:  # it died again while training waited for it
+            say(f"the render process exited (its log: {process.log_path}); {left} snapshot"
+                f"{'s' if left != 1 else ''} wait in {where}: draw them with: tb-featviz follow {log_dir}")
+        elif left:
             say(f"stopped waiting after {timeout:.3g} s: the render process (pid {process.pid}) goes on drawing the "
                 f"{left} snapshot{'s' if left != 1 else ''} left in {where} and exits when they are drawn (if it "
                 f"is stopped, draw them with: tb-featviz follow {log_dir})")

@@ -51,6 +51,7 @@ class SnapshotRenderer:
         self._on_failure = on_failure or _log_failure
         self._prepared: dict = {}  # job id -> (Job, model, Prepared)
         self._tried: set = set()  # snapshots given back after a failed write: some records are out
+        self.drawn: set = set()  # snapshots of which this renderer drew its layers and left the rest
         self._writer = EventFileWriter(log_dir)
 
     def job(self, job_id: str) -> tuple:
@@ -76,7 +77,7 @@ class SnapshotRenderer:
 
     def render(self, path: str) -> Rendered:
         """Claims, draws and deletes one snapshot (a bad one is set aside as `.bad`)."""
-        claim = snapshots.claim(path)
+        claim = None if path in self.drawn else snapshots.claim(path)
         if claim is None:
             return Rendered(path, outcome="taken")
         began = time.perf_counter()
@@ -89,11 +90,13 @@ class SnapshotRenderer:
         except BaseException:
             claim.release()
             raise
+        prime_references(model, prepared, lambda: snapshots.read_reference(self.log_dir, job.id, job.config["weights"]),
+                         snapshot.step)
         for variable, value in zip(model.weights, snapshot.weights):
             variable.assign(value)
         done = Rendered(path, snapshot.step, snapshot.position)
         skip = set(map(tuple, snapshot.skip)) | self._already_written(snapshot, claim)
-        unwritten = 0
+        unwritten, written = 0, []
         for layer, method, record, _ in prepared.records(self._on_failure, skip, snapshot.step):
             if record is None:
                 done.failed += 1  # a visualization that fails: skipped, as inline skips it
@@ -105,11 +108,19 @@ class SnapshotRenderer:
                 self._on_failure(layer, method, error)
                 continue
             done.written += 1
+            written.append((layer, method))
             claim.refresh()
         if unwritten:
             self._tried.add(path)
             claim.release()  # kept for another try: the records it could not write are not lost
             done.outcome, done.problem = "kept", f"{unwritten} records could not be written"
+        elif self._layers is not None:  # the job's other layers are still to be drawn (by another follower)
+            try:
+                snapshots.mark_written(snapshot, written)
+            except Exception as error:  # noqa: BLE001 - a full disk: the next follower draws them again
+                log.warning("tb_featviz: could not mark %s's records as written: %s", path, error)
+            self.drawn.add(path)
+            claim.release()
         else:
             snapshots.delete(path)  # only once all its records are written
         done.seconds = time.perf_counter() - began
@@ -127,8 +138,33 @@ class SnapshotRenderer:
         self._writer.close()
 
 
+def prime_references(model, prepared: Prepared, load_reference: Callable, step: int, *, restore: bool = False) -> None:
+    """Runners that compare every step with the job's first (the attributions' sanity check,
+    `runner.wants_reference`) and did not draw that step learn it here from the job's reference
+    snapshot (`load_reference()`, None if there is none): so a restarted render process, a second
+    follower, or the callback drawing inline after its child died, compare with the step inline
+    compares with. `restore`: put the model's own weights back (the training model)."""
+    wanting = {key for key, runner in prepared.runners.items() if getattr(runner, "wants_reference", False)}
+    if not wanting:
+        return
+    reference = load_reference()
+    if reference is None or reference.step == step:  # none kept, or this step is the reference itself
+        return
+    from tb_featviz import backend
+
+    saved = [backend.numpy(variable.value) for variable in model.weights] if restore else None
+    try:
+        for variable, value in zip(model.weights, reference.weights):
+            variable.assign(value)
+        for _ in prepared.records(lambda *_: None, set(prepared.runners) - wanting, reference.step):
+            pass  # the records are the reference step's, written when that step was drawn
+    finally:
+        for variable, value in zip(model.weights, saved or ()):
+            variable.assign(value)
+
+
 def _log_failure(layer: str, method: str, error: Exception) -> None:
     log.warning("tb_featviz: %s of %s failed and was skipped: %s: %s", method, layer, type(error).__name__, error)
 
 
-__all__ = ["Job", "Prepared", "Rendered", "SnapshotRenderer"]
+__all__ = ["Job", "Prepared", "Rendered", "SnapshotRenderer", "prime_references"]

@@ -54,25 +54,63 @@ def snapshots_dir(log_dir: str) -> str:
     return _join(log_dir, FEATVIZ_DIR, "snapshots")
 
 
+def reference_path(log_dir: str, job: str) -> str:
+    """A copy of the job's first snapshot, kept for the whole job: the step the attributions'
+    sanity check compares with, for any renderer that did not draw that step itself."""
+    return _join(log_dir, FEATVIZ_DIR, "references", f"{job}{_SUFFIX}")
+
+
 def write_snapshot(log_dir: str, job: str, step: int, position: dict, weights: list, *, protected: bool,
-                   sequence: int, skip=()) -> str:
-    """Writes one snapshot; returns its path. OSError (a full disk...) leaves no file behind."""
+                   sequence: int, skip=(), reference: bool = False) -> str:
+    """Writes one snapshot (`reference`: also as the job's reference); returns its path. OSError
+    (a full disk...) leaves no file behind."""
     directory = snapshots_dir(log_dir)
     files = gfile.for_path(directory)
     if not files.exists(directory):
         files.makedirs(directory)
+    data = _encode(job, step, position, weights, protected, skip)
+    path = _join(directory, f"{int(step):015d}-{sequence:06d}-{job}{_SUFFIX}")
+    targets = [path]
+    if reference:
+        targets.insert(0, reference_path(log_dir, job))  # before the snapshot a renderer may take
+        if not files.exists(os.path.dirname(targets[0])):
+            files.makedirs(os.path.dirname(targets[0]))
+    for target in targets:
+        try:
+            gfile.write_atomically(target, data)
+        except Exception:
+            _remove_quietly(f"{target}.partial-{os.getpid()}")
+            raise
+    return path
+
+
+def mark_written(snapshot: Snapshot, keys) -> None:
+    """Adds (layer, method) pairs to the ones a snapshot lists as written: a follower of some
+    layers only (`follow --layers`) leaves the snapshot for the rest, and no record twice."""
+    skip = sorted(set(snapshot.skip) | {tuple(key) for key in keys})
+    gfile.write_atomically(snapshot.path, _encode(snapshot.job, snapshot.step, snapshot.position, snapshot.weights,
+                                                  snapshot.protected, skip))
+    snapshot.skip = skip
+
+
+def _encode(job: str, step: int, position: dict, weights: list, protected: bool, skip) -> bytes:
     meta = {"version": SNAPSHOT_VERSION, "job": job, "step": int(step), "position": position,
             "protected": bool(protected), "weights": len(weights), "skip": [list(key) for key in skip]}
     buffer = io.BytesIO()
     arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(weights)}
     np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8), **arrays)
-    path = _join(directory, f"{int(step):015d}-{sequence:06d}-{job}{_SUFFIX}")
+    return buffer.getvalue()
+
+
+def read_reference(log_dir: str, job: str, expected_weights: list) -> Optional[Snapshot]:
+    """The job's reference snapshot, or None (a job from before references, or unreadable)."""
+    path = reference_path(log_dir, job)
+    if not gfile.for_path(path).exists(path):
+        return None
     try:
-        gfile.write_atomically(path, buffer.getvalue())
-    except Exception:
-        _remove_quietly(f"{path}.partial-{os.getpid()}")
-        raise
-    return path
+        return read_snapshot(path, expected_weights)
+    except BadSnapshot:
+        return None
 
 
 def list_snapshots(log_dir: str, job: Optional[str] = None) -> list:
@@ -101,7 +139,8 @@ def read_snapshot(path: str, expected_weights: list) -> Snapshot:
             meta = json.loads(bytes(archive["meta"]).decode("utf-8"))
             count = int(meta["weights"])
             weights = [archive[f"w{i}"] for i in range(count)]
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as error:
+    except Exception as error:  # noqa: BLE001 - any file that does not read (a folder so named: TensorFlow's
+        # FailedPreconditionError) is not a whole snapshot
         raise BadSnapshot(f"{os.path.basename(path)} is not a whole snapshot ({type(error).__name__}: "
                           f"{str(error)[:120]})") from None
     if meta.get("version") != SNAPSHOT_VERSION or not isinstance(meta.get("position"), dict):

@@ -27,6 +27,12 @@ class AttributionRunner:
         self.first = FirstMaps()
         self.step: Optional[int] = None  # the global step being drawn (None outside training)
 
+    @property
+    def wants_reference(self) -> bool:
+        """No reference yet: a renderer that did not draw the job's first step primes it
+        (`offline.renderer.prime_references`)."""
+        return self.first.maps is None
+
     def __call__(self, progress=None):
         logits = self.score.logits_of(self.images, self.options.batch_size)
         classes = self.score.classes(logits, self.labels, self.options.target)
