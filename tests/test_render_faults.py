@@ -305,3 +305,33 @@ def test_follow_of_some_layers_leaves_the_rest_of_each_snapshot_for_a_later_foll
     assert set(steps) == {(layer, method) for layer in ("conv1", "conv2") for method in ("am", "weights")}
     for key, written in steps.items():
         assert sorted(written) == [0, 3, 6], key  # each once: the second follower skipped conv1's
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--global-steps", "0,99999999999999999999999"], "each in 0..9007199254740992"),
+    (["--global-steps", "5,5"], "each later than the one before"),
+    (["--global-steps", "9,5"], "each later than the one before"),
+    (["--global-steps", "3,6", "--steps-per-epoch", "3"], "not both"),
+    (["--steps-per-epoch", "-5"], "1 or more"),
+    (["--steps-per-epoch", "0"], "1 or more"),
+    (["--logdir-is-a-file"], "--logdir"),
+    (["--same-checkpoint-twice"], "given twice"),
+])
+def test_replay_steps_and_paths_that_would_lose_or_misplace_records_are_one_line_and_exit_2(tmp_path, flags, words):
+    model = small_cnn()
+    model.save(tmp_path / "model.keras")
+    checkpoints = [str(tmp_path / "ckpt-01.weights.h5"), str(tmp_path / "ckpt-02.weights.h5")]
+    for path in checkpoints:
+        model.save_weights(path)
+    log_dir = tmp_path / "out"
+    if flags == ["--logdir-is-a-file"]:
+        log_dir.write_text("not a folder")
+        flags = []
+    if flags == ["--same-checkpoint-twice"]:
+        checkpoints, flags = [checkpoints[0], checkpoints[0]], ["--global-steps", "1,2"]
+    result = subprocess.run([*CLI, "replay", *checkpoints, "--model", str(tmp_path / "model.keras"), "--logdir",
+                             str(log_dir), "--layers", "conv1", "--methods", "weights", *flags],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert words in result.stderr
+    assert not list(tmp_path.glob("out/events.out.tfevents.*"))  # nothing written

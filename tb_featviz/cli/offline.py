@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 
+from tb_featviz import gfile
 from tb_featviz.cli import inputs
 from tb_featviz.cli.errors import UserError
+from tb_featviz.metadata import MAX_STEP
 
 
 def add_commands(commands, method_flags: dict) -> None:
@@ -90,11 +92,19 @@ def _replay(args) -> int:
         inputs.regular_file(path, "checkpoint")
         if not path.endswith((".keras", ".weights.h5", ".h5")):
             raise UserError(f"checkpoint {path}: ModelCheckpoint writes .keras or .weights.h5 files")
+    if len({os.path.realpath(path) for path in args.checkpoints}) != len(args.checkpoints):
+        raise UserError("a checkpoint is given twice: give each once")
+    try:
+        gfile.check_log_dir(args.logdir)
+    except ConfigurationError as error:
+        raise UserError(f"--logdir: {error}") from None
     steps = _steps(args)
     epochs = [checkpoint_epoch(os.path.basename(path), args.name_pattern) for path in args.checkpoints]
     if steps is None and any(epoch is None for epoch in epochs):
         missing = next(path for path, epoch in zip(args.checkpoints, epochs) if epoch is None)
         raise UserError(f"no epoch in the name of {missing}: give --name-pattern or --global-steps")
+    if steps is None and len(set(epochs)) != len(epochs):
+        raise UserError(f"two checkpoints name the same epoch ({sorted(epochs)}): their records would be at one step")
     input_range = inputs.parse_range(args.input_range) if args.input_range else None
     probes = inputs.load_probes(args.probe_images, model, input_range)[0] if args.probe_images else None
     labels = inputs.load_labels(args.labels)[0] if args.labels else None
@@ -111,12 +121,20 @@ def _replay(args) -> int:
 
 
 def _steps(args):
+    if args.steps_per_epoch is not None and args.steps_per_epoch < 1:
+        raise UserError(f"--steps-per-epoch {args.steps_per_epoch}: give the batches per epoch, 1 or more")
     if args.global_steps is None:
         return None
+    if args.steps_per_epoch is not None:
+        raise UserError("give --global-steps or --steps-per-epoch, not both")
     try:
         steps = [int(s) for s in args.global_steps.split(",")]
     except ValueError:
         raise UserError(f"--global-steps {args.global_steps!r}: give one whole number per checkpoint, e.g. 0,469,938") from None
-    if len(steps) != len(args.checkpoints) or any(s < 0 for s in steps):
-        raise UserError(f"--global-steps gives {len(steps)} steps for {len(args.checkpoints)} checkpoints (each >= 0)")
+    if len(steps) != len(args.checkpoints) or any(not 0 <= s <= MAX_STEP for s in steps):
+        raise UserError(f"--global-steps gives {len(steps)} steps for {len(args.checkpoints)} checkpoints "
+                        f"(each in 0..{MAX_STEP})")
+    if any(later <= earlier for earlier, later in zip(steps, steps[1:])):
+        raise UserError(f"--global-steps {args.global_steps}: the checkpoints' steps in the order given, each "
+                        "later than the one before")
     return steps
