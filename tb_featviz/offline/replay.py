@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+import zipfile
 from typing import Iterator, Optional
 
 from tb_featviz import metadata
@@ -81,5 +82,10 @@ def _load(model, path: str) -> None:
     try:
         model.load_weights(path)
     except Exception as error:  # noqa: BLE001 - Keras raises many kinds for weights that do not fit
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigurationError(f"the weights in {path} do not fit the model: {first[:300]}") from None
+        # Keras's reason often follows a header line ("A total of 3 objects could not be loaded.
+        # Example error message for object <Conv2D ...>:"): the whole text, on one line.
+        text = " ".join(str(error).split()) or type(error).__name__
+        if isinstance(error, (OSError, zipfile.BadZipFile)) or "not a zip file" in text:
+            raise ConfigurationError(f"{path} cannot be read as a Keras checkpoint (damaged or not one): "
+                                     f"{text[:300]}") from None
+        raise ConfigurationError(f"the weights in {path} do not fit the model: {text[:600]}") from None
