@@ -108,7 +108,7 @@ class SnapshotQueue:
 
     def reference(self) -> Optional[snapshots.Snapshot]:
         """The job's first snapshot, kept as its reference (None if it could not be written)."""
-        return snapshots.read_reference(self.job.log_dir, self.job.id, self.job.config["weights"])
+        return snapshots.read_reference(self.job)
 
     def waiting(self) -> int:
         return len(snapshots.list_snapshots(self.job.log_dir, self.job.id))

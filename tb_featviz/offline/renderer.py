@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Callable, Optional
 
+from tb_featviz import backend
 from tb_featviz import records as stored
 from tb_featviz.event_writer import EventFileWriter, WriteFailed
 from tb_featviz.offline import snapshots
@@ -90,8 +91,7 @@ class SnapshotRenderer:
         except BaseException:
             claim.release()
             raise
-        prime_references(model, prepared, lambda: snapshots.read_reference(self.log_dir, job.id, job.config["weights"]),
-                         snapshot.step)
+        prime_references(model, prepared, lambda: snapshots.read_reference(job), snapshot.step)
         for variable, value in zip(model.weights, snapshot.weights):
             variable.assign(value)
         done = Rendered(path, snapshot.step, snapshot.position)
@@ -150,8 +150,6 @@ def prime_references(model, prepared: Prepared, load_reference: Callable, step: 
     reference = load_reference()
     if reference is None or reference.step == step:  # none kept, or this step is the reference itself
         return
-    from tb_featviz import backend
-
     saved = [backend.numpy(variable.value) for variable in model.weights] if restore else None
     try:
         for variable, value in zip(model.weights, reference.weights):

@@ -102,13 +102,13 @@ def _encode(job: str, step: int, position: dict, weights: list, protected: bool,
     return buffer.getvalue()
 
 
-def read_reference(log_dir: str, job: str, expected_weights: list) -> Optional[Snapshot]:
-    """The job's reference snapshot, or None (a job from before references, or unreadable)."""
-    path = reference_path(log_dir, job)
+def read_reference(job) -> Optional[Snapshot]:
+    """A `Job`'s reference snapshot, or None (a job from before references, or unreadable)."""
+    path = reference_path(job.log_dir, job.id)
     if not gfile.for_path(path).exists(path):
         return None
     try:
-        return read_snapshot(path, expected_weights)
+        return read_snapshot(path, job.config["weights"])
     except BadSnapshot:
         return None
 
